@@ -1,0 +1,508 @@
+//! The wgpu device: adapter choice, limits, the pipeline cache, the buffer
+//! pool, and the one command encoder that dispatches are batched into.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::error::{Error, Result};
+use crate::pool::{size_class, Pool};
+
+/// Invocations per workgroup for one-dimensional kernels.
+pub(crate) const LINEAR_WORKGROUP: u32 = 256;
+
+/// Submit the pending encoder after this many dispatches, so a long graph
+/// does not hold an unbounded command buffer.
+const MAX_PENDING_DISPATCHES: u32 = 512;
+
+/// Which adapter to use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdapterChoice {
+    /// Discrete GPU, then integrated, then virtual, then a CPU adapter (lavapipe).
+    Auto,
+    /// The first adapter of this type.
+    Type(wgpu::DeviceType),
+    /// The first adapter whose name contains this text (case-insensitive).
+    Name(String),
+}
+
+impl AdapterChoice {
+    /// Parses `discrete`, `integrated`, `virtual`, `cpu`, `auto`, `lavapipe`
+    /// (Mesa's CPU Vulkan driver, whose adapter is named llvmpipe) or any
+    /// other text as a name substring.
+    pub fn parse(text: &str) -> AdapterChoice {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "" | "auto" => AdapterChoice::Auto,
+            "discrete" | "discrete-gpu" => AdapterChoice::Type(wgpu::DeviceType::DiscreteGpu),
+            "integrated" | "integrated-gpu" => AdapterChoice::Type(wgpu::DeviceType::IntegratedGpu),
+            "virtual" | "virtual-gpu" => AdapterChoice::Type(wgpu::DeviceType::VirtualGpu),
+            "cpu" => AdapterChoice::Type(wgpu::DeviceType::Cpu),
+            "lavapipe" | "llvmpipe" => AdapterChoice::Name("llvmpipe".into()),
+            other => AdapterChoice::Name(other.to_string()),
+        }
+    }
+}
+
+/// Kernel family for the GEMM-like kernels (matmul, conv). Shared-memory
+/// tiles win on GPUs; on CPU adapters a workgroup barrier is very expensive,
+/// so there each invocation computes a block of outputs from registers with
+/// no shared memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KernelVariant {
+    Tiled,
+    Register,
+}
+
+/// How to open a device.
+#[derive(Debug, Clone, Default)]
+pub struct DeviceOptions {
+    /// Adapter choice; `None` reads `SPIKEIR_ADAPTER`, else `auto`.
+    pub adapter: Option<String>,
+    /// Kernel family override (for testing both on one adapter).
+    pub kernel_variant: Option<KernelVariant>,
+}
+
+/// What `info()` reports.
+#[derive(Debug, Clone)]
+pub struct DeviceInfo {
+    pub backend: String,
+    pub adapter_name: String,
+    pub device_type: String,
+    pub driver: String,
+    pub driver_info: String,
+    pub max_storage_binding_bytes: u64,
+    pub max_buffer_bytes: u64,
+    pub max_workgroup_size: [u32; 3],
+    pub max_invocations_per_workgroup: u32,
+    pub max_workgroups_per_dimension: u32,
+    pub shared_memory_bytes: u32,
+    pub kernel_variant: KernelVariant,
+}
+
+struct Batch {
+    encoder: Option<wgpu::CommandEncoder>,
+    dispatches: u32,
+}
+
+/// A wgpu device with its queue, pipelines, pool and pending work.
+pub struct Device {
+    pub(crate) device: wgpu::Device,
+    pub(crate) queue: wgpu::Queue,
+    info: DeviceInfo,
+    pipelines: Mutex<HashMap<String, Arc<wgpu::ComputePipeline>>>,
+    batch: Mutex<Batch>,
+    pool: Mutex<Pool>,
+    /// Errors wgpu reports asynchronously; checked at every flush.
+    gpu_error: Arc<Mutex<Option<String>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves plain data behind; keep going.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn type_rank(t: wgpu::DeviceType) -> u32 {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Cpu => 3,
+        wgpu::DeviceType::Other => 4,
+    }
+}
+
+fn backend_rank(b: wgpu::Backend) -> u32 {
+    // Native compute APIs first; GL (EGL) is the fallback for drivers wgpu's
+    // Vulkan backend refuses.
+    match b {
+        wgpu::Backend::Vulkan | wgpu::Backend::Metal | wgpu::Backend::Dx12 => 0,
+        _ => 1,
+    }
+}
+
+pub(crate) fn device_type_name(t: wgpu::DeviceType) -> &'static str {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => "discrete-gpu",
+        wgpu::DeviceType::IntegratedGpu => "integrated-gpu",
+        wgpu::DeviceType::VirtualGpu => "virtual-gpu",
+        wgpu::DeviceType::Cpu => "cpu",
+        wgpu::DeviceType::Other => "other",
+    }
+}
+
+const NATIVE_BACKENDS: wgpu::Backends = wgpu::Backends::VULKAN
+    .union(wgpu::Backends::METAL)
+    .union(wgpu::Backends::DX12);
+
+fn enumerate(backends: wgpu::Backends) -> Vec<wgpu::Adapter> {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    desc.backends = backends;
+    let instance = wgpu::Instance::new(desc);
+    pollster::block_on(instance.enumerate_adapters(backends))
+}
+
+const NO_ADAPTER_HELP: &str = "install a Vulkan, Metal or DX12 driver; on Linux without a GPU install Mesa's \
+     CPU Vulkan driver (Debian/Ubuntu: `apt-get install mesa-vulkan-drivers`)";
+
+impl Device {
+    /// Opens a device per `options` (and `SPIKEIR_ADAPTER`).
+    pub fn new(options: &DeviceOptions) -> Result<Arc<Device>> {
+        let wanted = options
+            .adapter
+            .clone()
+            .or_else(|| std::env::var("SPIKEIR_ADAPTER").ok())
+            .unwrap_or_default();
+        let choice = AdapterChoice::parse(&wanted);
+
+        let mut adapters = enumerate(NATIVE_BACKENDS);
+        if adapters.is_empty() {
+            // Some drivers (old lavapipe builds among them) are refused by
+            // wgpu's Vulkan backend; GL through EGL still runs compute.
+            adapters = enumerate(wgpu::Backends::GL);
+        }
+        if adapters.is_empty() {
+            return Err(Error::Device(format!("no GPU adapter found: {NO_ADAPTER_HELP}")));
+        }
+        adapters.sort_by_key(|a| {
+            let i = a.get_info();
+            (type_rank(i.device_type), backend_rank(i.backend))
+        });
+        let names: Vec<String> = adapters
+            .iter()
+            .map(|a| {
+                let i = a.get_info();
+                format!("{} ({}, {:?})", i.name, device_type_name(i.device_type), i.backend)
+            })
+            .collect();
+        let adapter = adapters
+            .into_iter()
+            .find(|a| {
+                let i = a.get_info();
+                match &choice {
+                    AdapterChoice::Auto => true,
+                    AdapterChoice::Type(t) => i.device_type == *t,
+                    AdapterChoice::Name(n) => i.name.to_ascii_lowercase().contains(n.as_str()),
+                }
+            })
+            .ok_or_else(|| {
+                Error::Device(format!(
+                    "no adapter matches '{wanted}' (from the adapter option or SPIKEIR_ADAPTER); available: {}",
+                    names.join(", ")
+                ))
+            })?;
+
+        let ainfo = adapter.get_info();
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("spikeir"),
+            required_features: wgpu::Features::empty(),
+            // Ask for everything the adapter offers: the defaults cap storage
+            // bindings far below what real GPUs allow.
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .map_err(|e| Error::Device(format!("could not open '{}': {e}", ainfo.name)))?;
+
+        let gpu_error = Arc::new(Mutex::new(None));
+        let sink = gpu_error.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            let mut slot = lock(&sink);
+            if slot.is_none() {
+                *slot = Some(e.to_string());
+            }
+        }));
+
+        let kernel_variant = options.kernel_variant.unwrap_or(
+            if ainfo.device_type == wgpu::DeviceType::Cpu {
+                KernelVariant::Register
+            } else {
+                KernelVariant::Tiled
+            },
+        );
+        let info = DeviceInfo {
+            backend: format!("{:?}", ainfo.backend).to_lowercase(),
+            adapter_name: ainfo.name.clone(),
+            device_type: device_type_name(ainfo.device_type).to_string(),
+            driver: ainfo.driver.clone(),
+            driver_info: ainfo.driver_info.clone(),
+            max_storage_binding_bytes: limits.max_storage_buffer_binding_size,
+            max_buffer_bytes: limits.max_buffer_size,
+            max_workgroup_size: [
+                limits.max_compute_workgroup_size_x,
+                limits.max_compute_workgroup_size_y,
+                limits.max_compute_workgroup_size_z,
+            ],
+            max_invocations_per_workgroup: limits.max_compute_invocations_per_workgroup,
+            max_workgroups_per_dimension: limits.max_compute_workgroups_per_dimension,
+            shared_memory_bytes: limits.max_compute_workgroup_storage_size,
+            kernel_variant,
+        };
+        Ok(Arc::new(Device {
+            device,
+            queue,
+            info,
+            pipelines: Mutex::new(HashMap::new()),
+            batch: Mutex::new(Batch {
+                encoder: None,
+                dispatches: 0,
+            }),
+            pool: Mutex::new(Pool::default()),
+            gpu_error,
+        }))
+    }
+
+    pub fn info(&self) -> &DeviceInfo {
+        &self.info
+    }
+
+    /// Bytes and buffers currently held by live tensors, and bytes cached in the pool.
+    pub fn memory(&self) -> (u64, u64, u64) {
+        let p = lock(&self.pool);
+        (p.live_bytes, p.live_buffers, p.cached_bytes())
+    }
+
+    /// Frees the pool's cached buffers.
+    pub fn trim(&self) {
+        lock(&self.pool).trim();
+    }
+
+    /// Refuses a tensor that cannot be bound as one storage buffer.
+    pub(crate) fn check_size(&self, what: &str, elements: usize) -> Result<u64> {
+        let bytes = (elements as u64) * 4;
+        let limit = self.info.max_storage_binding_bytes.min(self.info.max_buffer_bytes);
+        if bytes > limit {
+            return Err(Error::TooLarge(format!(
+                "{what}: {bytes} bytes ({elements} f32 values) exceeds this adapter's maximum storage \
+                 binding of {limit} bytes ({} MiB, '{}'); use a smaller batch or tile the input",
+                limit >> 20,
+                self.info.adapter_name
+            )));
+        }
+        Ok(bytes)
+    }
+
+    /// A storage buffer of at least `bytes` from the pool.
+    pub(crate) fn alloc(&self, bytes: u64) -> (wgpu::Buffer, u64) {
+        let class = size_class(bytes);
+        let mut pool = lock(&self.pool);
+        if let Some(b) = pool.take(class) {
+            return (b, class);
+        }
+        pool.note_new(class);
+        drop(pool);
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("tensor"),
+            size: class,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        (buffer, class)
+    }
+
+    pub(crate) fn release(&self, class: u64, buffer: wgpu::Buffer) {
+        lock(&self.pool).give_back(class, buffer);
+    }
+
+    /// The cached pipeline for `key`, compiling `source()` on first use.
+    pub(crate) fn pipeline(
+        &self,
+        key: &str,
+        source: impl FnOnce() -> String,
+    ) -> Arc<wgpu::ComputePipeline> {
+        if let Some(p) = lock(&self.pipelines).get(key) {
+            return p.clone();
+        }
+        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(key),
+            source: wgpu::ShaderSource::Wgsl(source().into()),
+        });
+        let pipeline = Arc::new(self.device.create_compute_pipeline(
+            &wgpu::ComputePipelineDescriptor {
+                label: Some(key),
+                layout: None,
+                module: &module,
+                entry_point: Some("main"),
+                compilation_options: Default::default(),
+                cache: None,
+            },
+        ));
+        lock(&self.pipelines).insert(key.to_string(), pipeline.clone());
+        pipeline
+    }
+
+    fn with_encoder<R>(&self, f: impl FnOnce(&mut wgpu::CommandEncoder) -> R) -> R {
+        let mut batch = lock(&self.batch);
+        let encoder = batch.encoder.get_or_insert_with(|| {
+            self.device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("batch") })
+        });
+        let r = f(encoder);
+        batch.dispatches += 1;
+        let full = batch.dispatches >= MAX_PENDING_DISPATCHES;
+        drop(batch);
+        if full {
+            self.submit();
+        }
+        r
+    }
+
+    /// Records one dispatch: binding 0 is the `params` uniform, bindings
+    /// 1..=n are `buffers` in order.
+    pub(crate) fn dispatch(
+        &self,
+        pipeline: &wgpu::ComputePipeline,
+        params: &[u32],
+        buffers: &[&wgpu::Buffer],
+        workgroups: [u32; 3],
+    ) -> Result<()> {
+        if workgroups.contains(&0) {
+            return Ok(());
+        }
+        let mut words = params.to_vec();
+        words.resize(params.len().div_ceil(4).max(1) * 4, 0);
+        let uniform = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("params"),
+            size: (words.len() * 4) as u64,
+            usage: wgpu::BufferUsages::UNIFORM,
+            mapped_at_creation: true,
+        });
+        write_mapped(&uniform, bytemuck::cast_slice(&words))?;
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: uniform.as_entire_binding(),
+        }];
+        for (i, b) in buffers.iter().enumerate() {
+            entries.push(wgpu::BindGroupEntry {
+                binding: i as u32 + 1,
+                resource: b.as_entire_binding(),
+            });
+        }
+        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        });
+        self.with_encoder(|enc| {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: None,
+                timestamp_writes: None,
+            });
+            pass.set_pipeline(pipeline);
+            pass.set_bind_group(0, &bind_group, &[]);
+            pass.dispatch_workgroups(workgroups[0], workgroups[1], workgroups[2]);
+        });
+        Ok(())
+    }
+
+    /// Workgroup counts for `threads` invocations of a 1-D kernel of
+    /// [`LINEAR_WORKGROUP`]; rows of the grid wrap at the per-dimension limit,
+    /// and kernels rebuild the index as `gid.x + gid.y * nwg.x * 256`.
+    pub(crate) fn linear_grid(&self, threads: usize) -> [u32; 3] {
+        let groups = (threads as u64).div_ceil(LINEAR_WORKGROUP as u64);
+        let max = self.info.max_workgroups_per_dimension.max(1) as u64;
+        if groups <= max {
+            [groups as u32, 1, 1]
+        } else {
+            [max as u32, groups.div_ceil(max) as u32, 1]
+        }
+    }
+
+    /// Records an upload of `data` into `dst` (ordered with the pending dispatches).
+    pub(crate) fn upload(&self, dst: &wgpu::Buffer, data: &[f32]) -> Result<()> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        let bytes = (data.len() * 4) as u64;
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("upload"),
+            size: bytes,
+            usage: wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: true,
+        });
+        write_mapped(&staging, bytemuck::cast_slice(data))?;
+        self.with_encoder(|enc| enc.copy_buffer_to_buffer(&staging, 0, dst, 0, bytes));
+        Ok(())
+    }
+
+    /// Records a device-side copy.
+    pub(crate) fn copy(&self, src: &wgpu::Buffer, dst: &wgpu::Buffer, bytes: u64) {
+        if bytes > 0 {
+            self.with_encoder(|enc| enc.copy_buffer_to_buffer(src, 0, dst, 0, bytes));
+        }
+    }
+
+    /// Submits the pending encoder, if any.
+    pub fn submit(&self) {
+        let encoder = {
+            let mut batch = lock(&self.batch);
+            batch.dispatches = 0;
+            batch.encoder.take()
+        };
+        if let Some(enc) = encoder {
+            self.queue.submit(Some(enc.finish()));
+        }
+    }
+
+    fn take_gpu_error(&self) -> Result<()> {
+        match lock(&self.gpu_error).take() {
+            Some(e) => Err(Error::Gpu(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Submits pending work and waits until the GPU has finished it.
+    pub fn synchronize(&self) -> Result<()> {
+        self.submit();
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+        self.take_gpu_error()
+    }
+
+    /// Reads `len` f32 values back from `src`: the only path from GPU to host.
+    pub(crate) fn read(&self, src: &wgpu::Buffer, len: usize) -> Result<Vec<f32>> {
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        let bytes = (len * 4) as u64;
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        self.copy(src, &staging, bytes);
+        self.submit();
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.synchronize()?;
+        rx.recv()
+            .map_err(|_| Error::Gpu("readback was never completed".into()))?
+            .map_err(|e| Error::Gpu(format!("readback failed: {e}")))?;
+        let out = {
+            let view = staging
+                .get_mapped_range(..)
+                .map_err(|e| Error::Gpu(format!("readback mapping failed: {e:?}")))?;
+            bytemuck::cast_slice::<u8, f32>(&view).to_vec()
+        };
+        staging.unmap();
+        Ok(out)
+    }
+}
+
+
+/// Fills a buffer created with `mapped_at_creation` and unmaps it.
+fn write_mapped(buffer: &wgpu::Buffer, bytes: &[u8]) -> Result<()> {
+    buffer
+        .slice(..)
+        .get_mapped_range_mut()
+        .map_err(|e| Error::Gpu(format!("mapping a new buffer failed: {e:?}")))?
+        .copy_from_slice(bytes);
+    buffer.unmap();
+    Ok(())
+}

@@ -1,0 +1,18 @@
+//! spikeir-core: the engine under spikeir. GPU tensors on wgpu, WGSL compute
+//! kernels with shapes passed as uniforms (one pipeline per op, never per
+//! shape), a size-bucketed buffer pool, and dispatches batched into one
+//! command encoder until something is read back.
+//!
+//! This crate knows nothing of Node; `crates/node` is a thin napi-rs binding.
+
+pub mod device;
+pub mod error;
+pub mod ops;
+mod pool;
+pub mod random;
+pub mod shape;
+pub mod tensor;
+
+pub use device::{AdapterChoice, Device, DeviceInfo, DeviceOptions, KernelVariant};
+pub use error::{Error, Result};
+pub use tensor::Tensor;

@@ -1,0 +1,67 @@
+//! Batched matrix product.
+
+use crate::device::KernelVariant;
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
+
+/// `a · b` over the last two dimensions: `[..., M, K] · [..., K, N] → [..., M, N]`.
+/// Leading (batch) dimensions must match, or one side may have none (it is
+/// then shared by every batch entry).
+pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    a.same_device(b, "matmul")?;
+    let (sa, sb) = (a.shape(), b.shape());
+    if sa.len() < 2 || sb.len() < 2 {
+        return Err(Error::Shape(format!(
+            "matmul: both operands need at least 2 dimensions, got {sa:?} and {sb:?}"
+        )));
+    }
+    let (m, k) = (sa[sa.len() - 2], sa[sa.len() - 1]);
+    let (k2, n) = (sb[sb.len() - 2], sb[sb.len() - 1]);
+    if k != k2 {
+        return Err(Error::Shape(format!(
+            "matmul: inner dimensions differ: {sa:?} · {sb:?} ({k} vs {k2})"
+        )));
+    }
+    let (ba, bb) = (&sa[..sa.len() - 2], &sb[..sb.len() - 2]);
+    let batch_shape = match (ba.is_empty(), bb.is_empty()) {
+        (_, true) => ba.to_vec(),
+        (true, false) => bb.to_vec(),
+        _ if ba == bb => ba.to_vec(),
+        _ => {
+            return Err(Error::Shape(format!(
+                "matmul: batch dimensions differ: {sa:?} · {sb:?}"
+            )))
+        }
+    };
+    let batch: usize = batch_shape.iter().product();
+    let mut out_shape = batch_shape.clone();
+    out_shape.extend([m, n]);
+    let dev = a.device();
+    let c = Tensor::uninit(dev, &out_shape, "matmul")?;
+    if k == 0 {
+        crate::ops::fill(&c, 0.0)?;
+        return Ok(c);
+    }
+    let stride_a = if ba.is_empty() { 0 } else { m * k };
+    let stride_b = if bb.is_empty() { 0 } else { k * n };
+    let params = [m, n, k, stride_a, stride_b, m * n].map(|v| v as u32);
+    let max = dev.info().max_workgroups_per_dimension as usize;
+    let (pipeline, tile) = match dev.info().kernel_variant {
+        KernelVariant::Tiled => (
+            dev.pipeline("matmul/tiled", || include_str!("../shaders/matmul_tiled.wgsl").into()),
+            64,
+        ),
+        KernelVariant::Register => (
+            dev.pipeline("matmul/register", || include_str!("../shaders/matmul_register.wgsl").into()),
+            64,
+        ),
+    };
+    let grid = [n.div_ceil(tile), m.div_ceil(tile), batch];
+    if grid.iter().any(|&g| g > max) {
+        return Err(Error::TooLarge(format!(
+            "matmul: {out_shape:?} needs a grid of {grid:?} workgroups; this adapter allows {max} per dimension"
+        )));
+    }
+    dev.dispatch(&pipeline, &params, &[a.buffer(), b.buffer(), c.buffer()], grid.map(|g| g as u32))?;
+    Ok(c)
+}

@@ -1,0 +1,55 @@
+//! Shared helpers for the kernel tests: one device per test binary, and
+//! independent CPU references in f64.
+#![allow(dead_code)]
+
+use std::sync::{Arc, OnceLock};
+
+use spikeir_core::{Device, DeviceOptions, KernelVariant};
+
+/// The default device (SPIKEIR_ADAPTER picks another).
+pub fn device() -> Arc<Device> {
+    static DEV: OnceLock<Arc<Device>> = OnceLock::new();
+    DEV.get_or_init(|| Device::new(&DeviceOptions::default()).expect("a wgpu adapter (install mesa-vulkan-drivers)"))
+        .clone()
+}
+
+/// A device forced to one matmul kernel family, to test both on any adapter.
+pub fn device_with(variant: KernelVariant) -> Arc<Device> {
+    static TILED: OnceLock<Arc<Device>> = OnceLock::new();
+    static REGISTER: OnceLock<Arc<Device>> = OnceLock::new();
+    let cell = match variant {
+        KernelVariant::Tiled => &TILED,
+        KernelVariant::Register => &REGISTER,
+    };
+    cell.get_or_init(|| {
+        Device::new(&DeviceOptions {
+            kernel_variant: Some(variant),
+            ..Default::default()
+        })
+        .expect("a wgpu adapter")
+    })
+    .clone()
+}
+
+/// Deterministic test data (a tiny LCG, independent of the engine's RNG).
+pub fn data(seed: u64, n: usize) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 33) as f64 / (1u64 << 31) as f64 * 2.0 - 1.0) as f32
+        })
+        .collect()
+}
+
+/// Asserts |got − want| ≤ atol + rtol·|want| elementwise.
+pub fn assert_close(got: &[f32], want: &[f64], rtol: f64, atol: f64, what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let tol = atol + rtol * w.abs();
+        assert!(
+            (g as f64 - w).abs() <= tol || (g.is_nan() && w.is_nan()),
+            "{what}: element {i}: got {g}, want {w} (tol {tol})"
+        );
+    }
+}
