@@ -51,6 +51,13 @@ pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
             dev.pipeline("matmul/tiled", || include_str!("../shaders/matmul_tiled.wgsl").into()),
             64,
         ),
+        // vec4 loads need rows of A and B that start on 16-byte boundaries.
+        KernelVariant::Register if k % 4 == 0 && n % 4 == 0 => (
+            dev.pipeline("matmul/register_vec4", || {
+                include_str!("../shaders/matmul_register_vec4.wgsl").into()
+            }),
+            64,
+        ),
         KernelVariant::Register => (
             dev.pipeline("matmul/register", || include_str!("../shaders/matmul_register.wgsl").into()),
             64,

@@ -1,0 +1,39 @@
+/**
+ * `spikeir info`: which device spikeir runs on.
+ *
+ * @module
+ */
+import { initDevice, type DeviceInfo } from '../tensor'
+import type { FlagSpec, Parsed } from './args'
+
+export const summary = 'print the backend, adapter and limits of the device'
+
+export const flags: Record<string, FlagSpec> = {
+  json: { type: 'boolean', description: 'print one JSON object' },
+  adapter: { type: 'string', description: 'auto, discrete, integrated, cpu, lavapipe or a name substring' },
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 2 ** 20).toFixed(0)} MiB`
+}
+
+export function run(args: Parsed): void {
+  const adapter = args.flags['adapter']
+  const device: DeviceInfo = initDevice(typeof adapter === 'string' ? { adapter } : {})
+  if (args.flags['json']) {
+    console.log(JSON.stringify(device))
+    return
+  }
+  console.log(
+    [
+      `adapter        ${device.adapterName} (${device.deviceType})`,
+      `backend        ${device.backend}`,
+      `driver         ${device.driver} ${device.driverInfo}`.trimEnd(),
+      `max binding    ${mib(device.maxStorageBindingBytes)}`,
+      `max buffer     ${mib(device.maxBufferBytes)}`,
+      `workgroup      ${device.maxWorkgroupSize.join('×')} (≤ ${device.maxInvocationsPerWorkgroup} invocations)`,
+      `shared memory  ${device.sharedMemoryBytes} bytes`,
+      `kernels        ${device.kernelVariant}`,
+    ].join('\n'),
+  )
+}

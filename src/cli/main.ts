@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+/**
+ * The `spikeir` command line. One file per command; this file only dispatches.
+ *
+ * @module
+ */
+import { describeFlags, parseArgs, UsageError, type FlagSpec, type Parsed } from './args'
+import * as info from './info'
+
+interface Command {
+  summary: string
+  flags: Record<string, FlagSpec>
+  run(args: Parsed): void | Promise<void>
+}
+
+const commands: Record<string, Command> = { info }
+
+function usage(): string {
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(14)}${c.summary}`)
+  return `usage: spikeir <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nspikeir <command> --help for a command's options`
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage())
+    return 0
+  }
+  const command = commands[name]
+  if (!command) {
+    console.error(`spikeir: unknown command '${name}'\n\n${usage()}`)
+    return 2
+  }
+  if (rest.includes('--help')) {
+    console.log(`spikeir ${name}: ${command.summary}\n\noptions:\n${describeFlags(command.flags)}`)
+    return 0
+  }
+  try {
+    await command.run(parseArgs(rest, command.flags))
+    return 0
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e)
+    console.error(`spikeir ${name}: ${message}`)
+    return e instanceof UsageError ? 2 : 1
+  }
+}
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code
+})
