@@ -5,9 +5,13 @@
 //!
 //! This crate knows nothing of Node; `crates/node` is a thin napi-rs binding.
 
+// pub mod autograd; (enabled once conv lands)
 pub mod device;
 pub mod error;
+// pub mod functional;
+pub mod io;
 pub mod ops;
+pub mod optim;
 mod pool;
 pub mod random;
 pub mod shape;

@@ -26,11 +26,23 @@ impl Drop for Storage {
     }
 }
 
+/// How a tensor takes part in autograd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GradRef {
+    /// A constant: no gradient flows to it.
+    None,
+    /// A parameter (leaf) whose gradient accumulates across backward passes.
+    Param(u64),
+    /// The output of a recorded op: node `index` of tape generation `generation`.
+    Node { generation: u64, index: usize },
+}
+
 /// An f32 tensor on a device.
 #[derive(Clone)]
 pub struct Tensor {
     shape: Vec<usize>,
     storage: Arc<Storage>,
+    pub(crate) grad: GradRef,
 }
 
 impl std::fmt::Debug for Tensor {
@@ -52,6 +64,7 @@ impl Tensor {
                 class,
                 device: device.clone(),
             }),
+            grad: GradRef::None,
         })
     }
 
@@ -129,7 +142,8 @@ impl Tensor {
         self.device().read(self.buffer(), self.numel())
     }
 
-    /// The same data under another shape with the same element count.
+    /// The same data under another shape with the same element count, as a
+    /// constant (use `functional::reshape` to keep the gradient path).
     pub fn reshape(&self, shape: &[usize]) -> Result<Tensor> {
         let n = shape::validate(shape)?;
         if n != self.numel() {
@@ -142,6 +156,7 @@ impl Tensor {
         Ok(Tensor {
             shape: shape.to_vec(),
             storage: self.storage.clone(),
+            grad: GradRef::None,
         })
     }
 
@@ -151,6 +166,24 @@ impl Tensor {
         self.device()
             .copy(self.buffer(), t.buffer(), (self.numel() * 4) as u64);
         Ok(t)
+    }
+
+    /// The same tensor cut off from autograd.
+    pub fn detach(&self) -> Tensor {
+        Tensor {
+            grad: GradRef::None,
+            ..self.clone()
+        }
+    }
+
+    /// True when gradients flow to this tensor (a parameter or a recorded op's output).
+    pub fn requires_grad(&self) -> bool {
+        self.grad != GradRef::None
+    }
+
+    /// True when both tensors share one buffer.
+    pub fn same_storage(&self, other: &Tensor) -> bool {
+        Arc::ptr_eq(&self.storage, &other.storage)
     }
 
     /// True when both tensors live on the same device.

@@ -11,6 +11,8 @@ use crate::tensor::Tensor;
 pub enum UnaryOp {
     Neg,
     Abs,
+    /// −1, 0 or 1.
+    Sign,
     Exp,
     Log,
     Sqrt,
@@ -33,6 +35,7 @@ impl UnaryOp {
         Ok(match name {
             "neg" => UnaryOp::Neg,
             "abs" => UnaryOp::Abs,
+            "sign" => UnaryOp::Sign,
             "exp" => UnaryOp::Exp,
             "log" => UnaryOp::Log,
             "sqrt" => UnaryOp::Sqrt,
@@ -45,7 +48,7 @@ impl UnaryOp {
             "pow" => UnaryOp::PowScalar(s),
             other => {
                 return Err(Error::InvalidArgument(format!(
-                    "unknown unary op '{other}' (known: neg, abs, exp, log, sqrt, add, sub, rsub, mul, div, rdiv, pow)"
+                    "unknown unary op '{other}' (known: neg, abs, sign, exp, log, sqrt, add, sub, rsub, mul, div, rdiv, pow)"
                 )))
             }
         })
@@ -56,6 +59,7 @@ impl UnaryOp {
         match self {
             UnaryOp::Neg => ("neg", "-v", 0.0),
             UnaryOp::Abs => ("abs", "abs(v)", 0.0),
+            UnaryOp::Sign => ("sign", "sign(v)", 0.0),
             UnaryOp::Exp => ("exp", "exp(v)", 0.0),
             UnaryOp::Log => ("log", "log(v)", 0.0),
             UnaryOp::Sqrt => ("sqrt", "sqrt(v)", 0.0),

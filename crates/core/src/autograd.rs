@@ -1,0 +1,481 @@
+//! Reverse-mode autograd: a tape of recorded ops and one `backward` match.
+//!
+//! Every differentiable op (see `functional.rs`) runs its forward kernel and,
+//! when an input needs a gradient and recording is on, appends a [`Node`]
+//! holding an [`Op`] with exactly the tensors its backward needs. Node ids are
+//! created in execution order, so walking them backwards is a topological
+//! order. `backward` consumes the tape: each node, with its saved tensors, is
+//! dropped as soon as its gradients are pushed to its inputs, and each pending
+//! gradient is dropped as soon as it has been used.
+//!
+//! Parameters are leaves with a persistent id; their gradients accumulate
+//! (`+=`) across backward passes until `zero_grad`.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use crate::error::{Error, Result};
+use crate::ops::{self, conv::Conv2dArgs, BinaryOp, UnaryOp};
+use crate::tensor::{GradRef, Tensor};
+
+/// A recorded op and what its backward needs. Inputs are listed in the order
+/// the forward took them; `backward` returns one gradient per input.
+pub(crate) enum Op {
+    /// Elementwise a ∘ b with broadcasting.
+    Add { a_shape: Vec<usize>, b_shape: Vec<usize> },
+    Sub { a_shape: Vec<usize>, b_shape: Vec<usize> },
+    Mul { a: Tensor, b: Tensor },
+    Div { a: Tensor, b: Tensor },
+    /// Unary op on x (saves x, and y where the derivative is cheaper from it).
+    Unary { op: UnaryOp, x: Tensor, y: Tensor },
+    Matmul { a: Tensor, b: Tensor },
+    Reshape { shape: Vec<usize> },
+    Permute { dims: Vec<usize> },
+    Conv2d { x: Tensor, w: Tensor, has_bias: bool, args: Conv2dArgs },
+    UpsampleNearest2x,
+    UpsampleBilinear2x { x_shape: Vec<usize> },
+    PixelShuffle { r: usize },
+    PixelUnshuffle { r: usize },
+    AvgPool2d { x_shape: Vec<usize>, kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2] },
+    MaxPool2d { x_shape: Vec<usize>, indices: Tensor, kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2] },
+    AdaptiveAvgPool1x1 { x_shape: Vec<usize> },
+    Concat { axis: usize, sizes: Vec<usize> },
+    /// A slice `[start, start + len)` along `axis` of an input of `x_shape`.
+    Slice { axis: usize, start: usize, x_shape: Vec<usize> },
+    SumAxes { x_shape: Vec<usize>, axes: Vec<usize>, keepdim: bool },
+    MeanAxes { x_shape: Vec<usize>, axes: Vec<usize>, keepdim: bool },
+    Relu { x: Tensor },
+    LeakyRelu { x: Tensor, slope: f32 },
+    Gelu { x: Tensor },
+    Sigmoid { y: Tensor },
+    Tanh { y: Tensor },
+    Softmax { y: Tensor, axis: usize },
+    /// Batch norm in training mode over NCHW: inputs x, weight, bias.
+    BatchNorm { x: Tensor, weight: Tensor, mean: Tensor, invstd: Tensor },
+    /// Layer norm over channels: inputs x, weight, bias.
+    LayerNorm { x: Tensor, weight: Tensor, mean: Tensor, invstd: Tensor },
+    L1Loss { pred: Tensor, target: Tensor },
+    MseLoss { pred: Tensor, target: Tensor },
+    CharbonnierLoss { pred: Tensor, target: Tensor, eps: f32 },
+    FftLoss { pred: Tensor, target: Tensor },
+}
+
+fn g_unary(g: &Tensor, op: UnaryOp) -> Result<Tensor> {
+    ops::unary(g, op)
+}
+
+fn mul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    ops::binary(a, b, BinaryOp::Mul)
+}
+
+/// xᵀ over the last two dimensions.
+fn transpose_last(x: &Tensor) -> Result<Tensor> {
+    let r = x.shape().len();
+    let mut dims: Vec<usize> = (0..r).collect();
+    dims.swap(r - 2, r - 1);
+    ops::layout::permute(x, &dims)
+}
+
+/// Gradients of `a · b` (see `ops::matmul` for the batch rules): when one
+/// side is a shared 2-D matrix its gradient sums over the batch, done as one
+/// matmul over the flattened batch.
+fn matmul_backward(g: &Tensor, a: &Tensor, b: &Tensor) -> Result<(Tensor, Tensor)> {
+    let (sa, sb) = (a.shape(), b.shape());
+    let (m, k, n) = (sa[sa.len() - 2], sa[sa.len() - 1], sb[sb.len() - 1]);
+    let ga = ops::matmul(g, &transpose_last(b)?)?;
+    let gb = if sb.len() == 2 && sa.len() > 2 {
+        let rows = a.numel() / k;
+        let a2 = a.reshape(&[rows, k])?;
+        let g2 = g.reshape(&[rows, n])?;
+        ops::matmul(&transpose_last(&a2)?, &g2)?
+    } else {
+        ops::matmul(&transpose_last(a)?, g)?
+    };
+    let ga = if sa.len() == 2 && sb.len() > 2 {
+        // A shared by the batch: sum its per-batch gradients.
+        let batch = ga.numel() / (m * k);
+        ops::reduce::sum_axes(&ga.reshape(&[batch, m, k])?, &[0], false)?
+    } else {
+        ga
+    };
+    Ok((ga, gb))
+}
+
+impl Op {
+    /// Gradients of the inputs given the gradient `g` of the output; `None`
+    /// for inputs that take none (such as a target).
+    fn backward(self, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        use ops::layout::sum_to_shape;
+        Ok(match self {
+            Op::Add { a_shape, b_shape } => vec![
+                Some(sum_to_shape(g, &a_shape)?),
+                Some(sum_to_shape(g, &b_shape)?),
+            ],
+            Op::Sub { a_shape, b_shape } => vec![
+                Some(sum_to_shape(g, &a_shape)?),
+                Some(sum_to_shape(&g_unary(g, UnaryOp::Neg)?, &b_shape)?),
+            ],
+            // d(ab)/da = b, d(ab)/db = a
+            Op::Mul { a, b } => vec![
+                Some(sum_to_shape(&mul(g, &b)?, a.shape())?),
+                Some(sum_to_shape(&mul(g, &a)?, b.shape())?),
+            ],
+            // d(a/b)/da = 1/b, d(a/b)/db = −a/b²
+            Op::Div { a, b } => {
+                let ga = ops::binary(g, &b, BinaryOp::Div)?;
+                let gb = ops::binary(&mul(&ga, &a)?, &b, BinaryOp::Div)?;
+                vec![
+                    Some(sum_to_shape(&ga, a.shape())?),
+                    Some(sum_to_shape(&g_unary(&gb, UnaryOp::Neg)?, b.shape())?),
+                ]
+            }
+            Op::Unary { op, x, y } => {
+                let gx = match op {
+                    UnaryOp::Neg => g_unary(g, UnaryOp::Neg)?,
+                    UnaryOp::Abs => mul(g, &g_unary(&x, UnaryOp::Sign)?)?,
+                    UnaryOp::Sign => ops::unary(g, UnaryOp::MulScalar(0.0))?,
+                    UnaryOp::Exp => mul(g, &y)?,                                // (eˣ)' = eˣ
+                    UnaryOp::Log => ops::binary(g, &x, BinaryOp::Div)?,          // (ln x)' = 1/x
+                    UnaryOp::Sqrt => ops::binary(&g_unary(g, UnaryOp::MulScalar(0.5))?, &y, BinaryOp::Div)?, // 1/(2√x)
+                    UnaryOp::AddScalar(_) | UnaryOp::SubScalar(_) => g.detach(),
+                    UnaryOp::RsubScalar(_) => g_unary(g, UnaryOp::Neg)?,
+                    UnaryOp::MulScalar(s) => g_unary(g, UnaryOp::MulScalar(s))?,
+                    UnaryOp::DivScalar(s) => g_unary(g, UnaryOp::DivScalar(s))?,
+                    // (s/x)' = −s/x² = −y/x
+                    UnaryOp::RdivScalar(_) => {
+                        g_unary(&mul(g, &ops::binary(&y, &x, BinaryOp::Div)?)?, UnaryOp::Neg)?
+                    }
+                    // (xˢ)' = s·xˢ⁻¹
+                    UnaryOp::PowScalar(s) => mul(
+                        g,
+                        &g_unary(&g_unary(&x, UnaryOp::PowScalar(s - 1.0))?, UnaryOp::MulScalar(s))?,
+                    )?,
+                };
+                vec![Some(gx)]
+            }
+            Op::Matmul { a, b } => {
+                let (ga, gb) = matmul_backward(g, &a, &b)?;
+                vec![Some(ga), Some(gb)]
+            }
+            Op::Reshape { shape } => vec![Some(g.reshape(&shape)?)],
+            Op::Permute { dims } => {
+                vec![Some(ops::layout::permute(g, &ops::layout::inverse_permutation(&dims))?)]
+            }
+            Op::Conv2d { x, w, has_bias, args } => {
+                let gx = ops::conv::conv2d_backward_input(g, &w, x.shape(), &args)?;
+                let gw = ops::conv::conv2d_backward_weight(g, &x, w.shape(), &args)?;
+                let mut v = vec![Some(gx), Some(gw)];
+                if has_bias {
+                    v.push(Some(ops::conv::conv2d_backward_bias(g)?));
+                }
+                v
+            }
+            Op::UpsampleNearest2x => vec![Some(ops::resample::upsample_nearest2x_backward(g)?)],
+            Op::UpsampleBilinear2x { x_shape } => {
+                vec![Some(ops::resample::upsample_bilinear2x_backward(g, &x_shape)?)]
+            }
+            Op::PixelShuffle { r } => vec![Some(ops::layout::pixel_unshuffle(g, r)?)],
+            Op::PixelUnshuffle { r } => vec![Some(ops::layout::pixel_shuffle(g, r)?)],
+            Op::AvgPool2d { x_shape, kernel, stride, padding } => vec![Some(
+                ops::pool::avg_pool2d_backward(g, &x_shape, kernel, stride, padding)?,
+            )],
+            Op::MaxPool2d { x_shape, indices, kernel, stride, padding } => vec![Some(
+                ops::pool::max_pool2d_backward(g, &indices, &x_shape, kernel, stride, padding)?,
+            )],
+            Op::AdaptiveAvgPool1x1 { x_shape } => {
+                vec![Some(ops::pool::adaptive_avg_pool_1x1_backward(g, &x_shape)?)]
+            }
+            Op::Concat { axis, sizes } => ops::layout::split(g, axis, &sizes)?
+                .into_iter()
+                .map(Some)
+                .collect(),
+            // The gradient of a slice is g in place and zeros around it.
+            Op::Slice { axis, start, x_shape } => {
+                let after = x_shape[axis] - start - g.shape()[axis];
+                let zeros = |n: usize| {
+                    let mut s = x_shape.clone();
+                    s[axis] = n;
+                    Tensor::zeros(g.device(), &s)
+                };
+                let before = if start > 0 { Some(zeros(start)?) } else { None };
+                let behind = if after > 0 { Some(zeros(after)?) } else { None };
+                let parts: Vec<&Tensor> = before.iter().chain([g]).chain(behind.iter()).collect();
+                vec![Some(ops::layout::concat(&parts, axis)?)]
+            }
+            Op::SumAxes { x_shape, axes, keepdim } => {
+                vec![Some(ops::reduce::sum_axes_backward(g, &x_shape, &axes, keepdim)?)]
+            }
+            Op::MeanAxes { x_shape, axes, keepdim } => {
+                vec![Some(ops::reduce::mean_axes_backward(g, &x_shape, &axes, keepdim)?)]
+            }
+            Op::Relu { x } => vec![Some(ops::activation::relu_backward(g, &x)?)],
+            Op::LeakyRelu { x, slope } => {
+                vec![Some(ops::activation::leaky_relu_backward(g, &x, slope)?)]
+            }
+            Op::Gelu { x } => vec![Some(ops::activation::gelu_backward(g, &x)?)],
+            Op::Sigmoid { y } => vec![Some(ops::activation::sigmoid_backward(g, &y)?)],
+            Op::Tanh { y } => vec![Some(ops::activation::tanh_backward(g, &y)?)],
+            Op::Softmax { y, axis } => vec![Some(ops::activation::softmax_backward(g, &y, axis)?)],
+            Op::BatchNorm { x, weight, mean, invstd } => {
+                let (gx, gw, gb) = ops::norm::batch_norm_backward(g, &x, &weight, &mean, &invstd)?;
+                vec![Some(gx), Some(gw), Some(gb)]
+            }
+            Op::LayerNorm { x, weight, mean, invstd } => {
+                let (gx, gw, gb) = ops::norm::layer_norm_backward(g, &x, &weight, &mean, &invstd)?;
+                vec![Some(gx), Some(gw), Some(gb)]
+            }
+            Op::L1Loss { pred, target } => {
+                vec![Some(ops::loss::l1_loss_backward(g, &pred, &target)?), None]
+            }
+            Op::MseLoss { pred, target } => {
+                vec![Some(ops::loss::mse_loss_backward(g, &pred, &target)?), None]
+            }
+            Op::CharbonnierLoss { pred, target, eps } => vec![
+                Some(ops::loss::charbonnier_loss_backward(g, &pred, &target, eps)?),
+                None,
+            ],
+            Op::FftLoss { pred, target } => {
+                vec![Some(ops::loss::fft_loss_backward(g, &pred, &target)?), None]
+            }
+        })
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Parent {
+    Const,
+    Param(u64),
+    Node(usize),
+}
+
+struct Node {
+    op: Op,
+    parents: Vec<Parent>,
+}
+
+struct Tape {
+    generation: u64,
+    nodes: Vec<Option<Node>>,
+    // `None` until first use: a static cannot build a HashMap.
+    param_grads: Option<HashMap<u64, Tensor>>,
+    next_param: u64,
+    /// Recording is off while this is above zero (nested no-grad scopes).
+    no_grad_depth: u32,
+}
+
+static TAPE: Mutex<Tape> = Mutex::new(Tape {
+    generation: 1,
+    nodes: Vec::new(),
+    param_grads: None,
+    next_param: 1,
+    no_grad_depth: 0,
+});
+
+fn tape() -> MutexGuard<'static, Tape> {
+    TAPE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Tape {
+    fn parent(&self, t: &Tensor) -> Parent {
+        match t.grad {
+            GradRef::None => Parent::Const,
+            GradRef::Param(id) => Parent::Param(id),
+            GradRef::Node { generation, index } if generation == self.generation => Parent::Node(index),
+            // Output of an op from before the last backward: its graph is gone.
+            GradRef::Node { .. } => Parent::Const,
+        }
+    }
+
+    fn grads(&mut self) -> &mut HashMap<u64, Tensor> {
+        self.param_grads.get_or_insert_with(HashMap::new)
+    }
+
+    fn clear(&mut self) {
+        self.nodes.clear();
+        self.generation += 1;
+    }
+}
+
+/// Records `op` as the producer of `output` if an input needs a gradient and
+/// recording is on; otherwise drops `op` (and what it saved) at once.
+pub(crate) fn record(op: impl FnOnce() -> Op, inputs: &[&Tensor], mut output: Tensor) -> Tensor {
+    let mut t = tape();
+    if t.no_grad_depth > 0 {
+        return output;
+    }
+    let parents: Vec<Parent> = inputs.iter().map(|x| t.parent(x)).collect();
+    if parents.iter().all(|p| matches!(p, Parent::Const)) {
+        return output;
+    }
+    let index = t.nodes.len();
+    t.nodes.push(Some(Node { op: op(), parents }));
+    output.grad = GradRef::Node {
+        generation: t.generation,
+        index,
+    };
+    output
+}
+
+/// True when ops are being recorded (outside every no-grad scope).
+pub fn is_recording() -> bool {
+    tape().no_grad_depth == 0
+}
+
+/// Runs `f` without recording: for the teacher's forward and evaluation.
+pub fn no_grad<R>(f: impl FnOnce() -> R) -> R {
+    enter_no_grad();
+    struct Exit;
+    impl Drop for Exit {
+        fn drop(&mut self) {
+            exit_no_grad();
+        }
+    }
+    let _exit = Exit;
+    f()
+}
+
+/// Starts a no-grad region (for callers that cannot pass a closure, such as JS).
+pub fn enter_no_grad() {
+    tape().no_grad_depth += 1;
+}
+
+/// Ends a no-grad region started by [`enter_no_grad`].
+pub fn exit_no_grad() {
+    let mut t = tape();
+    t.no_grad_depth = t.no_grad_depth.saturating_sub(1);
+}
+
+/// Makes `t` a parameter: a leaf whose gradient accumulates in [`grad`].
+pub fn param(t: &Tensor) -> Tensor {
+    let mut tape = tape();
+    let id = tape.next_param;
+    tape.next_param += 1;
+    let mut p = t.detach();
+    p.grad = GradRef::Param(id);
+    p
+}
+
+/// The accumulated gradient of parameter `p`, if a backward pass reached it.
+pub fn grad(p: &Tensor) -> Option<Tensor> {
+    match p.grad {
+        GradRef::Param(id) => tape().grads().get(&id).map(|g| g.detach()),
+        _ => None,
+    }
+}
+
+/// Replaces (or with `None` removes) the gradient of parameter `p`, e.g. after clipping.
+pub fn set_grad(p: &Tensor, g: Option<Tensor>) -> Result<()> {
+    let GradRef::Param(id) = p.grad else {
+        return Err(Error::InvalidArgument("setGrad: the tensor is not a parameter".into()));
+    };
+    let mut t = tape();
+    match g {
+        Some(g) => {
+            if g.shape() != p.shape() {
+                return Err(Error::Shape(format!(
+                    "setGrad: gradient {:?} does not match parameter {:?}",
+                    g.shape(),
+                    p.shape()
+                )));
+            }
+            t.grads().insert(id, g.detach());
+        }
+        None => {
+            t.grads().remove(&id);
+        }
+    }
+    Ok(())
+}
+
+/// Forgets every accumulated parameter gradient.
+pub fn zero_grad() {
+    tape().grads().clear();
+}
+
+/// Drops the recorded graph without running backward (after a forward whose
+/// result is not trained on).
+pub fn clear_tape() {
+    tape().clear();
+}
+
+/// Number of recorded nodes still holding saved tensors.
+pub fn tape_len() -> usize {
+    tape().nodes.iter().filter(|n| n.is_some()).count()
+}
+
+fn accumulate(slot: &mut Option<Tensor>, g: Tensor) -> Result<()> {
+    *slot = Some(match slot.take() {
+        None => g,
+        Some(prev) => ops::binary(&prev, &g, BinaryOp::Add)?,
+    });
+    Ok(())
+}
+
+/// Back-propagates from `output` (seeded with ones, or with `seed`) and
+/// accumulates into the parameters' gradients. Consumes the whole tape.
+pub fn backward(output: &Tensor, seed: Option<&Tensor>) -> Result<()> {
+    let seed = match seed {
+        Some(s) if s.shape() != output.shape() => {
+            return Err(Error::Shape(format!(
+                "backward: seed gradient {:?} does not match output {:?}",
+                s.shape(),
+                output.shape()
+            )))
+        }
+        Some(s) => s.detach(),
+        None => Tensor::ones(output.device(), output.shape())?,
+    };
+    // Take the nodes out so the lock is not held while kernels are recorded.
+    let (nodes, start) = {
+        let mut t = tape();
+        let start = t.parent(output);
+        let nodes = std::mem::take(&mut t.nodes);
+        t.clear();
+        (nodes, start)
+    };
+    let mut pending: Vec<Option<Tensor>> = (0..nodes.len()).map(|_| None).collect();
+    let mut param_updates: Vec<(u64, Tensor)> = Vec::new();
+    let top = match start {
+        Parent::Const => {
+            return Err(Error::InvalidArgument(
+                "backward: the output does not depend on any parameter (was it computed under noGrad, or before the last backward?)".into(),
+            ))
+        }
+        Parent::Param(id) => {
+            param_updates.push((id, seed));
+            None
+        }
+        Parent::Node(i) => {
+            pending[i] = Some(seed);
+            Some(i)
+        }
+    };
+    let mut nodes = nodes;
+    if let Some(top) = top {
+        for i in (0..=top).rev() {
+            let Some(g) = pending[i].take() else { continue };
+            let Some(node) = nodes[i].take() else { continue };
+            let Node { op, parents } = node;
+            let grads = op.backward(&g)?;
+            drop(g);
+            for (parent, gi) in parents.into_iter().zip(grads) {
+                let Some(gi) = gi else { continue };
+                match parent {
+                    Parent::Const => {}
+                    Parent::Node(j) => accumulate(&mut pending[j], gi)?,
+                    Parent::Param(id) => param_updates.push((id, gi)),
+                }
+            }
+        }
+    }
+    drop(nodes);
+    let mut t = tape();
+    for (id, g) in param_updates {
+        let mut slot = t.grads().remove(&id);
+        accumulate(&mut slot, g.detach())?;
+        if let Some(s) = slot {
+            t.grads().insert(id, s);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,131 @@
+//! Optimizer steps as fused in-place kernels (one dispatch per parameter),
+//! and global gradient-norm clipping. Learning-rate schedules are plain
+//! arithmetic and live with the training loop.
+
+use crate::error::{Error, Result};
+use crate::ops::{self, BinaryOp, UnaryOp};
+use crate::tensor::Tensor;
+
+/// Adam hyper-parameters; `decoupled` selects AdamW's weight decay.
+#[derive(Debug, Clone, Copy)]
+pub struct AdamConfig {
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub weight_decay: f32,
+    pub decoupled: bool,
+}
+
+fn same_shape(op: &str, a: &Tensor, b: &Tensor, what: &str) -> Result<()> {
+    if a.shape() != b.shape() {
+        return Err(Error::Shape(format!(
+            "{op}: {what} {:?} does not match the parameter {:?}",
+            b.shape(),
+            a.shape()
+        )));
+    }
+    Ok(())
+}
+
+/// One Adam/AdamW step at `step` (counted from 1), updating `param`, `m`, `v` in place.
+pub fn adam_step(param: &Tensor, grad: &Tensor, m: &Tensor, v: &Tensor, step: u32, c: &AdamConfig) -> Result<()> {
+    for (t, what) in [(grad, "gradient"), (m, "first moment"), (v, "second moment")] {
+        same_shape("adam", param, t, what)?;
+    }
+    if step == 0 {
+        return Err(Error::InvalidArgument("adam: step counts from 1".into()));
+    }
+    let dev = param.device();
+    let n = param.numel();
+    let bc1 = 1.0 - c.beta1.powi(step as i32);
+    let bc2 = 1.0 - c.beta2.powi(step as i32);
+    let params = [
+        n as u32,
+        c.decoupled as u32,
+        c.lr.to_bits(),
+        c.beta1.to_bits(),
+        c.beta2.to_bits(),
+        c.eps.to_bits(),
+        c.weight_decay.to_bits(),
+        bc1.to_bits(),
+        bc2.to_bits(),
+    ];
+    let pipeline = dev.pipeline("optim/adam", || include_str!("shaders/optim_adam.wgsl").into());
+    dev.dispatch(
+        &pipeline,
+        &params,
+        &[param.buffer(), grad.buffer(), m.buffer(), v.buffer()],
+        dev.linear_grid(n),
+    )
+}
+
+/// One SGD step; `momentum_buf` (zeros at the start) is required when `momentum > 0`.
+pub fn sgd_step(
+    param: &Tensor,
+    grad: &Tensor,
+    momentum_buf: Option<&Tensor>,
+    lr: f32,
+    momentum: f32,
+    weight_decay: f32,
+) -> Result<()> {
+    same_shape("sgd", param, grad, "gradient")?;
+    let buf = match (momentum > 0.0, momentum_buf) {
+        (true, Some(b)) => {
+            same_shape("sgd", param, b, "momentum buffer")?;
+            b
+        }
+        (true, None) => {
+            return Err(Error::InvalidArgument("sgd: momentum > 0 needs a momentum buffer".into()))
+        }
+        // Bound but unread when there is no momentum.
+        (false, _) => grad,
+    };
+    let dev = param.device();
+    let n = param.numel();
+    let params = [
+        n as u32,
+        (momentum > 0.0) as u32,
+        lr.to_bits(),
+        momentum.to_bits(),
+        weight_decay.to_bits(),
+    ];
+    let pipeline = dev.pipeline("optim/sgd", || include_str!("shaders/optim_sgd.wgsl").into());
+    dev.dispatch(&pipeline, &params, &[param.buffer(), grad.buffer(), buf.buffer()], dev.linear_grid(n))
+}
+
+/// √(Σ‖g‖²) over all gradients: one reduction per tensor, one readback.
+pub fn global_norm(grads: &[Tensor]) -> Result<f32> {
+    let mut total: Option<Tensor> = None;
+    for g in grads {
+        let sq = ops::reduce::sum_all(&ops::binary(g, g, BinaryOp::Mul)?)?;
+        total = Some(match total {
+            None => sq,
+            Some(t) => ops::binary(&t, &sq, BinaryOp::Add)?,
+        });
+    }
+    match total {
+        None => Ok(0.0),
+        Some(t) => Ok(t.to_vec()?[0].sqrt()),
+    }
+}
+
+/// Scales `grads` so their global norm is at most `max_norm`; returns the
+/// norm before clipping and the clipped gradients.
+pub fn clip_grad_norm(grads: &[Tensor], max_norm: f32) -> Result<(f32, Vec<Tensor>)> {
+    let norm = global_norm(grads)?;
+    if !norm.is_finite() {
+        return Err(Error::InvalidArgument(format!(
+            "clipGradNorm: the gradient norm is {norm}; the loss or a parameter is not finite"
+        )));
+    }
+    if norm <= max_norm {
+        return Ok((norm, grads.to_vec()));
+    }
+    let scale = max_norm / (norm + 1e-6);
+    let clipped = grads
+        .iter()
+        .map(|g| ops::unary(g, UnaryOp::MulScalar(scale)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((norm, clipped))
+}
