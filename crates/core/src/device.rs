@@ -341,10 +341,11 @@ impl Device {
         });
         let r = f(encoder);
         batch.dispatches += 1;
-        let full = batch.dispatches >= MAX_PENDING_DISPATCHES;
-        drop(batch);
-        if full {
-            self.submit();
+        if batch.dispatches >= MAX_PENDING_DISPATCHES {
+            batch.dispatches = 0;
+            if let Some(enc) = batch.encoder.take() {
+                self.queue.submit(Some(enc.finish()));
+            }
         }
         r
     }
@@ -436,12 +437,11 @@ impl Device {
 
     /// Submits the pending encoder, if any.
     pub fn submit(&self) {
-        let encoder = {
-            let mut batch = lock(&self.batch);
-            batch.dispatches = 0;
-            batch.encoder.take()
-        };
-        if let Some(enc) = encoder {
+        // Submit under the lock: otherwise another thread could record and
+        // submit a newer encoder first, reordering an upload after its reader.
+        let mut batch = lock(&self.batch);
+        batch.dispatches = 0;
+        if let Some(enc) = batch.encoder.take() {
             self.queue.submit(Some(enc.finish()));
         }
     }

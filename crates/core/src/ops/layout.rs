@@ -1,1 +1,442 @@
-//! (being written)
+//! Layout kernels: concat/split, permute, pixel shuffle/unshuffle, broadcast
+//! and its adjoint `sum_to_shape`. Each op's backward is another op of this
+//! file: split ↔ concat, permute ↔ permute by the inverse, pixel shuffle ↔
+//! unshuffle, broadcast_to ↔ sum_to_shape.
+
+use crate::error::{Error, Result};
+use crate::shape;
+use crate::tensor::Tensor;
+
+/// Rank the gather kernel's uniform holds (two vec4 of dimensions).
+const GATHER_MAX_RANK: usize = 8;
+
+/// Reductions where each output sums at most this many values run one
+/// invocation per output: a 256-wide tree would leave most invocations idle.
+const SERIAL_MAX_REDUCE: usize = 64;
+
+/// With the innermost dimension kept and at least this many outputs, one
+/// invocation per output reads coalesced and still fills the device.
+const SERIAL_MIN_OUTPUTS: usize = 1024;
+
+/// The parallel reduction aims for about this many workgroups in its first
+/// pass, so that a few outputs (a bias of 64 channels) still occupy a GPU…
+const TARGET_WORKGROUPS: usize = 2048;
+
+/// …but gives each workgroup at least this many values (16 per invocation)
+/// so the tree at the end stays a small part of the work.
+const MIN_PER_WORKGROUP: usize = 4096;
+
+pub(crate) fn to_u32(op: &str, what: &str, v: usize) -> Result<u32> {
+    u32::try_from(v).map_err(|_| Error::TooLarge(format!("{op}: {what} = {v} exceeds 2^32 - 1")))
+}
+
+fn words(op: &str, values: &[usize]) -> Result<Vec<u32>> {
+    values.iter().map(|&v| to_u32(op, "index", v)).collect()
+}
+
+/// out[i] = x[Σ c_d · strides[d]] with c the multi-index of i over `view`;
+/// the output has shape `out_shape` (same element count as `view`).
+fn gather(
+    x: &Tensor,
+    view: &[usize],
+    strides: &[usize],
+    out_shape: &[usize],
+    op: &str,
+) -> Result<Tensor> {
+    // Drop unit dimensions and merge neighbours that are contiguous in the
+    // source: fewer divisions per element, identical index map.
+    let mut dims: Vec<(usize, usize)> = Vec::with_capacity(view.len());
+    for (&d, &s) in view.iter().zip(strides) {
+        if d == 1 {
+            continue;
+        }
+        match dims.last_mut() {
+            Some(last) if last.1 == s * d => *last = (last.0 * d, s),
+            _ => dims.push((d, s)),
+        }
+    }
+    if dims.len() > GATHER_MAX_RANK {
+        return Err(Error::Shape(format!(
+            "{op}: index map over {view:?} has more than {GATHER_MAX_RANK} dimensions"
+        )));
+    }
+    let dev = x.device();
+    let out = Tensor::uninit(dev, out_shape, op)?;
+    let n = out.numel();
+    let mut params = vec![to_u32(op, "elements", n)?, dims.len() as u32, 0, 0];
+    let mut dim_words: Vec<usize> = dims.iter().map(|d| d.0).collect();
+    let mut stride_words: Vec<usize> = dims.iter().map(|d| d.1).collect();
+    dim_words.resize(GATHER_MAX_RANK, 1);
+    stride_words.resize(GATHER_MAX_RANK, 0);
+    params.extend(words(op, &dim_words)?);
+    params.extend(words(op, &stride_words)?);
+    let pipeline = dev.pipeline("layout/gather", || {
+        include_str!("../shaders/layout_gather.wgsl").into()
+    });
+    dev.dispatch(
+        &pipeline,
+        &params,
+        &[x.buffer(), out.buffer()],
+        dev.linear_grid(n),
+    )?;
+    Ok(out)
+}
+
+/// Copies `blocks` rows of `len` values from `src` (row stride `src_stride`,
+/// offset `src_off`) into `dst` (row stride `dst_stride`, offset `dst_off`).
+#[allow(clippy::too_many_arguments)]
+fn copy_blocks(
+    src: &Tensor,
+    dst: &Tensor,
+    blocks: usize,
+    len: usize,
+    src_stride: usize,
+    src_off: usize,
+    dst_stride: usize,
+    dst_off: usize,
+    op: &str,
+) -> Result<()> {
+    let n = blocks * len;
+    if n == 0 {
+        return Ok(());
+    }
+    let dev = src.device();
+    let params = words(op, &[n, len, src_stride, src_off, dst_stride, dst_off])?;
+    let pipeline = dev.pipeline("layout/copy_blocks", || {
+        include_str!("../shaders/layout_copy_blocks.wgsl").into()
+    });
+    dev.dispatch(
+        &pipeline,
+        &params,
+        &[src.buffer(), dst.buffer()],
+        dev.linear_grid(n),
+    )
+}
+
+/// Concatenates tensors of equal rank along `axis`; every other dimension
+/// must agree.
+pub fn concat(tensors: &[&Tensor], axis: usize) -> Result<Tensor> {
+    let first = tensors
+        .first()
+        .ok_or_else(|| Error::InvalidArgument("concat: needs at least one tensor".into()))?;
+    let shapes: Vec<&[usize]> = tensors.iter().map(|t| t.shape()).collect();
+    let rank = first.shape().len();
+    if axis >= rank {
+        return Err(Error::InvalidArgument(format!(
+            "concat: axis {axis} is out of range for shapes {shapes:?} (rank {rank})"
+        )));
+    }
+    for (i, t) in tensors.iter().enumerate() {
+        first.same_device(t, "concat")?;
+        let s = t.shape();
+        let agree = s.len() == rank && (0..rank).all(|d| d == axis || s[d] == first.shape()[d]);
+        if !agree {
+            return Err(Error::Shape(format!(
+                "concat: tensor {i} has shape {s:?}, which does not match {:?} outside axis {axis} (shapes {shapes:?})",
+                first.shape()
+            )));
+        }
+    }
+    let total: usize = shapes.iter().map(|s| s[axis]).sum();
+    let mut out_shape = first.shape().to_vec();
+    out_shape[axis] = total;
+    let out = Tensor::uninit(first.device(), &out_shape, "concat")?;
+    let outer = shape::numel(&out_shape[..axis]);
+    let inner = shape::numel(&out_shape[axis + 1..]);
+    let mut offset = 0;
+    for t in tensors {
+        let len = t.shape()[axis] * inner;
+        copy_blocks(
+            t,
+            &out,
+            outer,
+            len,
+            len,
+            0,
+            total * inner,
+            offset * inner,
+            "concat",
+        )?;
+        offset += t.shape()[axis];
+    }
+    Ok(out)
+}
+
+/// Splits `x` along `axis` into pieces of `sizes` (which must add up to
+/// `x.shape()[axis]`): the backward of [`concat`].
+pub fn split(x: &Tensor, axis: usize, sizes: &[usize]) -> Result<Vec<Tensor>> {
+    let s = x.shape();
+    if axis >= s.len() {
+        return Err(Error::InvalidArgument(format!(
+            "split: axis {axis} is out of range for shape {s:?}"
+        )));
+    }
+    let sum: usize = sizes.iter().sum();
+    if sum != s[axis] {
+        return Err(Error::Shape(format!(
+            "split: sizes {sizes:?} add up to {sum}, but shape {s:?} has {} along axis {axis}",
+            s[axis]
+        )));
+    }
+    let outer = shape::numel(&s[..axis]);
+    let inner = shape::numel(&s[axis + 1..]);
+    let mut offset = 0;
+    let mut pieces = Vec::with_capacity(sizes.len());
+    for &size in sizes {
+        let mut piece_shape = s.to_vec();
+        piece_shape[axis] = size;
+        let piece = Tensor::uninit(x.device(), &piece_shape, "split")?;
+        let len = size * inner;
+        copy_blocks(
+            x,
+            &piece,
+            outer,
+            len,
+            s[axis] * inner,
+            offset * inner,
+            len,
+            0,
+            "split",
+        )?;
+        offset += size;
+        pieces.push(piece);
+    }
+    Ok(pieces)
+}
+
+/// Output dimension `i` is input dimension `dims[i]` (NumPy `transpose`).
+pub fn permute(x: &Tensor, dims: &[usize]) -> Result<Tensor> {
+    let s = x.shape();
+    let mut seen = vec![false; s.len()];
+    let valid = dims.len() == s.len()
+        && dims
+            .iter()
+            .all(|&d| d < s.len() && !std::mem::replace(&mut seen[d], true));
+    if !valid {
+        return Err(Error::InvalidArgument(format!(
+            "permute: {dims:?} is not a permutation of the {} dimensions of {s:?}",
+            s.len()
+        )));
+    }
+    let own = shape::strides(s);
+    let out_shape: Vec<usize> = dims.iter().map(|&d| s[d]).collect();
+    let strides: Vec<usize> = dims.iter().map(|&d| own[d]).collect();
+    gather(x, &out_shape, &strides, &out_shape, "permute")
+}
+
+/// The permutation that undoes `dims`: `permute(permute(x, dims),
+/// inverse_permutation(dims)) == x`, hence permute's backward. `dims` must be
+/// a permutation of `0..dims.len()` (entries out of range are ignored).
+pub fn inverse_permutation(dims: &[usize]) -> Vec<usize> {
+    let mut inv = vec![0; dims.len()];
+    for (i, &d) in dims.iter().enumerate() {
+        if let Some(slot) = inv.get_mut(d) {
+            *slot = i;
+        }
+    }
+    inv
+}
+
+fn check_image(op: &str, x: &Tensor) -> Result<[usize; 4]> {
+    match *x.shape() {
+        [n, c, h, w] => Ok([n, c, h, w]),
+        _ => Err(Error::Shape(format!(
+            "{op}: expected an NCHW tensor, got shape {:?}",
+            x.shape()
+        ))),
+    }
+}
+
+/// [N, C·r², H, W] → [N, C, H·r, W·r] with PyTorch's channel order:
+/// out[n, c, h·r + i, w·r + j] = x[n, c·r² + i·r + j, h, w].
+pub fn pixel_shuffle(x: &Tensor, r: usize) -> Result<Tensor> {
+    let [n, cin, h, w] = check_image("pixel_shuffle", x)?;
+    if r == 0 || cin % (r * r) != 0 {
+        return Err(Error::InvalidArgument(format!(
+            "pixel_shuffle: {cin} channels of {:?} are not divisible by r² = {} (r = {r})",
+            x.shape(),
+            r * r
+        )));
+    }
+    let c = cin / (r * r);
+    // x as [N·C, i, j, h, w]; the output walks [N·C, h, i, w, j].
+    let view = [n * c, h, r, w, r];
+    let strides = [r * r * h * w, w, r * h * w, 1, h * w];
+    gather(x, &view, &strides, &[n, c, h * r, w * r], "pixel_shuffle")
+}
+
+/// [N, C, H·r, W·r] → [N, C·r², H, W], the inverse (and backward) of
+/// [`pixel_shuffle`].
+pub fn pixel_unshuffle(x: &Tensor, r: usize) -> Result<Tensor> {
+    let [n, c, hr, wr] = check_image("pixel_unshuffle", x)?;
+    if r == 0 || hr % r != 0 || wr % r != 0 {
+        return Err(Error::InvalidArgument(format!(
+            "pixel_unshuffle: height and width of {:?} are not divisible by r = {r}",
+            x.shape()
+        )));
+    }
+    let (h, w) = (hr / r, wr / r);
+    // x as [N·C, h, i, w, j]; the output walks [N·C, i, j, h, w].
+    let view = [n * c, r, r, h, w];
+    let strides = [hr * wr, wr, 1, r * wr, r];
+    gather(x, &view, &strides, &[n, c * r * r, h, w], "pixel_unshuffle")
+}
+
+/// Materialises `x` broadcast (NumPy rules) to `shape`.
+pub fn broadcast_to(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
+    let fits = shape.len() >= x.shape().len()
+        && shape::broadcast("broadcast_to", x.shape(), shape).is_ok_and(|b| b == shape);
+    if !fits {
+        return Err(Error::Shape(format!(
+            "broadcast_to: shape {:?} cannot be broadcast to {shape:?}",
+            x.shape()
+        )));
+    }
+    let strides = shape::broadcast_strides(x.shape(), shape);
+    gather(x, shape, &strides, shape, "broadcast_to")
+}
+
+/// Sums `x` down to `shape`, a shape that broadcasts to `x.shape()`: over
+/// the leading dimensions `shape` lacks and the dimensions where it has 1.
+/// This is the backward of every broadcasting op (and of [`broadcast_to`]).
+pub fn sum_to_shape(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
+    let xs = x.shape();
+    let fits = shape.len() <= xs.len()
+        && shape::broadcast("sum_to_shape", shape, xs).is_ok_and(|b| b == xs);
+    if !fits {
+        return Err(Error::Shape(format!(
+            "sum_to_shape: {xs:?} cannot be summed to {shape:?} (it must broadcast to {xs:?})"
+        )));
+    }
+    let pad = xs.len() - shape.len();
+    let reduce: Vec<bool> = (0..xs.len())
+        .map(|d| d < pad || (shape[d - pad] == 1 && xs[d] != 1))
+        .collect();
+    reduce_dims(x, &reduce, shape, 1.0, "sum_to_shape")
+}
+
+/// out = scale · Σ of `x` over the dimensions flagged in `reduce`; `out_shape`
+/// holds the kept dimensions in order (any shape of that element count).
+pub(crate) fn reduce_dims(
+    x: &Tensor,
+    reduce: &[bool],
+    out_shape: &[usize],
+    scale: f32,
+    op: &str,
+) -> Result<Tensor> {
+    let dev = x.device();
+    let xs = x.shape();
+    let strides = shape::strides(xs);
+    // Alternating runs of kept and reduced dimensions; a run of adjacent
+    // dimensions of a contiguous tensor is one dimension of their product.
+    let mut kept: Vec<(usize, usize)> = Vec::new();
+    let mut red: Vec<(usize, usize)> = Vec::new();
+    let mut last: Option<bool> = None;
+    for d in 0..xs.len() {
+        if xs[d] == 1 {
+            continue;
+        }
+        let list = if reduce[d] { &mut red } else { &mut kept };
+        match list.last_mut() {
+            Some(run) if last == Some(reduce[d]) => *run = (run.0 * xs[d], strides[d]),
+            _ => list.push((xs[d], strides[d])),
+        }
+        last = Some(reduce[d]);
+    }
+    let m: usize = kept.iter().map(|k| k.0).product();
+    let r: usize = red.iter().map(|k| k.0).product();
+    let out = Tensor::uninit(dev, out_shape, op)?;
+    debug_assert_eq!(out.numel(), m);
+    if m == 0 {
+        return Ok(out);
+    }
+    if r == 0 {
+        crate::ops::fill(&out, 0.0)?;
+        return Ok(out);
+    }
+    if kept.len() > 4 || red.len() > 4 {
+        return Err(Error::Shape(format!(
+            "{op}: {xs:?} has too many alternating reduced dimensions"
+        )));
+    }
+    let innermost_kept = last == Some(false);
+    if r <= SERIAL_MAX_REDUCE || (innermost_kept && m >= SERIAL_MIN_OUTPUTS) {
+        let params = reduce_params(op, m, r, r, 1, &kept, &red, scale)?;
+        let pipeline = dev.pipeline("layout/sum_serial", || {
+            include_str!("../shaders/layout_sum_serial.wgsl").into()
+        });
+        dev.dispatch(
+            &pipeline,
+            &params,
+            &[x.buffer(), out.buffer()],
+            dev.linear_grid(m),
+        )?;
+        return Ok(out);
+    }
+    let pipeline = dev.pipeline("layout/sum_parallel", || {
+        include_str!("../shaders/layout_sum_parallel.wgsl").into()
+    });
+    let wanted = r
+        .div_ceil(MIN_PER_WORKGROUP)
+        .min(TARGET_WORKGROUPS.div_ceil(m))
+        .max(1);
+    let chunk = r.div_ceil(wanted);
+    let nchunks = r.div_ceil(chunk);
+    let groups = |count: usize| dev.linear_grid(count * crate::device::LINEAR_WORKGROUP as usize);
+    if nchunks == 1 {
+        let params = reduce_params(op, m, r, chunk, 1, &kept, &red, scale)?;
+        dev.dispatch(&pipeline, &params, &[x.buffer(), out.buffer()], groups(m))?;
+        return Ok(out);
+    }
+    let partial = Tensor::uninit(dev, &[m, nchunks], op)?;
+    let params = reduce_params(op, m, r, chunk, nchunks, &kept, &red, 1.0)?;
+    dev.dispatch(
+        &pipeline,
+        &params,
+        &[x.buffer(), partial.buffer()],
+        groups(m * nchunks),
+    )?;
+    let params = reduce_params(
+        op,
+        m,
+        nchunks,
+        nchunks,
+        1,
+        &[(m, nchunks)],
+        &[(nchunks, 1)],
+        scale,
+    )?;
+    dev.dispatch(
+        &pipeline,
+        &params,
+        &[partial.buffer(), out.buffer()],
+        groups(m),
+    )?;
+    Ok(out)
+}
+
+/// Uniform of the sum kernels: m, r, chunk, nchunks, nk, nr, scale, pad,
+/// then kept dims, kept strides, reduced dims, reduced strides (4 words each).
+#[allow(clippy::too_many_arguments)]
+fn reduce_params(
+    op: &str,
+    m: usize,
+    r: usize,
+    chunk: usize,
+    nchunks: usize,
+    kept: &[(usize, usize)],
+    red: &[(usize, usize)],
+    scale: f32,
+) -> Result<Vec<u32>> {
+    let mut params = words(op, &[m, r, chunk, nchunks, kept.len(), red.len()])?;
+    params.extend([scale.to_bits(), 0]);
+    for list in [kept, red] {
+        let mut dims: Vec<usize> = list.iter().map(|k| k.0).collect();
+        let mut strides: Vec<usize> = list.iter().map(|k| k.1).collect();
+        dims.resize(4, 1);
+        strides.resize(4, 0);
+        params.extend(words(op, &dims)?);
+        params.extend(words(op, &strides)?);
+    }
+    Ok(params)
+}

@@ -1,0 +1,39 @@
+// Gradient of average pooling, one invocation per input pixel (no atomics):
+// dx[y, x] = Σ over the windows that contain (y, x) of g[oy, ox] / (kh·kw).
+// Row y lies in window oy iff oy·sh ≤ y + ph ≤ oy·sh + kh − 1, i.e.
+// ceil((y + ph − kh + 1) / sh) ≤ oy ≤ floor((y + ph) / sh); same for columns.
+struct Params {
+    n: u32, h: u32, w: u32, oh: u32, ow: u32, kh: u32, kw: u32, sh: u32, sw: u32, ph: u32, pw: u32,
+    inv_area: f32,
+}
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> g: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dx: array<f32>;
+
+// Half-open range of window indices whose window [o·s, o·s + k) holds q = pos + pad.
+fn windows(q: u32, k: u32, s: u32, count: u32) -> vec2<u32> {
+    var lo = 0u;
+    if (q + 1u > k) { lo = (q + 1u - k + s - 1u) / s; }
+    let hi = min(q / s + 1u, count);
+    return vec2<u32>(lo, hi);
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 256u;
+    if (i >= p.n) { return; }
+    let xx = i % p.w;
+    let t = i / p.w;
+    let yy = t % p.h;
+    let plane = t / p.h;
+    let rows = windows(yy + p.ph, p.kh, p.sh, p.oh);
+    let cols = windows(xx + p.pw, p.kw, p.sw, p.ow);
+    let base = plane * p.oh * p.ow;
+    var acc = 0.0;
+    for (var oy = rows.x; oy < rows.y; oy = oy + 1u) {
+        for (var ox = cols.x; ox < cols.y; ox = ox + 1u) {
+            acc = acc + g[base + oy * p.ow + ox];
+        }
+    }
+    dx[i] = acc * p.inv_area;
+}
