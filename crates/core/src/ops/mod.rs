@@ -9,6 +9,7 @@ mod elementwise;
 pub mod layout;
 pub mod loss;
 mod matmul;
+pub mod neuron;
 pub mod norm;
 pub mod pool;
 pub mod reduce;
