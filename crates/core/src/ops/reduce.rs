@@ -1,1 +1,357 @@
-//! (being written)
+//! Sums and means over any set of axes, and their backward (a broadcast).
+//!
+//! The input's dimensions are first simplified: size-1 dimensions are
+//! dropped and neighbouring dimensions of the same kind (kept or reduced) are
+//! merged, so a 5-D shape has at most three kept and three reduced segments
+//! and per-channel sums of NCHW become `[N (reduced), C (kept), H·W (reduced)]`.
+//! Each output then sums `r` values found at `base(o) + offset(i)`.
+//!
+//! Two kernels share that layout: `reduce_serial` (one invocation per
+//! output, for short reductions over many outputs) and `reduce_tree` (one
+//! workgroup per (output, chunk) that sums its chunk in a shared-memory tree).
+//! When one chunk is not enough, the per-chunk partial sums `[outputs,
+//! chunks]` are reduced again by the same kernels until one value is left.
+
+use crate::device::{Device, LINEAR_WORKGROUP};
+use crate::error::{Error, Result};
+use crate::shape;
+use crate::tensor::Tensor;
+
+/// Reductions of at most this many values always run one invocation per output.
+const SERIAL_MAX: usize = 32;
+/// With at least [`MANY_OUTPUTS`] outputs, invocation-per-output is already
+/// parallel enough up to this reduction length.
+const SERIAL_MAX_MANY: usize = 512;
+const MANY_OUTPUTS: usize = 8192;
+/// Values summed per invocation before the tree, at least: eight loads
+/// amortise the eight barriers of the tree.
+const MIN_PER_THREAD: usize = 8;
+/// Chunks per output are capped so a second pass is one workgroup per output.
+const MAX_CHUNKS: usize = 256;
+
+/// Segment slots of each kind in the kernels' uniform (a simplified rank-5
+/// shape needs at most three).
+const MAX_SEGMENTS: usize = 4;
+
+pub(crate) fn u32_arg(op: &str, n: usize) -> Result<u32> {
+    u32::try_from(n).map_err(|_| Error::TooLarge(format!("{op}: {n} elements exceed 2^32")))
+}
+
+/// Workgroup counts for `groups` workgroups, wrapped like [`Device::linear_grid`];
+/// kernels rebuild the workgroup index as `wid.x + wid.y * nwg.x`.
+pub(crate) fn workgroup_grid(dev: &Device, groups: usize) -> [u32; 3] {
+    dev.linear_grid(groups * LINEAR_WORKGROUP as usize)
+}
+
+/// Invocations that each sum at least [`MIN_PER_THREAD`] values, and at most
+/// [`MAX_CHUNKS`] chunks: returns (chunk length, chunk count) for `r` values.
+pub(crate) fn chunking(r: usize) -> (usize, usize) {
+    let wg = LINEAR_WORKGROUP as usize;
+    let per_thread = MIN_PER_THREAD.max(r.div_ceil(wg * MAX_CHUNKS));
+    let chunk = per_thread * wg;
+    (chunk, r.div_ceil(chunk).max(1))
+}
+
+/// Which axes of a shape are reduced, checked.
+fn axis_mask(op: &str, x_shape: &[usize], axes: &[usize]) -> Result<Vec<bool>> {
+    if axes.is_empty() {
+        return Err(Error::InvalidArgument(format!(
+            "{op}: no axes given for input {x_shape:?} (use sum_all to reduce everything)"
+        )));
+    }
+    let mut mask = vec![false; x_shape.len()];
+    for &a in axes {
+        if a >= x_shape.len() {
+            return Err(Error::InvalidArgument(format!(
+                "{op}: axis {a} is out of range for input {x_shape:?} (rank {})",
+                x_shape.len()
+            )));
+        }
+        if mask[a] {
+            return Err(Error::InvalidArgument(format!(
+                "{op}: axis {a} is listed twice in {axes:?} for input {x_shape:?}"
+            )));
+        }
+        mask[a] = true;
+    }
+    Ok(mask)
+}
+
+fn output_shape(x_shape: &[usize], mask: &[bool], keepdim: bool) -> Vec<usize> {
+    x_shape
+        .iter()
+        .zip(mask)
+        .filter_map(|(&d, &m)| match (m, keepdim) {
+            (false, _) => Some(d),
+            (true, true) => Some(1),
+            (true, false) => None,
+        })
+        .collect()
+}
+
+/// Dimensions of `x_shape` without size-1 ones, neighbours of the same kind
+/// merged: (size, input stride, reduced).
+fn segments(x_shape: &[usize], mask: &[bool]) -> Vec<(usize, usize, bool)> {
+    let strides = shape::strides(x_shape);
+    let mut segs: Vec<(usize, usize, bool)> = Vec::new();
+    for i in 0..x_shape.len() {
+        let d = x_shape[i];
+        if d == 1 {
+            continue;
+        }
+        match segs.last_mut() {
+            // Only size-1 dimensions lie between, so the merged segment is
+            // still a single stride apart.
+            Some(last) if last.2 == mask[i] => {
+                last.0 *= d;
+                last.1 = strides[i];
+            }
+            _ => segs.push((d, strides[i], mask[i])),
+        }
+    }
+    segs
+}
+
+/// A reduction of `r` values for each of `n_out` outputs.
+struct Plan {
+    n_out: usize,
+    r: usize,
+    /// (size, input stride) of the kept segments, outermost first.
+    kept: Vec<(usize, usize)>,
+    reduced: Vec<(usize, usize)>,
+}
+
+impl Plan {
+    fn new(x_shape: &[usize], mask: &[bool]) -> Plan {
+        let segs = segments(x_shape, mask);
+        let pick = |red: bool| {
+            segs.iter()
+                .filter(|s| s.2 == red)
+                .map(|s| (s.0, s.1))
+                .collect::<Vec<_>>()
+        };
+        let (kept, reduced) = (pick(false), pick(true));
+        Plan {
+            n_out: kept.iter().map(|s| s.0).product(),
+            r: reduced.iter().map(|s| s.0).product(),
+            kept,
+            reduced,
+        }
+    }
+
+    /// `r` contiguous values per output, outputs `r` apart.
+    fn rows(n_out: usize, r: usize) -> Plan {
+        Plan {
+            n_out,
+            r,
+            kept: vec![(n_out, r)],
+            reduced: vec![(r, 1)],
+        }
+    }
+
+    /// The uniform shared by both kernels (see reduce_tree.wgsl).
+    fn params(&self, op: &str, chunk: usize, groups: usize, scale: f32) -> Result<Vec<u32>> {
+        let pad = |segs: &[(usize, usize)]| {
+            // Unused slots are size 1, stride 0: they contribute nothing.
+            let mut dims = [1u32; MAX_SEGMENTS];
+            let mut strides = [0u32; MAX_SEGMENTS];
+            for (k, &(d, s)) in segs.iter().enumerate() {
+                dims[k] = d as u32;
+                strides[k] = s as u32;
+            }
+            (dims, strides)
+        };
+        let (kd, ks) = pad(&self.kept);
+        let (rd, rs) = pad(&self.reduced);
+        let mut p = vec![
+            u32_arg(op, self.n_out)?,
+            u32_arg(op, self.r)?,
+            u32_arg(op, chunk)?,
+            u32_arg(op, groups)?,
+            scale.to_bits(),
+            self.kept.len() as u32,
+            self.reduced.len() as u32,
+            0,
+        ];
+        u32_arg(op, self.n_out * groups)?;
+        for arr in [kd, ks, rd, rs] {
+            p.extend(arr);
+        }
+        Ok(p)
+    }
+}
+
+/// Runs `plan` on `x`'s buffer, writing `n_out` values times `scale` to `out`.
+fn run(op: &str, x: &Tensor, plan: Plan, scale: f32, out: &Tensor) -> Result<()> {
+    let dev = x.device();
+    if plan.n_out == 0 {
+        return Ok(());
+    }
+    let serial = plan.r <= SERIAL_MAX || (plan.n_out >= MANY_OUTPUTS && plan.r <= SERIAL_MAX_MANY);
+    if serial {
+        let pipeline = dev.pipeline("reduce/serial", || {
+            include_str!("../shaders/reduce_serial.wgsl").into()
+        });
+        let params = plan.params(op, 0, 1, scale)?;
+        return dev.dispatch(
+            &pipeline,
+            &params,
+            &[x.buffer(), out.buffer()],
+            dev.linear_grid(plan.n_out),
+        );
+    }
+    let pipeline = dev.pipeline("reduce/tree", || {
+        include_str!("../shaders/reduce_tree.wgsl").into()
+    });
+    let (chunk, groups) = chunking(plan.r);
+    if groups == 1 {
+        let params = plan.params(op, chunk, 1, scale)?;
+        return dev.dispatch(
+            &pipeline,
+            &params,
+            &[x.buffer(), out.buffer()],
+            workgroup_grid(dev, plan.n_out),
+        );
+    }
+    let partial = Tensor::uninit(dev, &[plan.n_out * groups], op)?;
+    let params = plan.params(op, chunk, groups, 1.0)?;
+    dev.dispatch(
+        &pipeline,
+        &params,
+        &[x.buffer(), partial.buffer()],
+        workgroup_grid(dev, plan.n_out * groups),
+    )?;
+    run(op, &partial, Plan::rows(plan.n_out, groups), scale, out)
+}
+
+/// Sum over `axes` times `scale` (the engine's one reduction entry point).
+pub(crate) fn reduce_scaled(
+    op: &str,
+    x: &Tensor,
+    axes: &[usize],
+    keepdim: bool,
+    scale: f32,
+) -> Result<Tensor> {
+    let mask = axis_mask(op, x.shape(), axes)?;
+    // Strides and offsets are u32 in the kernels.
+    u32_arg(op, x.numel())?;
+    let out = Tensor::uninit(x.device(), &output_shape(x.shape(), &mask, keepdim), op)?;
+    run(op, x, Plan::new(x.shape(), &mask), scale, &out)?;
+    Ok(out)
+}
+
+/// Number of values each output of a reduction over `axes` combines.
+fn reduced_count(x_shape: &[usize], axes: &[usize]) -> usize {
+    axes.iter().map(|&a| x_shape[a]).product()
+}
+
+/// Σ over `axes`. Without `keepdim` the reduced axes are removed (all axes
+/// removed gives shape `[]`); with it they stay as size 1.
+pub fn sum_axes(x: &Tensor, axes: &[usize], keepdim: bool) -> Result<Tensor> {
+    reduce_scaled("sum", x, axes, keepdim, 1.0)
+}
+
+/// Mean over `axes` (NaN where the reduced axes are empty).
+pub fn mean_axes(x: &Tensor, axes: &[usize], keepdim: bool) -> Result<Tensor> {
+    axis_mask("mean", x.shape(), axes)?;
+    let r = reduced_count(x.shape(), axes);
+    let scale = if r == 0 {
+        f32::NAN
+    } else {
+        (1.0 / r as f64) as f32
+    };
+    reduce_scaled("mean", x, axes, keepdim, scale)
+}
+
+/// Σ of every element, as shape `[1]` (0 for an empty tensor).
+pub fn sum_all(x: &Tensor) -> Result<Tensor> {
+    let flat = x.reshape(&[x.numel()])?;
+    reduce_scaled("sum_all", &flat, &[0], true, 1.0)
+}
+
+/// g_x[i] = scale · grad[o(i)]: `grad` broadcast back over the reduced axes.
+fn broadcast_back(
+    op: &str,
+    grad: &Tensor,
+    x_shape: &[usize],
+    axes: &[usize],
+    keepdim: bool,
+    scale: f32,
+) -> Result<Tensor> {
+    let mask = axis_mask(op, x_shape, axes)?;
+    let want = output_shape(x_shape, &mask, keepdim);
+    if grad.shape() != want.as_slice() {
+        return Err(Error::Shape(format!(
+            "{op}: gradient has shape {:?} but reducing {x_shape:?} over axes {axes:?} (keepdim {keepdim}) gives {want:?}",
+            grad.shape()
+        )));
+    }
+    let dev = grad.device();
+    let gx = Tensor::uninit(dev, x_shape, op)?;
+    let n = u32_arg(op, gx.numel())?;
+    // Output strides of the kept segments: row-major over the kept sizes.
+    let segs = segments(x_shape, &mask);
+    let mut ostr = vec![0usize; segs.len()];
+    let mut acc = 1;
+    for (k, s) in segs.iter().enumerate().rev() {
+        if !s.2 {
+            ostr[k] = acc;
+            acc *= s.0;
+        }
+    }
+    let mut dims = [1u32; 8];
+    let mut strides = [0u32; 8];
+    for (k, s) in segs.iter().enumerate() {
+        dims[k] = s.0 as u32;
+        strides[k] = ostr[k] as u32;
+    }
+    let mut params = vec![n, segs.len() as u32, scale.to_bits(), 0];
+    params.extend(dims);
+    params.extend(strides);
+    let pipeline = dev.pipeline("reduce/broadcast", || {
+        include_str!("../shaders/reduce_broadcast.wgsl").into()
+    });
+    dev.dispatch(
+        &pipeline,
+        &params,
+        &[grad.buffer(), gx.buffer()],
+        dev.linear_grid(n as usize),
+    )?;
+    Ok(gx)
+}
+
+/// Backward of [`sum_axes`]: `grad` (the output's shape) copied along the reduced axes.
+pub fn sum_axes_backward(
+    grad: &Tensor,
+    x_shape: &[usize],
+    axes: &[usize],
+    keepdim: bool,
+) -> Result<Tensor> {
+    broadcast_back("sum_backward", grad, x_shape, axes, keepdim, 1.0)
+}
+
+/// Backward of [`mean_axes`]: `grad` / count, copied along the reduced axes.
+pub fn mean_axes_backward(
+    grad: &Tensor,
+    x_shape: &[usize],
+    axes: &[usize],
+    keepdim: bool,
+) -> Result<Tensor> {
+    axis_mask("mean_backward", x_shape, axes)?;
+    let r = reduced_count(x_shape, axes);
+    let scale = if r == 0 { 0.0 } else { (1.0 / r as f64) as f32 };
+    broadcast_back("mean_backward", grad, x_shape, axes, keepdim, scale)
+}
+
+/// Backward of [`sum_all`]: the `[1]` gradient copied to every element.
+pub fn sum_all_backward(grad: &Tensor, x_shape: &[usize]) -> Result<Tensor> {
+    let n = shape::validate(x_shape)?;
+    if grad.numel() != 1 {
+        return Err(Error::Shape(format!(
+            "sum_all_backward: gradient must hold one value, got shape {:?} (input {x_shape:?})",
+            grad.shape()
+        )));
+    }
+    let g = grad.reshape(&[1])?;
+    broadcast_back("sum_all_backward", &g, &[n], &[0], true, 1.0)?.reshape(x_shape)
+}
