@@ -88,6 +88,10 @@ pub enum BinaryOp {
     Sub,
     Mul,
     Div,
+    /// 1 where a < b, else 0 (no gradient): for Bernoulli rate coding.
+    Less,
+    Maximum,
+    Minimum,
 }
 
 impl BinaryOp {
@@ -97,9 +101,12 @@ impl BinaryOp {
             "sub" => BinaryOp::Sub,
             "mul" => BinaryOp::Mul,
             "div" => BinaryOp::Div,
+            "less" => BinaryOp::Less,
+            "maximum" => BinaryOp::Maximum,
+            "minimum" => BinaryOp::Minimum,
             other => {
                 return Err(Error::InvalidArgument(format!(
-                    "unknown binary op '{other}' (known: add, sub, mul, div)"
+                    "unknown binary op '{other}' (known: add, sub, mul, div, less, maximum, minimum)"
                 )))
             }
         })
@@ -111,6 +118,9 @@ impl BinaryOp {
             BinaryOp::Sub => "sub",
             BinaryOp::Mul => "mul",
             BinaryOp::Div => "div",
+            BinaryOp::Less => "less",
+            BinaryOp::Maximum => "maximum",
+            BinaryOp::Minimum => "minimum",
         }
     }
 
@@ -120,6 +130,9 @@ impl BinaryOp {
             BinaryOp::Sub => "x - y",
             BinaryOp::Mul => "x * y",
             BinaryOp::Div => "x / y",
+            BinaryOp::Less => "select(0.0, 1.0, x < y)",
+            BinaryOp::Maximum => "max(x, y)",
+            BinaryOp::Minimum => "min(x, y)",
         }
     }
 }

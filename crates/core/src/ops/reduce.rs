@@ -181,16 +181,46 @@ impl Plan {
     }
 }
 
+/// How a reduction combines values: the WGSL expression and its identity.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Combine {
+    Sum,
+    Max,
+}
+
+impl Combine {
+    fn key(self) -> &'static str {
+        match self {
+            Combine::Sum => "sum",
+            Combine::Max => "max",
+        }
+    }
+
+    fn specialise(self, source: &str) -> String {
+        let (combine, init) = match self {
+            Combine::Sum => ("add_f32", "0.0"),
+            // -f32::MAX, so an all −inf input is not confused with "no values".
+            Combine::Max => ("max", "-3.4028235e38"),
+        };
+        let helper = "fn add_f32(a: f32, b: f32) -> f32 { return a + b; }\n";
+        format!("{helper}{}", source.replace("COMBINE", combine).replace("INIT", init))
+    }
+}
+
 /// Runs `plan` on `x`'s buffer, writing `n_out` values times `scale` to `out`.
 fn run(op: &str, x: &Tensor, plan: Plan, scale: f32, out: &Tensor) -> Result<()> {
+    run_with(op, x, plan, scale, out, Combine::Sum)
+}
+
+fn run_with(op: &str, x: &Tensor, plan: Plan, scale: f32, out: &Tensor, combine: Combine) -> Result<()> {
     let dev = x.device();
     if plan.n_out == 0 {
         return Ok(());
     }
     let serial = plan.r <= SERIAL_MAX || (plan.n_out >= MANY_OUTPUTS && plan.r <= SERIAL_MAX_MANY);
     if serial {
-        let pipeline = dev.pipeline("reduce/serial", || {
-            include_str!("../shaders/reduce_serial.wgsl").into()
+        let pipeline = dev.pipeline(&format!("reduce/serial/{}", combine.key()), || {
+            combine.specialise(include_str!("../shaders/reduce_serial.wgsl"))
         });
         let params = plan.params(op, 0, 1, scale)?;
         return dev.dispatch(
@@ -200,8 +230,8 @@ fn run(op: &str, x: &Tensor, plan: Plan, scale: f32, out: &Tensor) -> Result<()>
             dev.linear_grid(plan.n_out),
         );
     }
-    let pipeline = dev.pipeline("reduce/tree", || {
-        include_str!("../shaders/reduce_tree.wgsl").into()
+    let pipeline = dev.pipeline(&format!("reduce/tree/{}", combine.key()), || {
+        combine.specialise(include_str!("../shaders/reduce_tree.wgsl"))
     });
     let (chunk, groups) = chunking(plan.r);
     if groups == 1 {
@@ -221,7 +251,7 @@ fn run(op: &str, x: &Tensor, plan: Plan, scale: f32, out: &Tensor) -> Result<()>
         &[x.buffer(), partial.buffer()],
         workgroup_grid(dev, plan.n_out * groups),
     )?;
-    run(op, &partial, Plan::rows(plan.n_out, groups), scale, out)
+    run_with(op, &partial, Plan::rows(plan.n_out, groups), scale, out, combine)
 }
 
 /// Sum over `axes` times `scale` (the engine's one reduction entry point).
@@ -237,6 +267,15 @@ pub(crate) fn reduce_scaled(
     u32_arg(op, x.numel())?;
     let out = Tensor::uninit(x.device(), &output_shape(x.shape(), &mask, keepdim), op)?;
     run(op, x, Plan::new(x.shape(), &mask), scale, &out)?;
+    Ok(out)
+}
+
+/// Maximum over `axes` (−f32::MAX for empty axes), shaped like [`sum_axes`].
+pub fn max_axes(x: &Tensor, axes: &[usize], keepdim: bool) -> Result<Tensor> {
+    let mask = axis_mask("max", x.shape(), axes)?;
+    u32_arg("max", x.numel())?;
+    let out = Tensor::uninit(x.device(), &output_shape(x.shape(), &mask, keepdim), "max")?;
+    run_with("max", x, Plan::new(x.shape(), &mask), 1.0, &out, Combine::Max)?;
     Ok(out)
 }
 

@@ -1,6 +1,7 @@
 // Short reductions over many outputs: invocation o sums its r values alone,
 // walking the (at most 4) reduced segments as nested loops. Unused segment
-// slots have size 1 and stride 0. out[o] = scale · Σ.
+// slots have size 1 and stride 0. out[o] = scale · COMBINE over the values
+// (COMBINE is + for sums, max for maxima; INIT its identity).
 struct Params {
     n_out: u32,
     r: u32,
@@ -30,7 +31,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         base = base + (rem % d) * p.kstr[k];
         rem = rem / d;
     }
-    var s = 0.0;
+    var s = INIT;
     for (var a = 0u; a < p.rdims.x; a = a + 1u) {
         let oa = base + a * p.rstr.x;
         for (var b = 0u; b < p.rdims.y; b = b + 1u) {
@@ -38,7 +39,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
             for (var c = 0u; c < p.rdims.z; c = c + 1u) {
                 let oc = ob + c * p.rstr.z;
                 for (var d = 0u; d < p.rdims.w; d = d + 1u) {
-                    s = s + x[oc + d * p.rstr.w];
+                    s = COMBINE(s, x[oc + d * p.rstr.w]);
                 }
             }
         }

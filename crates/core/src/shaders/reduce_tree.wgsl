@@ -1,7 +1,8 @@
 // Partial sums for a reduction: workgroup w handles output o = w / groups and
 // chunk g = w % groups, i.e. reduced indices [g·chunk, (g+1)·chunk) ∩ [0, r).
 // Each invocation sums a strided share of the chunk; a shared-memory tree
-// then adds the 256 shares. out[w] = scale · Σ.
+// then combines the 256 shares. out[w] = scale · COMBINE over the chunk
+// (COMBINE is + for sums, max for maxima; INIT its identity).
 // Input element (o, i) lives at kept_offset(o) + reduced_offset(i): both
 // indices are decomposed row-major over (at most 4) segments of the input.
 struct Params {
@@ -57,14 +58,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let base = kept_offset(o);
     let start = g * p.chunk;
     let end = min(start + p.chunk, p.r);
-    var s = 0.0;
+    var s = INIT;
     for (var i = start + lid.x; i < end; i = i + 256u) {
-        s = s + x[base + reduced_offset(i)];
+        s = COMBINE(s, x[base + reduced_offset(i)]);
     }
     acc[lid.x] = s;
     workgroupBarrier();
     for (var k = 128u; k > 0u; k = k >> 1u) {
-        if (lid.x < k) { acc[lid.x] = acc[lid.x] + acc[lid.x + k]; }
+        if (lid.x < k) { acc[lid.x] = COMBINE(acc[lid.x], acc[lid.x + k]); }
         workgroupBarrier();
     }
     if (lid.x == 0u) { out[w] = acc[0] * p.scale; }
