@@ -2,6 +2,7 @@
 //! pool, and the one command encoder that dispatches are batched into.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
@@ -83,11 +84,20 @@ struct Batch {
     dispatches: u32,
 }
 
-/// A wgpu device with its queue, pipelines, pool and pending work.
+/// A compute device: a wgpu adapter, or the native CPU backend.
 pub struct Device {
-    pub(crate) device: wgpu::Device,
-    pub(crate) queue: wgpu::Queue,
     info: DeviceInfo,
+    gpu: Option<Gpu>,
+    /// Bytes and buffers held by live CPU tensors.
+    cpu_bytes: AtomicU64,
+    cpu_buffers: AtomicU64,
+}
+
+/// The wgpu side of a device: queue, pipelines, pool and pending work.
+pub(crate) struct Gpu {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    max_workgroups: u32,
     pipelines: Mutex<HashMap<String, Arc<wgpu::ComputePipeline>>>,
     batch: Mutex<Batch>,
     pool: Mutex<Pool>,
@@ -144,6 +154,30 @@ const NO_ADAPTER_HELP: &str = "install a Vulkan, Metal or DX12 driver; on Linux 
      CPU Vulkan driver (Debian/Ubuntu: `apt-get install mesa-vulkan-drivers`)";
 
 impl Device {
+    /// The native CPU backend: host memory, rayon threads, SIMD GEMM.
+    pub fn native_cpu() -> Arc<Device> {
+        let threads = rayon::current_num_threads() as u32;
+        Arc::new(Device {
+            info: DeviceInfo {
+                backend: "native".into(),
+                adapter_name: format!("native CPU ({threads} threads)"),
+                device_type: "cpu".into(),
+                driver: "spikeir".into(),
+                driver_info: String::new(),
+                max_storage_binding_bytes: isize::MAX as u64,
+                max_buffer_bytes: isize::MAX as u64,
+                max_workgroup_size: [1, 1, 1],
+                max_invocations_per_workgroup: 1,
+                max_workgroups_per_dimension: u32::MAX,
+                shared_memory_bytes: 0,
+                kernel_variant: KernelVariant::Register,
+            },
+            gpu: None,
+            cpu_bytes: AtomicU64::new(0),
+            cpu_buffers: AtomicU64::new(0),
+        })
+    }
+
     /// Opens a device per `options` (and `SPIKEIR_ADAPTER`).
     pub fn new(options: &DeviceOptions) -> Result<Arc<Device>> {
         let wanted = options
@@ -238,17 +272,23 @@ impl Device {
             shared_memory_bytes: limits.max_compute_workgroup_storage_size,
             kernel_variant,
         };
+        let max_workgroups = info.max_workgroups_per_dimension;
         Ok(Arc::new(Device {
-            device,
-            queue,
             info,
-            pipelines: Mutex::new(HashMap::new()),
-            batch: Mutex::new(Batch {
-                encoder: None,
-                dispatches: 0,
+            gpu: Some(Gpu {
+                device,
+                queue,
+                max_workgroups,
+                pipelines: Mutex::new(HashMap::new()),
+                batch: Mutex::new(Batch {
+                    encoder: None,
+                    dispatches: 0,
+                }),
+                pool: Mutex::new(Pool::default()),
+                gpu_error,
             }),
-            pool: Mutex::new(Pool::default()),
-            gpu_error,
+            cpu_bytes: AtomicU64::new(0),
+            cpu_buffers: AtomicU64::new(0),
         }))
     }
 
@@ -256,15 +296,87 @@ impl Device {
         &self.info
     }
 
+    /// True for the native CPU backend.
+    pub fn is_cpu(&self) -> bool {
+        self.gpu.is_none()
+    }
+
+    /// The wgpu side; only GPU code paths call this, for GPU tensors.
+    pub(crate) fn gpu(&self) -> &Gpu {
+        self.gpu
+            .as_ref()
+            .expect("a GPU kernel was reached for a tensor on the native CPU device")
+    }
+
     /// Bytes and buffers currently held by live tensors, and bytes cached in the pool.
     pub fn memory(&self) -> (u64, u64, u64) {
-        let p = lock(&self.pool);
-        (p.live_bytes, p.live_buffers, p.cached_bytes())
+        match &self.gpu {
+            Some(g) => {
+                let p = lock(&g.pool);
+                (p.live_bytes, p.live_buffers, p.cached_bytes())
+            }
+            None => (
+                self.cpu_bytes.load(Ordering::Relaxed),
+                self.cpu_buffers.load(Ordering::Relaxed),
+                0,
+            ),
+        }
+    }
+
+    /// Counts a CPU allocation (positive) or its release (negative).
+    pub(crate) fn note_cpu(&self, bytes: u64, alloc: bool) {
+        if alloc {
+            self.cpu_bytes.fetch_add(bytes, Ordering::Relaxed);
+            self.cpu_buffers.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.cpu_bytes.fetch_sub(bytes, Ordering::Relaxed);
+            self.cpu_buffers.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 
     /// Frees the pool's cached buffers.
     pub fn trim(&self) {
-        lock(&self.pool).trim();
+        if let Some(g) = &self.gpu {
+            lock(&g.pool).trim();
+        }
+    }
+
+    pub(crate) fn alloc(&self, bytes: u64) -> (wgpu::Buffer, u64) {
+        self.gpu().alloc(bytes)
+    }
+
+    pub(crate) fn release(&self, class: u64, buffer: wgpu::Buffer) {
+        self.gpu().release(class, buffer)
+    }
+
+    pub(crate) fn pipeline(&self, key: &str, source: impl FnOnce() -> String) -> Arc<wgpu::ComputePipeline> {
+        self.gpu().pipeline(key, source)
+    }
+
+    pub(crate) fn dispatch(
+        &self,
+        pipeline: &wgpu::ComputePipeline,
+        params: &[u32],
+        buffers: &[&wgpu::Buffer],
+        workgroups: [u32; 3],
+    ) -> Result<()> {
+        self.gpu().dispatch(pipeline, params, buffers, workgroups)
+    }
+
+    pub(crate) fn linear_grid(&self, threads: usize) -> [u32; 3] {
+        self.gpu().linear_grid(threads)
+    }
+
+    pub(crate) fn upload(&self, dst: &wgpu::Buffer, data: &[f32]) -> Result<()> {
+        self.gpu().upload(dst, data)
+    }
+
+    pub(crate) fn copy(&self, src: &wgpu::Buffer, dst: &wgpu::Buffer, bytes: u64) {
+        self.gpu().copy(src, dst, bytes)
+    }
+
+    pub(crate) fn read(&self, src: &wgpu::Buffer, len: usize) -> Result<Vec<f32>> {
+        self.gpu().read(src, len)
     }
 
     /// Refuses a tensor that cannot be bound as one storage buffer.
@@ -281,6 +393,24 @@ impl Device {
         }
         Ok(bytes)
     }
+
+    /// Submits pending GPU work (no-op on the CPU backend).
+    pub fn submit(&self) {
+        if let Some(g) = &self.gpu {
+            g.submit();
+        }
+    }
+
+    /// Waits until the device has finished all submitted work.
+    pub fn synchronize(&self) -> Result<()> {
+        match &self.gpu {
+            Some(g) => g.synchronize(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Gpu {
 
     /// A storage buffer of at least `bytes` from the pool.
     pub(crate) fn alloc(&self, bytes: u64) -> (wgpu::Buffer, u64) {
@@ -403,7 +533,7 @@ impl Device {
     /// and kernels rebuild the index as `gid.x + gid.y * nwg.x * 256`.
     pub(crate) fn linear_grid(&self, threads: usize) -> [u32; 3] {
         let groups = (threads as u64).div_ceil(LINEAR_WORKGROUP as u64);
-        let max = self.info.max_workgroups_per_dimension.max(1) as u64;
+        let max = self.max_workgroups.max(1) as u64;
         if groups <= max {
             [groups as u32, 1, 1]
         } else {

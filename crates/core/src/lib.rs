@@ -6,6 +6,7 @@
 //! This crate knows nothing of Node; `crates/node` is a thin napi-rs binding.
 
 // pub mod autograd; (enabled once conv lands)
+pub mod cpu;
 pub mod device;
 pub mod error;
 // pub mod functional;

@@ -4,7 +4,7 @@
 //! buffer returns to the pool when the last tensor using it is dropped, so a
 //! reshape costs nothing and nothing is freed twice.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::device::Device;
 use crate::error::{Error, Result};
@@ -12,16 +12,28 @@ use crate::ops;
 use crate::random;
 use crate::shape;
 
+/// Where a tensor's values live.
+pub(crate) enum Data {
+    /// A pooled GPU buffer of `class` bytes.
+    Gpu { buffer: wgpu::Buffer, class: u64 },
+    /// Host memory of the native CPU backend (written in place by optimizers).
+    Cpu(RwLock<Vec<f32>>),
+}
+
 pub(crate) struct Storage {
-    buffer: Option<wgpu::Buffer>,
-    class: u64,
+    data: Option<Data>,
     device: Arc<Device>,
 }
 
 impl Drop for Storage {
     fn drop(&mut self) {
-        if let Some(b) = self.buffer.take() {
-            self.device.release(self.class, b);
+        match self.data.take() {
+            Some(Data::Gpu { buffer, class }) => self.device.release(class, buffer),
+            Some(Data::Cpu(v)) => {
+                let bytes = v.read().map(|v| v.len()).unwrap_or(0) as u64 * 4;
+                self.device.note_cpu(bytes, false);
+            }
+            None => {}
         }
     }
 }
@@ -56,16 +68,62 @@ impl Tensor {
     pub(crate) fn uninit(device: &Arc<Device>, shape: &[usize], what: &str) -> Result<Tensor> {
         let n = shape::validate(shape)?;
         let bytes = device.check_size(what, n)?;
-        let (buffer, class) = device.alloc(bytes);
-        Ok(Tensor {
+        let data = if device.is_cpu() {
+            device.note_cpu(bytes, true);
+            Data::Cpu(RwLock::new(vec![0.0; n]))
+        } else {
+            let (buffer, class) = device.alloc(bytes);
+            Data::Gpu { buffer, class }
+        };
+        Ok(Tensor::wrap(device, shape, data))
+    }
+
+    fn wrap(device: &Arc<Device>, shape: &[usize], data: Data) -> Tensor {
+        Tensor {
             shape: shape.to_vec(),
             storage: Arc::new(Storage {
-                buffer: Some(buffer),
-                class,
+                data: Some(data),
                 device: device.clone(),
             }),
             grad: GradRef::None,
-        })
+        }
+    }
+
+    /// A CPU-backend tensor that takes ownership of `values` (no copy).
+    pub(crate) fn from_vec(device: &Arc<Device>, values: Vec<f32>, shape: &[usize]) -> Result<Tensor> {
+        let n = shape::validate(shape)?;
+        if n != values.len() {
+            return Err(Error::Shape(format!(
+                "fromData: shape {shape:?} holds {n} values but {} were given",
+                values.len()
+            )));
+        }
+        if !device.is_cpu() {
+            return Tensor::from_slice(device, &values, shape);
+        }
+        device.note_cpu(4 * n as u64, true);
+        Ok(Tensor::wrap(device, shape, Data::Cpu(RwLock::new(values))))
+    }
+
+    /// True when the tensor lives on the native CPU backend.
+    pub fn is_cpu(&self) -> bool {
+        matches!(self.storage.data, Some(Data::Cpu(_)))
+    }
+
+    /// The host values of a CPU tensor, for reading.
+    pub(crate) fn host(&self) -> RwLockReadGuard<'_, Vec<f32>> {
+        match &self.storage.data {
+            Some(Data::Cpu(v)) => v.read().unwrap_or_else(|e| e.into_inner()),
+            _ => panic!("host() on a GPU tensor"),
+        }
+    }
+
+    /// The host values of a CPU tensor, for writing in place.
+    pub(crate) fn host_mut(&self) -> RwLockWriteGuard<'_, Vec<f32>> {
+        match &self.storage.data {
+            Some(Data::Cpu(v)) => v.write().unwrap_or_else(|e| e.into_inner()),
+            _ => panic!("host_mut() on a GPU tensor"),
+        }
     }
 
     /// Copies `data` to the device as a tensor of `shape`.
@@ -76,6 +134,9 @@ impl Tensor {
                 "fromData: shape {shape:?} holds {n} values but {} were given",
                 data.len()
             )));
+        }
+        if device.is_cpu() {
+            return Tensor::from_vec(device, data.to_vec(), shape);
         }
         let t = Tensor::uninit(device, shape, "fromData")?;
         device.upload(t.buffer(), data)?;
@@ -133,12 +194,19 @@ impl Tensor {
     }
 
     pub(crate) fn buffer(&self) -> &wgpu::Buffer {
-        // Present until Storage is dropped, which cannot happen while &self lives.
-        self.storage.buffer.as_ref().expect("live storage has a buffer")
+        // Present until Storage is dropped, which cannot happen while &self
+        // lives; GPU kernels are only reached for GPU tensors.
+        match &self.storage.data {
+            Some(Data::Gpu { buffer, .. }) => buffer,
+            _ => panic!("a GPU kernel was reached for a CPU tensor"),
+        }
     }
 
     /// Reads the values back to the host (submits pending work and waits).
     pub fn to_vec(&self) -> Result<Vec<f32>> {
+        if self.is_cpu() {
+            return Ok(self.host().clone());
+        }
         self.device().read(self.buffer(), self.numel())
     }
 
@@ -162,10 +230,36 @@ impl Tensor {
 
     /// A copy with its own buffer.
     pub fn deep_clone(&self) -> Result<Tensor> {
+        if self.is_cpu() {
+            return Tensor::from_vec(self.device(), self.host().clone(), &self.shape);
+        }
         let t = Tensor::uninit(self.device(), &self.shape, "clone")?;
         self.device()
             .copy(self.buffer(), t.buffer(), (self.numel() * 4) as u64);
         Ok(t)
+    }
+
+    /// Overwrites this tensor's values with `src`'s (same shape), in place on
+    /// the device: for loading weights into existing parameters.
+    pub fn assign(&self, src: &Tensor) -> Result<()> {
+        if src.shape() != self.shape() {
+            return Err(Error::Shape(format!(
+                "assign: source {:?} does not match destination {:?}",
+                src.shape(),
+                self.shape()
+            )));
+        }
+        self.same_device(src, "assign")?;
+        if self.is_cpu() {
+            if !self.same_storage(src) {
+                let values = src.host().clone();
+                self.host_mut().copy_from_slice(&values);
+            }
+            return Ok(());
+        }
+        self.device()
+            .copy(src.buffer(), self.buffer(), (self.numel() * 4) as u64);
+        Ok(())
     }
 
     /// The same tensor cut off from autograd.
