@@ -5,5 +5,36 @@
  *
  * @packageDocumentation
  */
-export { Tensor, scope, initDevice, info, memory, synchronize } from './src/tensor'
-export type { DeviceInfo, DeviceOptions, MemoryInfo, RandOptions, RandnOptions } from './src/tensor'
+export { Tensor, scope, noGrad, zeroGrad, clearTape, tapeLength, initDevice, info, memory, synchronize } from './src/tensor'
+export type {
+  BatchNormOptions,
+  Conv2dOptions,
+  DeviceInfo,
+  DeviceOptions,
+  MemoryInfo,
+  PoolOptions,
+  RandOptions,
+  RandnOptions,
+} from './src/tensor'
+export { readImage, writeImage, listImages, readSafetensors, writeSafetensors } from './src/io'
+export type { NamedArray } from './src/io'
+export { Module } from './src/nn/module'
+export { Activation, BatchNorm2d, Conv2d, LayerNorm2d, ModuleList, Sequential } from './src/nn/layers'
+export type { BatchNormOptions as BatchNorm2dOptions, Conv2dLayerOptions } from './src/nn/layers'
+export { Adam, AdamW, SGD, clipGradNorm } from './src/train/optim'
+export type { AdamOptions, NamedParameter, Optimizer, SGDOptions } from './src/train/optim'
+export { constantSchedule, cosineSchedule, stepSchedule } from './src/train/schedule'
+export type { Schedule } from './src/train/schedule'
+export { DnCNN } from './src/models/dncnn'
+export type { DnCNNOptions } from './src/models/dncnn'
+export { psnr, ssim } from './src/metrics/quality'
+export { SpikingNeuron, MultiStep, ThresholdDependentBatchNorm, directEncode, rateEncode, meanOverTime } from './src/nn/spiking'
+export type { NeuronOptions } from './src/nn/spiking'
+export { Linear, MultiDimensionalAttention } from './src/nn/attention'
+export type { AttentionOptions } from './src/nn/attention'
+export { profile, recordOp } from './src/nn/module'
+export type { OpRecord } from './src/nn/module'
+export { energyReport, E_AC, E_MAC } from './src/metrics/energy'
+export type { EnergyReport, LayerEnergy } from './src/metrics/energy'
+export { SpikerIR, SpikingResidualBlock, RefinementBlock, SPIKERIR_PRESETS, SPIKERIR_TAPS, STUDENT_NEURON, spikerIRConfig } from './src/models/spikerir'
+export type { SpikerIRConfig, SpikerIRTap } from './src/models/spikerir'

@@ -6,21 +6,27 @@
  */
 import { parseArgs, UsageError } from '../src/cli/args'
 import { initDevice } from '../index'
+import * as conv from './conv'
+import * as dncnn from './dncnn'
 import * as matmul from './matmul'
 
 /** Options every benchmark receives. */
 export interface BenchArgs {
   json: boolean
   flopsPerCycle?: number
+  /** Use only the first N images (dncnn). */
+  limit?: number
+  /** Input shape override (conv), e.g. `--shape 2,64,64,64`. */
+  shape?: number[]
 }
 
-const benches: Record<string, { run(args: BenchArgs): Record<string, unknown> }> = { matmul }
+const benches: Record<string, { run(args: BenchArgs): Record<string, unknown> }> = { matmul, conv, dncnn }
 
 function main(argv: string[]): number {
   const [name, ...rest] = argv
   const bench = name === undefined ? undefined : benches[name]
   if (!bench) {
-    console.error(`usage: npm run bench -- <${Object.keys(benches).join('|')}> [--json] [--adapter A] [--flops-per-cycle N]`)
+    console.error(`usage: npm run bench -- <${Object.keys(benches).join('|')}> [--json] [--adapter A] [--flops-per-cycle N] [--limit N] [--shape N,C,H,W]`)
     return 2
   }
   try {
@@ -28,10 +34,18 @@ function main(argv: string[]): number {
       json: { type: 'boolean', description: 'print the figures as one JSON object on the last line' },
       adapter: { type: 'string', description: 'adapter choice' },
       'flops-per-cycle': { type: 'number', description: 'override the FLOP/cycle/core used for the CPU peak' },
+      limit: { type: 'number', description: 'use only the first N images' },
+      shape: { type: 'string', description: 'input shape N,C,H,W' },
     })
     if (typeof flags['adapter'] === 'string') initDevice({ adapter: flags['adapter'] })
     const args: BenchArgs = { json: flags['json'] === true }
     if (typeof flags['flops-per-cycle'] === 'number') args.flopsPerCycle = flags['flops-per-cycle']
+    if (typeof flags['limit'] === 'number') args.limit = flags['limit']
+    if (typeof flags['shape'] === 'string') {
+      const shape = flags['shape'].split(',').map(Number)
+      if (shape.length !== 4 || shape.some((d) => !Number.isInteger(d) || d < 1)) throw new UsageError('--shape must be N,C,H,W')
+      args.shape = shape
+    }
     const result = bench.run(args)
     if (args.json) console.log(JSON.stringify(result))
     return 0

@@ -95,7 +95,57 @@ export interface RandnOptions {
   std?: number
 }
 
+/** Options of {@link Tensor.conv2d}; single numbers apply to both height and width. */
+export interface Conv2dOptions {
+  stride?: number | [number, number]
+  padding?: number | [number, number]
+  dilation?: number | [number, number]
+  groups?: number
+}
+
+/** Options of the pooling ops; `stride` defaults to `kernel`. */
+export interface PoolOptions {
+  kernel: number | [number, number]
+  stride?: number | [number, number]
+  padding?: number | [number, number]
+}
+
+/** Options of {@link Tensor.batchNorm}. */
+export interface BatchNormOptions {
+  /** Running mean and variance, per channel; updated in place in training. */
+  runningMean: Tensor
+  runningVar: Tensor
+  training: boolean
+  /** Weight of the new batch statistic in the running average (PyTorch's 0.1). */
+  momentum?: number
+  eps?: number
+}
+
 const scopes: Set<Tensor>[] = []
+
+function pair(op: string, name: string, v: number | [number, number] | undefined, fallback: number): [number, number] {
+  if (v === undefined) return [fallback, fallback]
+  const p: [number, number] = typeof v === 'number' ? [v, v] : v
+  if (!Array.isArray(p) || p.length !== 2 || p.some((d) => !Number.isInteger(d) || d < 0)) {
+    throw new TypeError(`${op}: ${name} must be a non-negative integer or a [height, width] pair, got ${JSON.stringify(v)}`)
+  }
+  return p
+}
+
+function checkAxes(op: string, axes: number | readonly number[]): number[] {
+  const list = typeof axes === 'number' ? [axes] : [...axes]
+  if (list.some((a) => !Number.isInteger(a) || a < 0)) {
+    throw new TypeError(`${op}: axes must be non-negative integers, got ${JSON.stringify(axes)}`)
+  }
+  return list
+}
+
+function unwrap(t: Tensor): Binding.NativeTensor {
+  if (!(t instanceof Tensor)) throw new TypeError(`expected a Tensor, got ${typeof t}`)
+  return handles.get(t)!
+}
+
+const handles = new WeakMap<Tensor, Binding.NativeTensor>()
 
 function checkShape(op: string, shape: readonly number[]): number[] {
   if (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < 0)) {
@@ -132,6 +182,7 @@ export class Tensor {
   /** @internal Wraps a native tensor; use the static constructors instead. */
   constructor(handle: Binding.NativeTensor) {
     this.#native = handle
+    handles.set(this, handle)
     scopes[scopes.length - 1]?.add(this)
   }
 
@@ -210,14 +261,20 @@ export class Tensor {
     return new Tensor(this.#native.reshape(checkShape('reshape', shape)))
   }
 
-  #binary(op: 'add' | 'sub' | 'mul' | 'div', other: Tensor | number): Tensor {
+  #binary(op: 'add' | 'sub' | 'mul' | 'div' | 'less' | 'maximum' | 'minimum', other: Tensor | number): Tensor {
     if (typeof other === 'number') {
+      if (op === 'less' || op === 'maximum' || op === 'minimum') {
+        const s = Tensor.full([1], checkNumber(op, 'scalar', other))
+        const out = new Tensor(this.#native.binary(op, unwrap(s)))
+        s.dispose()
+        return out
+      }
       return new Tensor(this.#native.unary(op, checkNumber(op, 'scalar', other)))
     }
     if (!(other instanceof Tensor)) {
       throw new TypeError(`${op}: expected a Tensor or a number, got ${typeof other}`)
     }
-    return new Tensor(this.#native.binary(op, other.#native))
+    return new Tensor(this.#native.binary(op, unwrap(other)))
   }
 
   /** `this + other`, broadcasting like NumPy. */
@@ -238,6 +295,21 @@ export class Tensor {
   /** `this / other` elementwise, broadcasting like NumPy. */
   div(other: Tensor | number): Tensor {
     return this.#binary('div', other)
+  }
+
+  /** 1 where `this < other`, else 0 (no gradient). */
+  less(other: Tensor | number): Tensor {
+    return this.#binary('less', other)
+  }
+
+  /** Elementwise maximum; the gradient goes to the larger operand. */
+  maximum(other: Tensor | number): Tensor {
+    return this.#binary('maximum', other)
+  }
+
+  /** Elementwise minimum; the gradient goes to the smaller operand. */
+  minimum(other: Tensor | number): Tensor {
+    return this.#binary('minimum', other)
   }
 
   /** `s − this`. */
@@ -280,8 +352,219 @@ export class Tensor {
    * Batch dimensions must match, or one operand may be 2-D (shared).
    */
   matmul(other: Tensor): Tensor {
-    if (!(other instanceof Tensor)) throw new TypeError('matmul: expected a Tensor')
-    return new Tensor(this.#native.matmul(other.#native))
+    return new Tensor(this.#native.matmul(unwrap(other)))
+  }
+
+  /** `|this|`'s sign: −1, 0 or 1 (its gradient is 0). */
+  sign(): Tensor {
+    return new Tensor(this.#native.unary('sign'))
+  }
+
+  /** Reorders the dimensions: output dimension i is input dimension `dims[i]`. */
+  permute(dims: readonly number[]): Tensor {
+    return new Tensor(this.#native.permute(checkShape('permute', dims)))
+  }
+
+  /** Joins tensors along `axis`; all other dimensions must match. */
+  static concat(tensors: readonly Tensor[], axis: number): Tensor {
+    return new Tensor(native.NativeTensor.concat(tensors.map(unwrap), axis))
+  }
+
+  /** Splits along `axis` into pieces of the given sizes (they must add up to the dimension). */
+  split(axis: number, sizes: readonly number[]): Tensor[] {
+    return this.#native.split(axis, checkShape('split', sizes)).map((h) => new Tensor(h))
+  }
+
+  /** Sum over `axes`; `keepdim` keeps them as size 1. */
+  sum(axes: number | readonly number[], keepdim = false): Tensor {
+    return new Tensor(this.#native.sum(checkAxes('sum', axes), keepdim))
+  }
+
+  /** Mean over `axes` (e.g. `mean(0)` of `[T, B, C, H, W]` is the mean over time). */
+  mean(axes: number | readonly number[], keepdim = false): Tensor {
+    return new Tensor(this.#native.mean(checkAxes('mean', axes), keepdim))
+  }
+
+  /** Maximum over `axes`; the gradient flows to the maximal elements. */
+  max(axes: number | readonly number[], keepdim = false): Tensor {
+    return new Tensor(this.#native.max(checkAxes('max', axes), keepdim))
+  }
+
+  relu(): Tensor {
+    return new Tensor(this.#native.activation('relu'))
+  }
+
+  leakyRelu(slope = 0.01): Tensor {
+    return new Tensor(this.#native.activation('leakyRelu', checkNumber('leakyRelu', 'slope', slope)))
+  }
+
+  /** GELU, exact (erf) form. */
+  gelu(): Tensor {
+    return new Tensor(this.#native.activation('gelu'))
+  }
+
+  sigmoid(): Tensor {
+    return new Tensor(this.#native.activation('sigmoid'))
+  }
+
+  tanh(): Tensor {
+    return new Tensor(this.#native.activation('tanh'))
+  }
+
+  softmax(axis: number): Tensor {
+    return new Tensor(this.#native.softmax(axis))
+  }
+
+  /**
+   * 2-D convolution of NCHW input with weights `[Cout, Cin/groups, KH, KW]`
+   * (cross-correlation, as in PyTorch).
+   */
+  conv2d(weight: Tensor, bias: Tensor | null = null, options: Conv2dOptions = {}): Tensor {
+    const groups = options.groups ?? 1
+    if (!Number.isInteger(groups) || groups < 1) throw new TypeError(`conv2d: groups must be a positive integer, got ${groups}`)
+    return new Tensor(
+      this.#native.conv2d(unwrap(weight), bias === null ? undefined : unwrap(bias), {
+        stride: pair('conv2d', 'stride', options.stride, 1),
+        padding: pair('conv2d', 'padding', options.padding, 0),
+        dilation: pair('conv2d', 'dilation', options.dilation, 1),
+        groups,
+      }),
+    )
+  }
+
+  #pool(op: string, o: PoolOptions): Binding.PoolOptions {
+    const kernel = pair(op, 'kernel', o.kernel, 1)
+    return { kernel, stride: pair(op, 'stride', o.stride, kernel[0]), padding: pair(op, 'padding', o.padding, 0) }
+  }
+
+  avgPool2d(options: PoolOptions): Tensor {
+    return new Tensor(this.#native.avgPool2d(this.#pool('avgPool2d', options)))
+  }
+
+  maxPool2d(options: PoolOptions): Tensor {
+    return new Tensor(this.#native.maxPool2d(this.#pool('maxPool2d', options)))
+  }
+
+  /** Global average pooling of NCHW to `[N, C, 1, 1]`. */
+  adaptiveAvgPool1x1(): Tensor {
+    return new Tensor(this.#native.adaptiveAvgPool1x1())
+  }
+
+  /** ×2 up-sampling of NCHW; bilinear follows PyTorch's `align_corners=False`. */
+  upsample2x(mode: 'nearest' | 'bilinear' = 'bilinear'): Tensor {
+    return new Tensor(this.#native.upsample2x(mode))
+  }
+
+  /** `[N, C·r², H, W] → [N, C, H·r, W·r]`. */
+  pixelShuffle(factor: number): Tensor {
+    return new Tensor(this.#native.pixelShuffle(factor))
+  }
+
+  /** `[N, C, H·r, W·r] → [N, C·r², H, W]`. */
+  pixelUnshuffle(factor: number): Tensor {
+    return new Tensor(this.#native.pixelUnshuffle(factor))
+  }
+
+  /** Batch norm over NCHW with per-channel `weight` and `bias`. */
+  batchNorm(weight: Tensor, bias: Tensor, options: BatchNormOptions): Tensor {
+    return new Tensor(
+      this.#native.batchNorm(
+        unwrap(weight),
+        unwrap(bias),
+        unwrap(options.runningMean),
+        unwrap(options.runningVar),
+        options.training,
+        options.momentum ?? 0.1,
+        options.eps ?? 1e-5,
+      ),
+    )
+  }
+
+  /** Layer norm over the channels of NCHW at each pixel. */
+  layerNorm(weight: Tensor, bias: Tensor, eps = 1e-5): Tensor {
+    return new Tensor(this.#native.layerNorm(unwrap(weight), unwrap(bias), eps))
+  }
+
+  /** Mean absolute error against `target` (a `[1]` tensor). */
+  l1Loss(target: Tensor): Tensor {
+    return new Tensor(this.#native.loss('l1', unwrap(target)))
+  }
+
+  /** Mean squared error against `target`. */
+  mseLoss(target: Tensor): Tensor {
+    return new Tensor(this.#native.loss('mse', unwrap(target)))
+  }
+
+  /** Mean of √((ŷ − y)² + ε²). */
+  charbonnierLoss(target: Tensor, eps = 1e-3): Tensor {
+    return new Tensor(this.#native.loss('charbonnier', unwrap(target), eps))
+  }
+
+  /** Mean over all frequencies of |DFT(ŷ) − DFT(y)| (2-D DFT of each image plane). */
+  fftLoss(target: Tensor): Tensor {
+    return new Tensor(this.#native.loss('fft', unwrap(target)))
+  }
+
+  /**
+   * Multi-step spiking neurons over a time-major `[T, ...]` tensor (see
+   * `SpikingNeuron` for the options); `plifW` is PLIF's decay parameter.
+   */
+  neuron(options: Binding.NeuronOptions, plifW: Tensor | null = null): Tensor {
+    return new Tensor(this.#native.neuron(options, plifW === null ? undefined : unwrap(plifW)))
+  }
+
+  /** Repeats size-1 (or missing leading) dimensions up to `shape`; the gradient sums back. */
+  broadcastTo(shape: readonly number[]): Tensor {
+    return new Tensor(this.#native.broadcastTo(checkShape('broadcastTo', shape)))
+  }
+
+  // ---- autograd ----------------------------------------------------------
+
+  /** True for parameters and for results of recorded ops that depend on one. */
+  get requiresGrad(): boolean {
+    return this.#native.requiresGrad
+  }
+
+  /**
+   * A parameter on the same buffer: ops on it are recorded, and
+   * {@link Tensor.backward} accumulates into its {@link Tensor.grad}.
+   */
+  toParam(): Tensor {
+    return new Tensor(this.#native.toParam())
+  }
+
+  /** The same values, with no gradient path. */
+  detach(): Tensor {
+    return new Tensor(this.#native.detach())
+  }
+
+  /** The accumulated gradient of a parameter, or null before any backward reached it. */
+  get grad(): Tensor | null {
+    const g = this.#native.grad
+    return g ? new Tensor(g) : null
+  }
+
+  /** Replaces (or clears) a parameter's gradient. */
+  setGrad(grad: Tensor | null): void {
+    this.#native.setGrad(grad === null ? undefined : unwrap(grad))
+  }
+
+  /**
+   * Back-propagates from this tensor (usually a `[1]` loss) into every
+   * parameter it depends on, then frees the recorded graph.
+   */
+  backward(seed?: Tensor): void {
+    this.#native.backward(seed === undefined ? undefined : unwrap(seed))
+  }
+
+  /** Copies `source`'s values into this tensor in place (same shape). */
+  assign(source: Tensor): void {
+    this.#native.assign(unwrap(source))
+  }
+
+  /** True when both tensors share one GPU buffer (views, parameters, gradients). */
+  sharesStorage(other: Tensor): boolean {
+    return this.#native.sharesStorage(unwrap(other))
   }
 }
 
@@ -325,3 +608,39 @@ export function scope<T>(fn: () => T): T {
   }
   return result
 }
+
+/**
+ * Runs `fn` without recording ops for autograd: for the frozen teacher's
+ * forward and for evaluation. Nests.
+ */
+export function noGrad<T>(fn: () => T): T {
+  native.enterNoGrad()
+  try {
+    return fn()
+  } finally {
+    native.exitNoGrad()
+  }
+}
+
+/** Forgets every parameter's accumulated gradient. */
+export function zeroGrad(): void {
+  native.zeroGrad()
+}
+
+/** Drops the recorded graph without a backward pass (after a forward that is not trained on). */
+export function clearTape(): void {
+  native.clearTape()
+}
+
+/** Recorded ops still holding saved tensors (0 after a backward pass). */
+export function tapeLength(): number {
+  return native.tapeLength()
+}
+
+/** @internal The binding, for the few modules (files, optimizers) that pass handles through. */
+export function nativeOf(t: Tensor): Binding.NativeTensor {
+  return unwrap(t)
+}
+
+/** @internal */
+export const binding = native

@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
+use crate::ops::neuron::NeuronConfig;
 use crate::ops::{self, conv::Conv2dArgs, BinaryOp, UnaryOp};
 use crate::tensor::{GradRef, Tensor};
 
@@ -26,6 +27,9 @@ pub(crate) enum Op {
     Sub { a_shape: Vec<usize>, b_shape: Vec<usize> },
     Mul { a: Tensor, b: Tensor },
     Div { a: Tensor, b: Tensor },
+    /// Elementwise maximum (or minimum): the gradient goes to the selected
+    /// operand (to `a` on ties).
+    Select { a: Tensor, b: Tensor, max: bool },
     /// Unary op on x (saves x, and y where the derivative is cheaper from it).
     Unary { op: UnaryOp, x: Tensor, y: Tensor },
     Matmul { a: Tensor, b: Tensor },
@@ -44,6 +48,8 @@ pub(crate) enum Op {
     Slice { axis: usize, start: usize, x_shape: Vec<usize> },
     SumAxes { x_shape: Vec<usize>, axes: Vec<usize>, keepdim: bool },
     MeanAxes { x_shape: Vec<usize>, axes: Vec<usize>, keepdim: bool },
+    /// Maximum over axes: saves x and the maximum with the axes kept (size 1).
+    MaxAxes { x: Tensor, max_kept: Tensor },
     Relu { x: Tensor },
     LeakyRelu { x: Tensor, slope: f32 },
     Gelu { x: Tensor },
@@ -58,6 +64,10 @@ pub(crate) enum Op {
     MseLoss { pred: Tensor, target: Tensor },
     CharbonnierLoss { pred: Tensor, target: Tensor, eps: f32 },
     FftLoss { pred: Tensor, target: Tensor },
+    /// Multi-step spiking neurons: inputs x (and PLIF's w); saves only H.
+    Neuron { h: Tensor, cfg: NeuronConfig, w: Option<Tensor> },
+    /// A materialised broadcast (e.g. direct encoding repeats an image T times).
+    BroadcastTo { x_shape: Vec<usize> },
 }
 
 fn g_unary(g: &Tensor, op: UnaryOp) -> Result<Tensor> {
@@ -127,6 +137,15 @@ impl Op {
                 vec![
                     Some(sum_to_shape(&ga, a.shape())?),
                     Some(sum_to_shape(&g_unary(&gb, UnaryOp::Neg)?, b.shape())?),
+                ]
+            }
+            Op::Select { a, b, max } => {
+                // mask = 1 where a is selected: a ≥ b for max, a ≤ b for min.
+                let b_wins = if max { ops::binary(&a, &b, BinaryOp::Less)? } else { ops::binary(&b, &a, BinaryOp::Less)? };
+                let a_wins = ops::unary(&b_wins, UnaryOp::RsubScalar(1.0))?;
+                vec![
+                    Some(sum_to_shape(&mul(g, &a_wins)?, a.shape())?),
+                    Some(sum_to_shape(&mul(g, &b_wins)?, b.shape())?),
                 ]
             }
             Op::Unary { op, x, y } => {
@@ -208,6 +227,13 @@ impl Op {
             Op::MeanAxes { x_shape, axes, keepdim } => {
                 vec![Some(ops::reduce::mean_axes_backward(g, &x_shape, &axes, keepdim)?)]
             }
+            // The gradient goes to every element equal to its maximum.
+            Op::MaxAxes { x, max_kept } => {
+                let below = ops::binary(&x, &max_kept, BinaryOp::Less)?;
+                let at_max = ops::unary(&below, UnaryOp::RsubScalar(1.0))?;
+                let g_kept = g.reshape(max_kept.shape())?;
+                vec![Some(mul(&at_max, &g_kept)?)]
+            }
             Op::Relu { x } => vec![Some(ops::activation::relu_backward(g, &x)?)],
             Op::LeakyRelu { x, slope } => {
                 vec![Some(ops::activation::leaky_relu_backward(g, &x, slope)?)]
@@ -237,6 +263,15 @@ impl Op {
             Op::FftLoss { pred, target } => {
                 vec![Some(ops::loss::fft_loss_backward(g, &pred, &target)?), None]
             }
+            Op::Neuron { h, cfg, w } => {
+                let (gx, gw) = ops::neuron::neuron_backward(g, &h, &cfg, w.as_ref())?;
+                let mut v = vec![Some(gx)];
+                if w.is_some() {
+                    v.push(gw);
+                }
+                v
+            }
+            Op::BroadcastTo { x_shape } => vec![Some(sum_to_shape(g, &x_shape)?)],
         })
     }
 }

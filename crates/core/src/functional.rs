@@ -4,6 +4,7 @@
 
 use crate::autograd::{record, Op};
 use crate::error::{Error, Result};
+use crate::ops::neuron::NeuronConfig;
 use crate::ops::{self, conv::Conv2dArgs, BinaryOp, UnaryOp};
 use crate::tensor::Tensor;
 
@@ -14,16 +15,16 @@ fn saves(t: &Tensor) -> Tensor {
 /// a ∘ b with NumPy broadcasting.
 pub fn binary(a: &Tensor, b: &Tensor, op: BinaryOp) -> Result<Tensor> {
     let y = ops::binary(a, b, op)?;
-    Ok(record(
-        || match op {
-            BinaryOp::Add => Op::Add { a_shape: a.shape().to_vec(), b_shape: b.shape().to_vec() },
-            BinaryOp::Sub => Op::Sub { a_shape: a.shape().to_vec(), b_shape: b.shape().to_vec() },
-            BinaryOp::Mul => Op::Mul { a: saves(a), b: saves(b) },
-            BinaryOp::Div => Op::Div { a: saves(a), b: saves(b) },
-        },
-        &[a, b],
-        y,
-    ))
+    let op = match op {
+        BinaryOp::Add => Op::Add { a_shape: a.shape().to_vec(), b_shape: b.shape().to_vec() },
+        BinaryOp::Sub => Op::Sub { a_shape: a.shape().to_vec(), b_shape: b.shape().to_vec() },
+        BinaryOp::Mul => Op::Mul { a: saves(a), b: saves(b) },
+        BinaryOp::Div => Op::Div { a: saves(a), b: saves(b) },
+        // A comparison is piecewise constant: no gradient, nothing to record.
+        BinaryOp::Less => return Ok(y),
+        BinaryOp::Maximum | BinaryOp::Minimum => Op::Select { a: saves(a), b: saves(b), max: op == BinaryOp::Maximum },
+    };
+    Ok(record(|| op, &[a, b], y))
 }
 
 pub fn add(a: &Tensor, b: &Tensor) -> Result<Tensor> {
@@ -158,6 +159,23 @@ pub fn mean_axes(x: &Tensor, axes: &[usize], keepdim: bool) -> Result<Tensor> {
     ))
 }
 
+/// Maximum over `axes`; the gradient flows to the maximal elements.
+pub fn max_axes(x: &Tensor, axes: &[usize], keepdim: bool) -> Result<Tensor> {
+    let kept = ops::reduce::max_axes(x, axes, true)?;
+    let y = if keepdim {
+        kept.clone()
+    } else {
+        let mut shape = x.shape().to_vec();
+        let mut sorted = axes.to_vec();
+        sorted.sort_unstable();
+        for &a in sorted.iter().rev() {
+            shape.remove(a);
+        }
+        kept.reshape(&shape)?
+    };
+    Ok(record(|| Op::MaxAxes { x: saves(x), max_kept: kept.detach() }, &[x], y))
+}
+
 pub fn relu(x: &Tensor) -> Result<Tensor> {
     let y = ops::activation::relu(x)?;
     Ok(record(|| Op::Relu { x: saves(x) }, &[x], y))
@@ -267,4 +285,22 @@ pub fn charbonnier_loss(pred: &Tensor, target: &Tensor, eps: f32) -> Result<Tens
 pub fn fft_loss(pred: &Tensor, target: &Tensor) -> Result<Tensor> {
     let y = ops::loss::fft_loss(pred, target)?;
     Ok(record(|| Op::FftLoss { pred: saves(pred), target: saves(target) }, &[pred, target], y))
+}
+
+/// Multi-step spiking neurons over a time-major `[T, ...]` input: spikes out,
+/// surrogate-gradient BPTT back. `plif_w` is PLIF's learnable decay parameter.
+pub fn neuron(x: &Tensor, cfg: &NeuronConfig, plif_w: Option<&Tensor>) -> Result<Tensor> {
+    let (s, h) = ops::neuron::neuron_forward(x, cfg, plif_w)?;
+    let cfg = *cfg;
+    let op = || Op::Neuron { h, cfg, w: plif_w.map(saves) };
+    Ok(match plif_w {
+        Some(w) => record(op, &[x, w], s),
+        None => record(op, &[x], s),
+    })
+}
+
+/// Repeats `x` along broadcast dimensions into `shape`; the gradient sums back.
+pub fn broadcast_to(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
+    let y = ops::layout::broadcast_to(x, shape)?;
+    Ok(record(|| Op::BroadcastTo { x_shape: x.shape().to_vec() }, &[x], y))
 }

@@ -5,11 +5,11 @@
 //!
 //! This crate knows nothing of Node; `crates/node` is a thin napi-rs binding.
 
-// pub mod autograd; (enabled once conv lands)
+pub mod autograd;
 pub mod cpu;
 pub mod device;
 pub mod error;
-// pub mod functional;
+pub mod functional;
 pub mod io;
 pub mod ops;
 pub mod optim;

@@ -9,8 +9,11 @@ use spikeir_core::{Device, DeviceOptions, KernelVariant};
 /// The default device (SPIKEIR_ADAPTER picks another).
 pub fn device() -> Arc<Device> {
     static DEV: OnceLock<Arc<Device>> = OnceLock::new();
-    DEV.get_or_init(|| Device::new(&DeviceOptions::default()).expect("a wgpu adapter (install mesa-vulkan-drivers)"))
-        .clone()
+    DEV.get_or_init(|| {
+        Device::new(&DeviceOptions::default())
+            .expect("a wgpu adapter (install mesa-vulkan-drivers)")
+    })
+    .clone()
 }
 
 /// A device forced to one matmul kernel family, to test both on any adapter.
@@ -33,10 +36,14 @@ pub fn device_with(variant: KernelVariant) -> Arc<Device> {
 
 /// Deterministic test data (a tiny LCG, independent of the engine's RNG).
 pub fn data(seed: u64, n: usize) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..n)
         .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((s >> 33) as f64 / (1u64 << 31) as f64 * 2.0 - 1.0) as f32
         })
         .collect()

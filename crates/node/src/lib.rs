@@ -5,23 +5,26 @@
 
 use std::sync::{Arc, Mutex};
 
-use napi::bindgen_prelude::Float32Array;
 use napi::{Error, Result, Status};
 use napi_derive::napi;
 use spikeir_core as core;
 
-fn js_err(e: core::Error) -> Error {
+mod files;
+mod optim;
+mod tensor;
+
+pub(crate) fn js_err(e: core::Error) -> Error {
     Error::new(Status::GenericFailure, e.to_string())
 }
 
-fn invalid(msg: String) -> Error {
+pub(crate) fn invalid(msg: String) -> Error {
     Error::new(Status::InvalidArg, msg)
 }
 
 /// The device that new tensors go to; opened on first use.
 static DEVICE: Mutex<Option<Arc<core::Device>>> = Mutex::new(None);
 
-fn default_device() -> Result<Arc<core::Device>> {
+pub(crate) fn default_device() -> Result<Arc<core::Device>> {
     let mut slot = DEVICE.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(d) = slot.as_ref() {
         return Ok(d.clone());
@@ -138,146 +141,32 @@ pub fn synchronize() -> Result<()> {
     default_device()?.synchronize().map_err(js_err)
 }
 
-fn to_shape(op: &str, shape: &[f64]) -> Result<Vec<usize>> {
-    shape
-        .iter()
-        .map(|&d| {
-            if d.is_finite() && d >= 0.0 && d.fract() == 0.0 && d <= u32::MAX as f64 {
-                Ok(d as usize)
-            } else {
-                Err(invalid(format!(
-                    "{op}: shape {shape:?} must hold non-negative integers"
-                )))
-            }
-        })
-        .collect()
+/// Runs the enclosed ops without recording them for autograd; calls nest.
+#[napi(catch_unwind)]
+pub fn enter_no_grad() {
+    core::autograd::enter_no_grad();
 }
 
-fn to_seed(seed: f64) -> Result<u64> {
-    if seed.is_finite() && seed >= 0.0 && seed.fract() == 0.0 && seed <= 9007199254740991.0 {
-        Ok(seed as u64)
-    } else {
-        Err(invalid(format!(
-            "seed {seed} must be a non-negative safe integer"
-        )))
-    }
+/// Ends a region started by `enterNoGrad`.
+#[napi(catch_unwind)]
+pub fn exit_no_grad() {
+    core::autograd::exit_no_grad();
 }
 
-/// A tensor on the device. `dispose()` frees its GPU memory at once; any
-/// later use throws.
-#[napi]
-pub struct NativeTensor {
-    inner: Option<core::Tensor>,
+/// Forgets every parameter's accumulated gradient.
+#[napi(catch_unwind)]
+pub fn zero_grad() {
+    core::autograd::zero_grad();
 }
 
-impl NativeTensor {
-    fn wrap(t: core::Tensor) -> NativeTensor {
-        NativeTensor { inner: Some(t) }
-    }
-
-    fn get(&self, op: &str) -> Result<&core::Tensor> {
-        self.inner.as_ref().ok_or_else(|| {
-            js_err(core::Error::Disposed(format!(
-                "{op}: this tensor was disposed"
-            )))
-        })
-    }
+/// Drops the recorded graph without a backward pass.
+#[napi(catch_unwind)]
+pub fn clear_tape() {
+    core::autograd::clear_tape();
 }
 
-#[napi]
-impl NativeTensor {
-    /// Copies `data` to the device with the given shape.
-    #[napi(factory, catch_unwind)]
-    pub fn from_data(data: Float32Array, shape: Vec<f64>) -> Result<NativeTensor> {
-        let shape = to_shape("fromData", &shape)?;
-        core::Tensor::from_slice(&default_device()?, &data, &shape)
-            .map(NativeTensor::wrap)
-            .map_err(js_err)
-    }
-
-    /// A tensor filled with `value`.
-    #[napi(factory, catch_unwind)]
-    pub fn full(shape: Vec<f64>, value: f64) -> Result<NativeTensor> {
-        let shape = to_shape("full", &shape)?;
-        core::Tensor::full(&default_device()?, &shape, value as f32)
-            .map(NativeTensor::wrap)
-            .map_err(js_err)
-    }
-
-    /// Uniform values in [low, high) from `seed`.
-    #[napi(factory, catch_unwind)]
-    pub fn rand(shape: Vec<f64>, seed: f64, low: f64, high: f64) -> Result<NativeTensor> {
-        let shape = to_shape("rand", &shape)?;
-        core::Tensor::rand(&default_device()?, &shape, to_seed(seed)?, low as f32, high as f32)
-            .map(NativeTensor::wrap)
-            .map_err(js_err)
-    }
-
-    /// Normal values N(mean, std²) from `seed`.
-    #[napi(factory, catch_unwind)]
-    pub fn randn(shape: Vec<f64>, seed: f64, mean: f64, std: f64) -> Result<NativeTensor> {
-        let shape = to_shape("randn", &shape)?;
-        core::Tensor::randn(&default_device()?, &shape, to_seed(seed)?, mean as f32, std as f32)
-            .map(NativeTensor::wrap)
-            .map_err(js_err)
-    }
-
-    #[napi(getter, catch_unwind)]
-    pub fn shape(&self) -> Result<Vec<u32>> {
-        Ok(self.get("shape")?.shape().iter().map(|&d| d as u32).collect())
-    }
-
-    #[napi(getter)]
-    pub fn disposed(&self) -> bool {
-        self.inner.is_none()
-    }
-
-    /// Reads the values back (waits for pending work).
-    #[napi(catch_unwind)]
-    pub fn to_float32_array(&self) -> Result<Float32Array> {
-        let v = self.get("toFloat32Array")?.to_vec().map_err(js_err)?;
-        Ok(Float32Array::new(v))
-    }
-
-    /// Frees the GPU buffer now (when no other tensor shares it). Idempotent.
-    #[napi]
-    pub fn dispose(&mut self) {
-        self.inner = None;
-    }
-
-    #[napi(catch_unwind)]
-    pub fn reshape(&self, shape: Vec<f64>) -> Result<NativeTensor> {
-        let shape = to_shape("reshape", &shape)?;
-        self.get("reshape")?
-            .reshape(&shape)
-            .map(NativeTensor::wrap)
-            .map_err(js_err)
-    }
-
-    /// Elementwise `add`, `sub`, `mul`, `div` with broadcasting.
-    #[napi(catch_unwind)]
-    pub fn binary(&self, op: String, other: &NativeTensor) -> Result<NativeTensor> {
-        let op = core::ops::BinaryOp::from_name(&op).map_err(js_err)?;
-        let a = self.get(op.name())?;
-        let b = other.get(op.name())?;
-        core::ops::binary(a, b, op)
-            .map(NativeTensor::wrap)
-            .map_err(js_err)
-    }
-
-    /// Unary and tensor–scalar ops (`neg`, `exp`, `add` with `scalar`, …).
-    #[napi(catch_unwind)]
-    pub fn unary(&self, op: String, scalar: Option<f64>) -> Result<NativeTensor> {
-        let u = core::ops::UnaryOp::from_name(&op, scalar.unwrap_or(0.0) as f32).map_err(js_err)?;
-        core::ops::unary(self.get(&op)?, u)
-            .map(NativeTensor::wrap)
-            .map_err(js_err)
-    }
-
-    #[napi(catch_unwind)]
-    pub fn matmul(&self, other: &NativeTensor) -> Result<NativeTensor> {
-        core::ops::matmul(self.get("matmul")?, other.get("matmul")?)
-            .map(NativeTensor::wrap)
-            .map_err(js_err)
-    }
+/// Recorded ops still holding saved tensors.
+#[napi(catch_unwind)]
+pub fn tape_length() -> u32 {
+    core::autograd::tape_len() as u32
 }

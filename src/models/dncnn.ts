@@ -1,0 +1,75 @@
+/**
+ * DnCNN (Zhang et al., "Beyond a Gaussian Denoiser", TIP 2017): a plain
+ * stack of 3×3 convolutions with ReLU that predicts the noise; the output is
+ * input − predicted noise. Parameter names match the published DnCNN-S
+ * weights (`layers.{i}.weight`, `layers.{i}.bias`, batch norm folded in).
+ *
+ * @module
+ */
+import { Conv2d, ModuleList } from '../nn/layers'
+import { Module } from '../nn/module'
+import { Tensor } from '../tensor'
+
+/** Options of {@link DnCNN}. */
+export interface DnCNNOptions {
+  /** Number of conv layers (17 for DnCNN-S). */
+  depth?: number
+  /** Feature channels. */
+  channels?: number
+  /** Image channels (1 grey, 3 colour). */
+  imageChannels?: number
+  seed?: number
+}
+
+/** The DnCNN denoiser; usable as an H-KD teacher (hint taps after any layer). */
+export class DnCNN extends Module {
+  readonly layers: ModuleList<Conv2d>
+  readonly depth: number
+
+  constructor(options: DnCNNOptions = {}) {
+    super()
+    this.depth = options.depth ?? 17
+    const c = options.channels ?? 64
+    const io = options.imageChannels ?? 1
+    const seed = options.seed ?? 0
+    const convs: Conv2d[] = []
+    for (let i = 0; i < this.depth; i++) {
+      const inC = i === 0 ? io : c
+      const outC = i === this.depth - 1 ? io : c
+      convs.push(new Conv2d(inC, outC, 3, { padding: 1, seed: seed + 101 * i }))
+    }
+    this.layers = this.registerModule('layers', new ModuleList(convs))
+  }
+
+  /** A DnCNN with the published weights of a safetensors file. */
+  static fromSafetensors(path: string, options: DnCNNOptions = {}): DnCNN {
+    const model = new DnCNN(options)
+    model.loadSafetensors(path)
+    return model.eval()
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.forwardWithFeatures(x, []).output
+  }
+
+  /**
+   * The denoised image and the features after the given layers (0-based,
+   * after their ReLU) — the hint taps for distillation.
+   */
+  forwardWithFeatures(x: Tensor, taps: readonly number[]): { output: Tensor; features: Tensor[] } {
+    const features: Tensor[] = []
+    let h = x
+    this.layers.items.forEach((conv, i) => {
+      const z = conv.forward(h)
+      const last = i === this.depth - 1
+      const next = last ? z : z.relu()
+      if (!last) z.dispose()
+      if (h !== x && !features.includes(h)) h.dispose()
+      h = next
+      if (taps.includes(i)) features.push(h)
+    })
+    const output = x.sub(h)
+    if (!features.includes(h)) h.dispose()
+    return { output, features }
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * Multi-dimensional attention for spike tensors `[T, B, C, H, W]`
+ * (DESIGN §3): a temporal, a channel and a spatial gate, each multiplying
+ * the running result, then ReLU.
+ *
+ * @module
+ */
+import { Tensor } from '../tensor'
+import { Conv2d } from './layers'
+import { Module, recordOp } from './module'
+
+/** A bias-free linear layer `y = x·Wᵀ` on `[B, in]`, PyTorch's default init. */
+export class Linear extends Module {
+  readonly weight: Tensor
+
+  constructor(readonly inFeatures: number, readonly outFeatures: number, seed = 0) {
+    super()
+    const bound = 1 / Math.sqrt(inFeatures)
+    this.weight = this.registerParameter('weight', Tensor.rand([outFeatures, inFeatures], { seed, low: -bound, high: bound }))
+  }
+
+  forward(x: Tensor): Tensor {
+    recordOp({ module: this, kind: 'linear', input: x, macs: (x.size / this.inFeatures) * this.inFeatures * this.outFeatures })
+    const wt = this.weight.permute([1, 0])
+    const y = x.matmul(wt)
+    wt.dispose()
+    return y
+  }
+}
+
+/** The shared two-layer MLP of a gate: Linear(n → n/r) → ReLU → Linear(n/r → n). */
+class GateMlp extends Module {
+  readonly fc1: Linear
+  readonly fc2: Linear
+
+  constructor(n: number, hidden: number, seed: number) {
+    super()
+    this.fc1 = this.registerModule('fc1', new Linear(n, hidden, seed))
+    this.fc2 = this.registerModule('fc2', new Linear(hidden, n, seed + 1))
+  }
+
+  forward(x: Tensor): Tensor {
+    const h = this.fc1.forward(x)
+    const r = h.relu()
+    const y = this.fc2.forward(r)
+    h.dispose()
+    r.dispose()
+    return y
+  }
+}
+
+/** Options of {@link MultiDimensionalAttention}. */
+export interface AttentionOptions {
+  /** Temporal reduction ratio r_t (default 4). */
+  temporalReduction?: number
+  /** Channel reduction ratio r_c (default 16, capped so the hidden width is ≥ 1). */
+  channelReduction?: number
+  /** Spatial kernel size k (default 3). */
+  kernelSize?: number
+  seed?: number
+}
+
+/** sigmoid(mlp(avg) + mlp(max)) of `[B, n]` summaries. */
+function gate(mlp: GateMlp, avg: Tensor, max: Tensor): Tensor {
+  const a = mlp.forward(avg)
+  const m = mlp.forward(max)
+  const s = a.add(m)
+  const g = s.sigmoid()
+  for (const t of [a, m, s]) t.dispose()
+  return g
+}
+
+/**
+ * Temporal gate `[B, T, 1, 1, 1]`, channel gate `[B, 1, C, 1, 1]` and spatial
+ * gate `[B, 1, 1, H, W]`, applied in that order, then ReLU.
+ */
+export class MultiDimensionalAttention extends Module {
+  readonly temporal: GateMlp
+  readonly channel: GateMlp
+  readonly spatial: Conv2d
+
+  constructor(readonly timeSteps: number, readonly channels: number, options: AttentionOptions = {}) {
+    super()
+    const seed = options.seed ?? 0
+    const rt = options.temporalReduction ?? 4
+    const rc = options.channelReduction ?? 16
+    const k = options.kernelSize ?? 3
+    this.temporal = this.registerModule('temporal', new GateMlp(timeSteps, Math.max(1, Math.floor(timeSteps / rt)), seed))
+    this.channel = this.registerModule('channel', new GateMlp(channels, Math.max(1, Math.floor(channels / rc)), seed + 10))
+    this.spatial = this.registerModule('spatial', new Conv2d(2, 1, k, { bias: false, seed: seed + 20 }))
+  }
+
+  forward(x: Tensor): Tensor {
+    const [t, b, c, h, w] = x.shape as [number, number, number, number, number]
+    const temp: Tensor[] = []
+    const keep = <T extends Tensor>(v: T): T => (temp.push(v), v)
+    // Temporal: summaries over C, H, W of each (t, b), as [B, T].
+    const tAvg = keep(keep(x.mean([2, 3, 4])).permute([1, 0]))
+    const tMax = keep(keep(x.max([2, 3, 4])).permute([1, 0]))
+    const tGate = keep(gate(this.temporal, tAvg, tMax))
+    const x1 = keep(x.mul(keep(keep(tGate.permute([1, 0])).reshape([t, b, 1, 1, 1]))))
+    // Channel: summaries over T, H, W of each (b, c), as [B, C].
+    const cAvg = keep(x1.mean([0, 3, 4]))
+    const cMax = keep(x1.max([0, 3, 4]))
+    const cGate = keep(gate(this.channel, cAvg, cMax))
+    const x2 = keep(x1.mul(keep(cGate.reshape([1, b, c, 1, 1]))))
+    // Spatial: mean and max over T·C at each pixel, a k×k conv, sigmoid.
+    const merged = keep(x2.permute([1, 0, 2, 3, 4]))
+    const flat = keep(merged.reshape([b, t * c, h, w]))
+    const sAvg = keep(flat.mean(1, true))
+    const sMax = keep(flat.max(1, true))
+    const sIn = keep(Tensor.concat([sAvg, sMax], 1))
+    const sGate = keep(keep(this.spatial.forward(sIn)).sigmoid())
+    const x3 = keep(x2.mul(keep(sGate.reshape([1, b, 1, h, w]))))
+    const y = x3.relu()
+    // The three gate products are real-valued multiplies over every element.
+    recordOp({ module: this, kind: 'gate', input: x, macs: 3 * x.size })
+    for (const v of temp) v.dispose()
+    return y
+  }
+}

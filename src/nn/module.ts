@@ -1,0 +1,167 @@
+/**
+ * The module system: named parameters, buffers and children with
+ * PyTorch-style dotted names (`layers.3.weight`), train/eval modes, and
+ * state loading and saving.
+ *
+ * @module
+ */
+import { readSafetensors, writeSafetensors, type NamedArray } from '../io'
+import { Tensor } from '../tensor'
+
+/**
+ * One weighted operation seen during a profiled forward: the layer, its
+ * input, and the multiply–accumulates of the equivalent ANN operation over
+ * the whole (possibly time-merged) batch.
+ */
+export interface OpRecord {
+  module: Module
+  kind: 'conv' | 'linear' | 'gate'
+  input: Tensor
+  macs: number
+}
+
+let profiler: ((record: OpRecord) => void) | null = null
+
+/**
+ * Runs `fn` with `onOp` called for every weighted operation (conv, linear,
+ * attention gate) executed inside it. Used by energy accounting.
+ */
+export function profile<T>(onOp: (record: OpRecord) => void, fn: () => T): T {
+  const previous = profiler
+  profiler = onOp
+  try {
+    return fn()
+  } finally {
+    profiler = previous
+  }
+}
+
+/** Reports an operation to the active profiler, if any (layers call this). */
+export function recordOp(record: OpRecord): void {
+  profiler?.(record)
+}
+
+/**
+ * Base class of every layer and model. Subclasses register their parameters,
+ * buffers and children in the constructor and implement `forward`.
+ */
+export abstract class Module {
+  /** Training mode (batch statistics, dropout) or evaluation mode. */
+  training = true
+  readonly #params = new Map<string, Tensor>()
+  readonly #buffers = new Map<string, Tensor>()
+  readonly #children = new Map<string, Module>()
+
+  abstract forward(x: Tensor): Tensor
+
+  /** Registers `value` as a trainable parameter called `name` and returns it. */
+  protected registerParameter(name: string, value: Tensor): Tensor {
+    const p = value.requiresGrad ? value : value.toParam()
+    if (p !== value) value.dispose()
+    this.#params.set(name, p)
+    return p
+  }
+
+  /** Registers non-trainable state (running statistics) saved with the model. */
+  protected registerBuffer(name: string, value: Tensor): Tensor {
+    this.#buffers.set(name, value)
+    return value
+  }
+
+  /** Registers a child module; its names are prefixed with `name.`. */
+  protected registerModule<M extends Module>(name: string, module: M): M {
+    this.#children.set(name, module)
+    return module
+  }
+
+  /** Every parameter with its dotted name, depth first in registration order. */
+  namedParameters(prefix = ''): [string, Tensor][] {
+    const out: [string, Tensor][] = [...this.#params].map(([n, p]) => [prefix + n, p])
+    for (const [n, c] of this.#children) out.push(...c.namedParameters(`${prefix}${n}.`))
+    return out
+  }
+
+  /** Every buffer with its dotted name. */
+  namedBuffers(prefix = ''): [string, Tensor][] {
+    const out: [string, Tensor][] = [...this.#buffers].map(([n, b]) => [prefix + n, b])
+    for (const [n, c] of this.#children) out.push(...c.namedBuffers(`${prefix}${n}.`))
+    return out
+  }
+
+  /** Every child module with its dotted name (this module first, as ''). */
+  namedModules(prefix = ''): [string, Module][] {
+    const out: [string, Module][] = [[prefix.replace(/\.$/, ''), this]]
+    for (const [n, c] of this.#children) out.push(...c.namedModules(`${prefix}${n}.`))
+    return out
+  }
+
+  parameters(): Tensor[] {
+    return this.namedParameters().map(([, p]) => p)
+  }
+
+  /** Number of trainable scalars. */
+  numParameters(): number {
+    return this.parameters().reduce((s, p) => s + p.size, 0)
+  }
+
+  /** Sets training mode here and in every child. */
+  train(mode = true): this {
+    for (const [, m] of this.namedModules()) m.training = mode
+    return this
+  }
+
+  /** Evaluation mode: `train(false)`. */
+  eval(): this {
+    return this.train(false)
+  }
+
+  /** Parameters and buffers by dotted name. */
+  stateDict(): Map<string, Tensor> {
+    return new Map([...this.namedParameters(), ...this.namedBuffers()])
+  }
+
+  /**
+   * Copies values into the parameters and buffers in place. Unknown names,
+   * missing names and wrong shapes are errors that list every offender; with
+   * `strict: false` unknown and missing names are allowed (shapes still must match).
+   */
+  loadStateDict(arrays: readonly NamedArray[], options: { strict?: boolean } = {}): void {
+    const strict = options.strict ?? true
+    const state = this.stateDict()
+    const given = new Map(arrays.map((a) => [a.name, a]))
+    const unknown = [...given.keys()].filter((n) => !state.has(n))
+    const missing = [...state.keys()].filter((n) => !given.has(n))
+    const badShape = [...given.values()]
+      .filter((a) => state.has(a.name) && state.get(a.name)!.shape.join(',') !== a.shape.join(','))
+      .map((a) => `${a.name}: file [${a.shape.join(', ')}] vs model [${state.get(a.name)!.shape.join(', ')}]`)
+    const problems: string[] = []
+    if (badShape.length) problems.push(`wrong shapes: ${badShape.join('; ')}`)
+    if (strict && unknown.length) problems.push(`unknown names: ${unknown.join(', ')}`)
+    if (strict && missing.length) problems.push(`missing names: ${missing.join(', ')}`)
+    if (problems.length) throw new Error(`loadStateDict: ${problems.join(' | ')}`)
+    for (const [name, t] of state) {
+      const a = given.get(name)
+      if (!a) continue
+      const src = Tensor.fromData(a.data, a.shape)
+      t.assign(src)
+      src.dispose()
+    }
+  }
+
+  /** Loads parameters and buffers from a safetensors file (see {@link Module.loadStateDict}). */
+  loadSafetensors(path: string, options: { strict?: boolean } = {}): Record<string, string> {
+    const file = readSafetensors(path)
+    this.loadStateDict(file.tensors, options)
+    return file.metadata
+  }
+
+  /** Saves parameters and buffers to a safetensors file, atomically. */
+  saveSafetensors(path: string, metadata: Record<string, string> = {}): void {
+    writeSafetensors(path, this.stateDict(), metadata)
+  }
+
+  /** Frees every parameter and buffer. */
+  dispose(): void {
+    for (const [, t] of this.stateDict()) t.dispose()
+  }
+}
