@@ -8,6 +8,7 @@ import { parseArgs, UsageError } from '../src/cli/args'
 import { initDevice } from '../index'
 import * as conv from './conv'
 import * as dncnn from './dncnn'
+import * as lif from './lif'
 import * as matmul from './matmul'
 
 /** Options every benchmark receives. */
@@ -20,7 +21,7 @@ export interface BenchArgs {
   shape?: number[]
 }
 
-const benches: Record<string, { run(args: BenchArgs): Record<string, unknown> }> = { matmul, conv, dncnn }
+const benches: Record<string, { run(args: BenchArgs): Record<string, unknown> }> = { matmul, conv, dncnn, lif }
 
 function main(argv: string[]): number {
   const [name, ...rest] = argv

@@ -513,6 +513,12 @@ export class Tensor {
     return new Tensor(this.#native.neuron(options, plifW === null ? undefined : unwrap(plifW)))
   }
 
+  /** Θ(x): 1 where x ≥ 0, else 0; its backward is the surrogate derivative g'(x). */
+  heaviside(surrogate: 'sigmoid' | 'atan' | 'triangle' = 'sigmoid', alpha?: number): Tensor {
+    const a = alpha ?? { sigmoid: 4, atan: 2, triangle: 1 }[surrogate]
+    return new Tensor(this.#native.heaviside(surrogate, a))
+  }
+
   /** Repeats size-1 (or missing leading) dimensions up to `shape`; the gradient sums back. */
   broadcastTo(shape: readonly number[]): Tensor {
     return new Tensor(this.#native.broadcastTo(checkShape('broadcastTo', shape)))

@@ -12,10 +12,11 @@
 //! (`+=`) across backward passes until `zero_grad`.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
-use crate::ops::neuron::NeuronConfig;
+use crate::ops::neuron::{NeuronConfig, Surrogate};
 use crate::ops::{self, conv::Conv2dArgs, BinaryOp, UnaryOp};
 use crate::tensor::{GradRef, Tensor};
 
@@ -66,6 +67,8 @@ pub(crate) enum Op {
     FftLoss { pred: Tensor, target: Tensor },
     /// Multi-step spiking neurons: inputs x (and PLIF's w); saves only H.
     Neuron { h: Tensor, cfg: NeuronConfig, w: Option<Tensor> },
+    /// Θ(x) = 1 if x ≥ 0: forward a step, backward the surrogate g'(x).
+    Heaviside { x: Tensor, surrogate: Surrogate },
     /// A materialised broadcast (e.g. direct encoding repeats an image T times).
     BroadcastTo { x_shape: Vec<usize> },
 }
@@ -109,6 +112,32 @@ fn matmul_backward(g: &Tensor, a: &Tensor, b: &Tensor) -> Result<(Tensor, Tensor
         ga
     };
     Ok((ga, gb))
+}
+
+/// g'(x) of DESIGN §3, composed from elementwise kernels (the fused neuron
+/// kernels compute the same in-register; this path exists to check them).
+fn surrogate_derivative(x: &Tensor, s: Surrogate) -> Result<Tensor> {
+    let u = |t: &Tensor, op| ops::unary(t, op);
+    match s {
+        // α·σ(αx)·(1 − σ(αx))
+        Surrogate::Sigmoid { alpha } => {
+            let sg = ops::activation::sigmoid(&u(x, UnaryOp::MulScalar(alpha))?)?;
+            let one_minus = u(&sg, UnaryOp::RsubScalar(1.0))?;
+            u(&mul(&sg, &one_minus)?, UnaryOp::MulScalar(alpha))
+        }
+        // α / (2·(1 + (π/2·α·x)²))
+        Surrogate::Atan { alpha } => {
+            let z = u(x, UnaryOp::MulScalar(std::f32::consts::FRAC_PI_2 * alpha))?;
+            let den = u(&u(&mul(&z, &z)?, UnaryOp::AddScalar(1.0))?, UnaryOp::MulScalar(2.0))?;
+            u(&den, UnaryOp::RdivScalar(alpha))
+        }
+        // max(0, α − α²·|x|)
+        Surrogate::Triangle { alpha } => {
+            let v = u(&u(&u(x, UnaryOp::Abs)?, UnaryOp::MulScalar(-alpha * alpha))?, UnaryOp::AddScalar(alpha))?;
+            let zero = Tensor::zeros(x.device(), &[1])?;
+            ops::binary(&v, &zero, BinaryOp::Maximum)
+        }
+    }
 }
 
 impl Op {
@@ -271,6 +300,7 @@ impl Op {
                 }
                 v
             }
+            Op::Heaviside { x, surrogate } => vec![Some(mul(g, &surrogate_derivative(&x, surrogate)?)?)],
             Op::BroadcastTo { x_shape } => vec![Some(sum_to_shape(g, &x_shape)?)],
         })
     }
@@ -293,21 +323,27 @@ struct Tape {
     nodes: Vec<Option<Node>>,
     // `None` until first use: a static cannot build a HashMap.
     param_grads: Option<HashMap<u64, Tensor>>,
-    next_param: u64,
     /// Recording is off while this is above zero (nested no-grad scopes).
     no_grad_depth: u32,
 }
 
-static TAPE: Mutex<Tape> = Mutex::new(Tape {
-    generation: 1,
-    nodes: Vec::new(),
-    param_grads: None,
-    next_param: 1,
-    no_grad_depth: 0,
-});
+thread_local! {
+    /// One tape per thread (JS runs ops on one thread; Rust tests run in parallel).
+    static TAPE: RefCell<Tape> = const {
+        RefCell::new(Tape {
+            generation: 1,
+            nodes: Vec::new(),
+            param_grads: None,
+            no_grad_depth: 0,
+        })
+    };
+}
 
-fn tape() -> MutexGuard<'static, Tape> {
-    TAPE.lock().unwrap_or_else(|e| e.into_inner())
+/// Parameter ids are unique across threads.
+static NEXT_PARAM: AtomicU64 = AtomicU64::new(1);
+
+fn with_tape<R>(f: impl FnOnce(&mut Tape) -> R) -> R {
+    TAPE.with(|t| f(&mut t.borrow_mut()))
 }
 
 impl Tape {
@@ -334,26 +370,27 @@ impl Tape {
 /// Records `op` as the producer of `output` if an input needs a gradient and
 /// recording is on; otherwise drops `op` (and what it saved) at once.
 pub(crate) fn record(op: impl FnOnce() -> Op, inputs: &[&Tensor], mut output: Tensor) -> Tensor {
-    let mut t = tape();
-    if t.no_grad_depth > 0 {
-        return output;
-    }
-    let parents: Vec<Parent> = inputs.iter().map(|x| t.parent(x)).collect();
-    if parents.iter().all(|p| matches!(p, Parent::Const)) {
-        return output;
-    }
-    let index = t.nodes.len();
-    t.nodes.push(Some(Node { op: op(), parents }));
-    output.grad = GradRef::Node {
-        generation: t.generation,
-        index,
-    };
+    with_tape(|t| {
+        if t.no_grad_depth > 0 {
+            return;
+        }
+        let parents: Vec<Parent> = inputs.iter().map(|x| t.parent(x)).collect();
+        if parents.iter().all(|p| matches!(p, Parent::Const)) {
+            return;
+        }
+        let index = t.nodes.len();
+        t.nodes.push(Some(Node { op: op(), parents }));
+        output.grad = GradRef::Node {
+            generation: t.generation,
+            index,
+        };
+    });
     output
 }
 
 /// True when ops are being recorded (outside every no-grad scope).
 pub fn is_recording() -> bool {
-    tape().no_grad_depth == 0
+    with_tape(|t| t.no_grad_depth == 0)
 }
 
 /// Runs `f` without recording: for the teacher's forward and evaluation.
@@ -371,20 +408,17 @@ pub fn no_grad<R>(f: impl FnOnce() -> R) -> R {
 
 /// Starts a no-grad region (for callers that cannot pass a closure, such as JS).
 pub fn enter_no_grad() {
-    tape().no_grad_depth += 1;
+    with_tape(|t| t.no_grad_depth += 1);
 }
 
 /// Ends a no-grad region started by [`enter_no_grad`].
 pub fn exit_no_grad() {
-    let mut t = tape();
-    t.no_grad_depth = t.no_grad_depth.saturating_sub(1);
+    with_tape(|t| t.no_grad_depth = t.no_grad_depth.saturating_sub(1));
 }
 
 /// Makes `t` a parameter: a leaf whose gradient accumulates in [`grad`].
 pub fn param(t: &Tensor) -> Tensor {
-    let mut tape = tape();
-    let id = tape.next_param;
-    tape.next_param += 1;
+    let id = NEXT_PARAM.fetch_add(1, Ordering::Relaxed);
     let mut p = t.detach();
     p.grad = GradRef::Param(id);
     p
@@ -393,7 +427,7 @@ pub fn param(t: &Tensor) -> Tensor {
 /// The accumulated gradient of parameter `p`, if a backward pass reached it.
 pub fn grad(p: &Tensor) -> Option<Tensor> {
     match p.grad {
-        GradRef::Param(id) => tape().grads().get(&id).map(|g| g.detach()),
+        GradRef::Param(id) => with_tape(|t| t.grads().get(&id).map(|g| g.detach())),
         _ => None,
     }
 }
@@ -403,39 +437,40 @@ pub fn set_grad(p: &Tensor, g: Option<Tensor>) -> Result<()> {
     let GradRef::Param(id) = p.grad else {
         return Err(Error::InvalidArgument("setGrad: the tensor is not a parameter".into()));
     };
-    let mut t = tape();
-    match g {
+    if let Some(g) = &g {
+        if g.shape() != p.shape() {
+            return Err(Error::Shape(format!(
+                "setGrad: gradient {:?} does not match parameter {:?}",
+                g.shape(),
+                p.shape()
+            )));
+        }
+    }
+    with_tape(|t| match g {
         Some(g) => {
-            if g.shape() != p.shape() {
-                return Err(Error::Shape(format!(
-                    "setGrad: gradient {:?} does not match parameter {:?}",
-                    g.shape(),
-                    p.shape()
-                )));
-            }
             t.grads().insert(id, g.detach());
         }
         None => {
             t.grads().remove(&id);
         }
-    }
+    });
     Ok(())
 }
 
 /// Forgets every accumulated parameter gradient.
 pub fn zero_grad() {
-    tape().grads().clear();
+    with_tape(|t| t.grads().clear());
 }
 
 /// Drops the recorded graph without running backward (after a forward whose
 /// result is not trained on).
 pub fn clear_tape() {
-    tape().clear();
+    with_tape(|t| t.clear());
 }
 
 /// Number of recorded nodes still holding saved tensors.
 pub fn tape_len() -> usize {
-    tape().nodes.iter().filter(|n| n.is_some()).count()
+    with_tape(|t| t.nodes.iter().filter(|n| n.is_some()).count())
 }
 
 fn accumulate(slot: &mut Option<Tensor>, g: Tensor) -> Result<()> {
@@ -460,14 +495,14 @@ pub fn backward(output: &Tensor, seed: Option<&Tensor>) -> Result<()> {
         Some(s) => s.detach(),
         None => Tensor::ones(output.device(), output.shape())?,
     };
-    // Take the nodes out so the lock is not held while kernels are recorded.
-    let (nodes, start) = {
-        let mut t = tape();
+    // Take the nodes out: backward kernels record nothing, and the tape is
+    // free for the next forward as soon as this returns.
+    let (nodes, start) = with_tape(|t| {
         let start = t.parent(output);
         let nodes = std::mem::take(&mut t.nodes);
         t.clear();
         (nodes, start)
-    };
+    });
     let mut pending: Vec<Option<Tensor>> = (0..nodes.len()).map(|_| None).collect();
     let mut param_updates: Vec<(u64, Tensor)> = Vec::new();
     let top = match start {
@@ -504,12 +539,11 @@ pub fn backward(output: &Tensor, seed: Option<&Tensor>) -> Result<()> {
         }
     }
     drop(nodes);
-    let mut t = tape();
     for (id, g) in param_updates {
-        let mut slot = t.grads().remove(&id);
+        let mut slot = with_tape(|t| t.grads().remove(&id));
         accumulate(&mut slot, g.detach())?;
         if let Some(s) = slot {
-            t.grads().insert(id, s);
+            with_tape(|t| t.grads().insert(id, s));
         }
     }
     Ok(())

@@ -4,7 +4,7 @@
 
 use crate::autograd::{record, Op};
 use crate::error::{Error, Result};
-use crate::ops::neuron::NeuronConfig;
+use crate::ops::neuron::{NeuronConfig, Surrogate};
 use crate::ops::{self, conv::Conv2dArgs, BinaryOp, UnaryOp};
 use crate::tensor::Tensor;
 
@@ -303,4 +303,13 @@ pub fn neuron(x: &Tensor, cfg: &NeuronConfig, plif_w: Option<&Tensor>) -> Result
 pub fn broadcast_to(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
     let y = ops::layout::broadcast_to(x, shape)?;
     Ok(record(|| Op::BroadcastTo { x_shape: x.shape().to_vec() }, &[x], y))
+}
+
+/// Θ(x) (1 where x ≥ 0) whose backward is the surrogate derivative: spikes
+/// built from elementwise ops, the unfused path the neuron kernels are checked against.
+pub fn heaviside(x: &Tensor, surrogate: Surrogate) -> Result<Tensor> {
+    let zero = Tensor::zeros(x.device(), &[1])?;
+    let below = ops::binary(x, &zero, BinaryOp::Less)?;
+    let y = ops::unary(&below, UnaryOp::RsubScalar(1.0))?;
+    Ok(record(|| Op::Heaviside { x: saves(x), surrogate }, &[x], y))
 }

@@ -48,7 +48,9 @@ impl Pool {
         self.live_bytes -= class;
         self.live_buffers -= 1;
         if self.cached_bytes + class > MAX_CACHED_BYTES {
-            buffer.destroy();
+            // Dropped, not destroyed: commands already recorded may still
+            // use it, and wgpu frees it once they have run.
+            drop(buffer);
             return;
         }
         self.cached_bytes += class;
@@ -59,13 +61,10 @@ impl Pool {
         self.cached_bytes
     }
 
-    /// Destroys every cached buffer (live ones are untouched).
+    /// Drops every cached buffer (live ones are untouched); wgpu frees each
+    /// once no recorded command uses it.
     pub fn trim(&mut self) {
-        for (_, buffers) in self.free.drain() {
-            for b in buffers {
-                b.destroy();
-            }
-        }
+        self.free.clear();
         self.cached_bytes = 0;
     }
 }

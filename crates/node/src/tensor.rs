@@ -426,6 +426,20 @@ impl NativeTensor {
         out(f::neuron(self.get("neuron")?, &cfg, w))
     }
 
+    /// Θ(x) (1 where x ≥ 0) whose backward is the named surrogate derivative.
+    #[napi(catch_unwind)]
+    pub fn heaviside(&self, surrogate: String, alpha: f64) -> Result<NativeTensor> {
+        use core::ops::neuron::Surrogate;
+        let alpha = alpha as f32;
+        let s = match surrogate.as_str() {
+            "sigmoid" => Surrogate::Sigmoid { alpha },
+            "atan" => Surrogate::Atan { alpha },
+            "triangle" => Surrogate::Triangle { alpha },
+            other => return Err(invalid(format!("heaviside: unknown surrogate '{other}' (sigmoid, atan, triangle)"))),
+        };
+        out(f::heaviside(self.get("heaviside")?, s))
+    }
+
     /// Repeats along size-1 (or missing leading) dimensions; the gradient sums back.
     #[napi(catch_unwind)]
     pub fn broadcast_to(&self, shape: Vec<f64>) -> Result<NativeTensor> {
