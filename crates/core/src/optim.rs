@@ -70,6 +70,9 @@ pub fn sgd_step(
     weight_decay: f32,
 ) -> Result<()> {
     same_shape("sgd", param, grad, "gradient")?;
+    // Without momentum the kernel never touches the buffer, but a binding is
+    // still required, and it must not alias the read-only gradient.
+    let dummy;
     let buf = match (momentum > 0.0, momentum_buf) {
         (true, Some(b)) => {
             same_shape("sgd", param, b, "momentum buffer")?;
@@ -78,8 +81,10 @@ pub fn sgd_step(
         (true, None) => {
             return Err(Error::InvalidArgument("sgd: momentum > 0 needs a momentum buffer".into()))
         }
-        // Bound but unread when there is no momentum.
-        (false, _) => grad,
+        (false, _) => {
+            dummy = Tensor::zeros(param.device(), &[1])?;
+            &dummy
+        }
     };
     let dev = param.device();
     let n = param.numel();

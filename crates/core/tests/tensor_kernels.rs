@@ -59,7 +59,8 @@ fn unary_ops_match_the_cpu() {
     let pos: Vec<f32> = x.iter().map(|v| v.abs() + 0.1).collect();
     let t = Tensor::from_slice(&dev, &x, &[n]).unwrap();
     let tp = Tensor::from_slice(&dev, &pos, &[n]).unwrap();
-    let cases: Vec<(UnaryOp, &Tensor, &[f32], Box<dyn Fn(f64) -> f64>)> = vec![
+    type Reference = Box<dyn Fn(f64) -> f64>;
+    let cases: Vec<(UnaryOp, &Tensor, &[f32], Reference)> = vec![
         (UnaryOp::Neg, &t, &x, Box::new(|v| -v)),
         (UnaryOp::Abs, &t, &x, Box::new(|v: f64| v.abs())),
         (UnaryOp::Exp, &t, &x, Box::new(|v: f64| v.exp())),
@@ -126,7 +127,8 @@ fn binary_ops_broadcast_like_numpy() {
         (&[], &[9]),
         (&[2, 3, 17, 19], &[1, 3, 1, 1]),
     ];
-    let ops: [(BinaryOp, fn(f64, f64) -> f64); 4] = [
+    type Reference = fn(f64, f64) -> f64;
+    let ops: [(BinaryOp, Reference); 4] = [
         (BinaryOp::Add, |x, y| x + y),
         (BinaryOp::Sub, |x, y| x - y),
         (BinaryOp::Mul, |x, y| x * y),

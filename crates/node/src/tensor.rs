@@ -382,6 +382,8 @@ impl NativeTensor {
 
     /// Batch norm over NCHW. Training uses batch statistics and updates the
     /// running ones in place; evaluation uses the running ones.
+    // One argument per JS parameter: class handles cannot ride in an options object.
+    #[allow(clippy::too_many_arguments)]
     #[napi(catch_unwind)]
     pub fn batch_norm(
         &self,
