@@ -12,6 +12,7 @@ export type {
   DeviceInfo,
   DeviceOptions,
   MemoryInfo,
+  NeuronParams,
   PoolOptions,
   RandOptions,
   RandnOptions,
@@ -30,11 +31,11 @@ export type { DnCNNOptions } from './src/models/dncnn'
 export { psnr, ssim } from './src/metrics/quality'
 export { SpikingNeuron, MultiStep, ThresholdDependentBatchNorm, directEncode, rateEncode, meanOverTime } from './src/nn/spiking'
 export type { NeuronOptions } from './src/nn/spiking'
-export { Linear, MultiDimensionalAttention } from './src/nn/attention'
+export { GateMlp, Linear, MultiDimensionalAttention } from './src/nn/attention'
 export type { AttentionOptions } from './src/nn/attention'
 export { profile, recordOp } from './src/nn/module'
 export type { OpRecord } from './src/nn/module'
 export { energyReport, E_AC, E_MAC } from './src/metrics/energy'
 export type { EnergyReport, LayerEnergy } from './src/metrics/energy'
-export { SpikerIR, SpikingResidualBlock, RefinementBlock, SPIKERIR_PRESETS, SPIKERIR_TAPS, STUDENT_NEURON, spikerIRConfig } from './src/models/spikerir'
+export { SpikerIR, SpikingResidualBlock, SpikingUp, Seeds, RefinementBlock, SPIKERIR_PRESETS, SPIKERIR_TAPS, STUDENT_NEURON, spikerIRConfig } from './src/models/spikerir'
 export type { SpikerIRConfig, SpikerIRTap } from './src/models/spikerir'

@@ -121,6 +121,19 @@ export interface BatchNormOptions {
   eps?: number
 }
 
+/** Settings of {@link Tensor.neuron} (see `SpikingNeuron` for their meaning and defaults). */
+export interface NeuronParams {
+  kind: 'if' | 'lif' | 'plif'
+  tau: number
+  vThreshold: number
+  /** Hard reset to this potential; absent for soft reset. */
+  vReset?: number
+  decayInput: boolean
+  detachReset: boolean
+  surrogate: 'sigmoid' | 'atan' | 'triangle'
+  alpha: number
+}
+
 const scopes: Set<Tensor>[] = []
 
 function pair(op: string, name: string, v: number | [number, number] | undefined, fallback: number): [number, number] {
@@ -509,7 +522,7 @@ export class Tensor {
    * Multi-step spiking neurons over a time-major `[T, ...]` tensor (see
    * `SpikingNeuron` for the options); `plifW` is PLIF's decay parameter.
    */
-  neuron(options: Binding.NeuronOptions, plifW: Tensor | null = null): Tensor {
+  neuron(options: NeuronParams, plifW: Tensor | null = null): Tensor {
     return new Tensor(this.#native.neuron(options, plifW === null ? undefined : unwrap(plifW)))
   }
 

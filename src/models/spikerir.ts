@@ -68,7 +68,7 @@ export function spikerIRConfig(preset: keyof typeof SPIKERIR_PRESETS = 'tiny', o
 }
 
 /** Hands out distinct seeds to the layers of one model. */
-class Seeds {
+export class Seeds {
   #next: number
   constructor(seed: number) {
     this.#next = seed * 1000 + 1
@@ -144,7 +144,7 @@ function runLevel(blocks: ModuleList<SpikingResidualBlock>, x: Tensor): Tensor {
 }
 
 /** ×2 bilinear up-sampling of `[T, B, C, H, W]`, then LIF → conv → tdBN. */
-class SpikingUp extends Module {
+export class SpikingUp extends Module {
   readonly body: Sequential
 
   constructor(cfg: SpikerIRConfig, seeds: Seeds, inC: number, outC: number) {

@@ -29,7 +29,7 @@ export class Linear extends Module {
 }
 
 /** The shared two-layer MLP of a gate: Linear(n → n/r) → ReLU → Linear(n/r → n). */
-class GateMlp extends Module {
+export class GateMlp extends Module {
   readonly fc1: Linear
   readonly fc2: Linear
 

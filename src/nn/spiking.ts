@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { noGrad, Tensor } from '../tensor'
+import { noGrad, Tensor, type NeuronParams } from '../tensor'
 import { BatchNorm2d } from './layers'
 import { Module } from './module'
 
@@ -66,7 +66,7 @@ export class SpikingNeuron extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    const options: Parameters<Tensor['neuron']>[0] = {
+    const options: NeuronParams = {
       kind: this.kind,
       tau: this.tau,
       vThreshold: this.vThreshold,

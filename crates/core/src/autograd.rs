@@ -11,8 +11,8 @@
 //! Parameters are leaves with a persistent id; their gradients accumulate
 //! (`+=`) across backward passes until `zero_grad`.
 
-use std::collections::HashMap;
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
@@ -24,53 +24,168 @@ use crate::tensor::{GradRef, Tensor};
 /// the forward took them; `backward` returns one gradient per input.
 pub(crate) enum Op {
     /// Elementwise a ∘ b with broadcasting.
-    Add { a_shape: Vec<usize>, b_shape: Vec<usize> },
-    Sub { a_shape: Vec<usize>, b_shape: Vec<usize> },
-    Mul { a: Tensor, b: Tensor },
-    Div { a: Tensor, b: Tensor },
+    Add {
+        a_shape: Vec<usize>,
+        b_shape: Vec<usize>,
+    },
+    Sub {
+        a_shape: Vec<usize>,
+        b_shape: Vec<usize>,
+    },
+    Mul {
+        a: Tensor,
+        b: Tensor,
+    },
+    Div {
+        a: Tensor,
+        b: Tensor,
+    },
     /// Elementwise maximum (or minimum): the gradient goes to the selected
     /// operand (to `a` on ties).
-    Select { a: Tensor, b: Tensor, max: bool },
+    Select {
+        a: Tensor,
+        b: Tensor,
+        max: bool,
+    },
     /// Unary op on x (saves x, and y where the derivative is cheaper from it).
-    Unary { op: UnaryOp, x: Tensor, y: Tensor },
-    Matmul { a: Tensor, b: Tensor },
-    Reshape { shape: Vec<usize> },
-    Permute { dims: Vec<usize> },
-    Conv2d { x: Tensor, w: Tensor, has_bias: bool, args: Conv2dArgs },
+    Unary {
+        op: UnaryOp,
+        x: Tensor,
+        y: Tensor,
+    },
+    Matmul {
+        a: Tensor,
+        b: Tensor,
+    },
+    Reshape {
+        shape: Vec<usize>,
+    },
+    Permute {
+        dims: Vec<usize>,
+    },
+    Conv2d {
+        x: Tensor,
+        w: Tensor,
+        has_bias: bool,
+        args: Conv2dArgs,
+    },
     UpsampleNearest2x,
-    UpsampleBilinear2x { x_shape: Vec<usize> },
-    PixelShuffle { r: usize },
-    PixelUnshuffle { r: usize },
-    AvgPool2d { x_shape: Vec<usize>, kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2] },
-    MaxPool2d { x_shape: Vec<usize>, indices: Tensor, kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2] },
-    AdaptiveAvgPool1x1 { x_shape: Vec<usize> },
-    Concat { axis: usize, sizes: Vec<usize> },
+    UpsampleBilinear2x {
+        x_shape: Vec<usize>,
+    },
+    PixelShuffle {
+        r: usize,
+    },
+    PixelUnshuffle {
+        r: usize,
+    },
+    AvgPool2d {
+        x_shape: Vec<usize>,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+    },
+    MaxPool2d {
+        x_shape: Vec<usize>,
+        indices: Tensor,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+    },
+    AdaptiveAvgPool1x1 {
+        x_shape: Vec<usize>,
+    },
+    Concat {
+        axis: usize,
+        sizes: Vec<usize>,
+    },
     /// A slice `[start, start + len)` along `axis` of an input of `x_shape`.
-    Slice { axis: usize, start: usize, x_shape: Vec<usize> },
-    SumAxes { x_shape: Vec<usize>, axes: Vec<usize>, keepdim: bool },
-    MeanAxes { x_shape: Vec<usize>, axes: Vec<usize>, keepdim: bool },
+    Slice {
+        axis: usize,
+        start: usize,
+        x_shape: Vec<usize>,
+    },
+    SumAxes {
+        x_shape: Vec<usize>,
+        axes: Vec<usize>,
+        keepdim: bool,
+    },
+    MeanAxes {
+        x_shape: Vec<usize>,
+        axes: Vec<usize>,
+        keepdim: bool,
+    },
     /// Maximum over axes: saves x and the maximum with the axes kept (size 1).
-    MaxAxes { x: Tensor, max_kept: Tensor },
-    Relu { x: Tensor },
-    LeakyRelu { x: Tensor, slope: f32 },
-    Gelu { x: Tensor },
-    Sigmoid { y: Tensor },
-    Tanh { y: Tensor },
-    Softmax { y: Tensor, axis: usize },
+    MaxAxes {
+        x: Tensor,
+        max_kept: Tensor,
+    },
+    Relu {
+        x: Tensor,
+    },
+    LeakyRelu {
+        x: Tensor,
+        slope: f32,
+    },
+    Gelu {
+        x: Tensor,
+    },
+    Sigmoid {
+        y: Tensor,
+    },
+    Tanh {
+        y: Tensor,
+    },
+    Softmax {
+        y: Tensor,
+        axis: usize,
+    },
     /// Batch norm in training mode over NCHW: inputs x, weight, bias.
-    BatchNorm { x: Tensor, weight: Tensor, mean: Tensor, invstd: Tensor },
+    BatchNorm {
+        x: Tensor,
+        weight: Tensor,
+        mean: Tensor,
+        invstd: Tensor,
+    },
     /// Layer norm over channels: inputs x, weight, bias.
-    LayerNorm { x: Tensor, weight: Tensor, mean: Tensor, invstd: Tensor },
-    L1Loss { pred: Tensor, target: Tensor },
-    MseLoss { pred: Tensor, target: Tensor },
-    CharbonnierLoss { pred: Tensor, target: Tensor, eps: f32 },
-    FftLoss { pred: Tensor, target: Tensor },
+    LayerNorm {
+        x: Tensor,
+        weight: Tensor,
+        mean: Tensor,
+        invstd: Tensor,
+    },
+    L1Loss {
+        pred: Tensor,
+        target: Tensor,
+    },
+    MseLoss {
+        pred: Tensor,
+        target: Tensor,
+    },
+    CharbonnierLoss {
+        pred: Tensor,
+        target: Tensor,
+        eps: f32,
+    },
+    FftLoss {
+        pred: Tensor,
+        target: Tensor,
+    },
     /// Multi-step spiking neurons: inputs x (and PLIF's w); saves only H.
-    Neuron { h: Tensor, cfg: NeuronConfig, w: Option<Tensor> },
+    Neuron {
+        h: Tensor,
+        cfg: NeuronConfig,
+        w: Option<Tensor>,
+    },
     /// Θ(x) = 1 if x ≥ 0: forward a step, backward the surrogate g'(x).
-    Heaviside { x: Tensor, surrogate: Surrogate },
+    Heaviside {
+        x: Tensor,
+        surrogate: Surrogate,
+    },
     /// A materialised broadcast (e.g. direct encoding repeats an image T times).
-    BroadcastTo { x_shape: Vec<usize> },
+    BroadcastTo {
+        x_shape: Vec<usize>,
+    },
 }
 
 fn g_unary(g: &Tensor, op: UnaryOp) -> Result<Tensor> {
@@ -128,12 +243,18 @@ fn surrogate_derivative(x: &Tensor, s: Surrogate) -> Result<Tensor> {
         // α / (2·(1 + (π/2·α·x)²))
         Surrogate::Atan { alpha } => {
             let z = u(x, UnaryOp::MulScalar(std::f32::consts::FRAC_PI_2 * alpha))?;
-            let den = u(&u(&mul(&z, &z)?, UnaryOp::AddScalar(1.0))?, UnaryOp::MulScalar(2.0))?;
+            let den = u(
+                &u(&mul(&z, &z)?, UnaryOp::AddScalar(1.0))?,
+                UnaryOp::MulScalar(2.0),
+            )?;
             u(&den, UnaryOp::RdivScalar(alpha))
         }
         // max(0, α − α²·|x|)
         Surrogate::Triangle { alpha } => {
-            let v = u(&u(&u(x, UnaryOp::Abs)?, UnaryOp::MulScalar(-alpha * alpha))?, UnaryOp::AddScalar(alpha))?;
+            let v = u(
+                &u(&u(x, UnaryOp::Abs)?, UnaryOp::MulScalar(-alpha * alpha))?,
+                UnaryOp::AddScalar(alpha),
+            )?;
             let zero = Tensor::zeros(x.device(), &[1])?;
             ops::binary(&v, &zero, BinaryOp::Maximum)
         }
@@ -170,7 +291,11 @@ impl Op {
             }
             Op::Select { a, b, max } => {
                 // mask = 1 where a is selected: a ≥ b for max, a ≤ b for min.
-                let b_wins = if max { ops::binary(&a, &b, BinaryOp::Less)? } else { ops::binary(&b, &a, BinaryOp::Less)? };
+                let b_wins = if max {
+                    ops::binary(&a, &b, BinaryOp::Less)?
+                } else {
+                    ops::binary(&b, &a, BinaryOp::Less)?
+                };
                 let a_wins = ops::unary(&b_wins, UnaryOp::RsubScalar(1.0))?;
                 vec![
                     Some(sum_to_shape(&mul(g, &a_wins)?, a.shape())?),
@@ -182,9 +307,11 @@ impl Op {
                     UnaryOp::Neg => g_unary(g, UnaryOp::Neg)?,
                     UnaryOp::Abs => mul(g, &g_unary(&x, UnaryOp::Sign)?)?,
                     UnaryOp::Sign => ops::unary(g, UnaryOp::MulScalar(0.0))?,
-                    UnaryOp::Exp => mul(g, &y)?,                                // (eˣ)' = eˣ
-                    UnaryOp::Log => ops::binary(g, &x, BinaryOp::Div)?,          // (ln x)' = 1/x
-                    UnaryOp::Sqrt => ops::binary(&g_unary(g, UnaryOp::MulScalar(0.5))?, &y, BinaryOp::Div)?, // 1/(2√x)
+                    UnaryOp::Exp => mul(g, &y)?, // (eˣ)' = eˣ
+                    UnaryOp::Log => ops::binary(g, &x, BinaryOp::Div)?, // (ln x)' = 1/x
+                    UnaryOp::Sqrt => {
+                        ops::binary(&g_unary(g, UnaryOp::MulScalar(0.5))?, &y, BinaryOp::Div)?
+                    } // 1/(2√x)
                     UnaryOp::AddScalar(_) | UnaryOp::SubScalar(_) => g.detach(),
                     UnaryOp::RsubScalar(_) => g_unary(g, UnaryOp::Neg)?,
                     UnaryOp::MulScalar(s) => g_unary(g, UnaryOp::MulScalar(s))?,
@@ -196,7 +323,10 @@ impl Op {
                     // (xˢ)' = s·xˢ⁻¹
                     UnaryOp::PowScalar(s) => mul(
                         g,
-                        &g_unary(&g_unary(&x, UnaryOp::PowScalar(s - 1.0))?, UnaryOp::MulScalar(s))?,
+                        &g_unary(
+                            &g_unary(&x, UnaryOp::PowScalar(s - 1.0))?,
+                            UnaryOp::MulScalar(s),
+                        )?,
                     )?,
                 };
                 vec![Some(gx)]
@@ -207,9 +337,17 @@ impl Op {
             }
             Op::Reshape { shape } => vec![Some(g.reshape(&shape)?)],
             Op::Permute { dims } => {
-                vec![Some(ops::layout::permute(g, &ops::layout::inverse_permutation(&dims))?)]
+                vec![Some(ops::layout::permute(
+                    g,
+                    &ops::layout::inverse_permutation(&dims),
+                )?)]
             }
-            Op::Conv2d { x, w, has_bias, args } => {
+            Op::Conv2d {
+                x,
+                w,
+                has_bias,
+                args,
+            } => {
                 let gx = ops::conv::conv2d_backward_input(g, &w, x.shape(), &args)?;
                 let gw = ops::conv::conv2d_backward_weight(g, &x, w.shape(), &args)?;
                 let mut v = vec![Some(gx), Some(gw)];
@@ -220,25 +358,44 @@ impl Op {
             }
             Op::UpsampleNearest2x => vec![Some(ops::resample::upsample_nearest2x_backward(g)?)],
             Op::UpsampleBilinear2x { x_shape } => {
-                vec![Some(ops::resample::upsample_bilinear2x_backward(g, &x_shape)?)]
+                vec![Some(ops::resample::upsample_bilinear2x_backward(
+                    g, &x_shape,
+                )?)]
             }
             Op::PixelShuffle { r } => vec![Some(ops::layout::pixel_unshuffle(g, r)?)],
             Op::PixelUnshuffle { r } => vec![Some(ops::layout::pixel_shuffle(g, r)?)],
-            Op::AvgPool2d { x_shape, kernel, stride, padding } => vec![Some(
-                ops::pool::avg_pool2d_backward(g, &x_shape, kernel, stride, padding)?,
-            )],
-            Op::MaxPool2d { x_shape, indices, kernel, stride, padding } => vec![Some(
-                ops::pool::max_pool2d_backward(g, &indices, &x_shape, kernel, stride, padding)?,
-            )],
+            Op::AvgPool2d {
+                x_shape,
+                kernel,
+                stride,
+                padding,
+            } => vec![Some(ops::pool::avg_pool2d_backward(
+                g, &x_shape, kernel, stride, padding,
+            )?)],
+            Op::MaxPool2d {
+                x_shape,
+                indices,
+                kernel,
+                stride,
+                padding,
+            } => vec![Some(ops::pool::max_pool2d_backward(
+                g, &indices, &x_shape, kernel, stride, padding,
+            )?)],
             Op::AdaptiveAvgPool1x1 { x_shape } => {
-                vec![Some(ops::pool::adaptive_avg_pool_1x1_backward(g, &x_shape)?)]
+                vec![Some(ops::pool::adaptive_avg_pool_1x1_backward(
+                    g, &x_shape,
+                )?)]
             }
             Op::Concat { axis, sizes } => ops::layout::split(g, axis, &sizes)?
                 .into_iter()
                 .map(Some)
                 .collect(),
             // The gradient of a slice is g in place and zeros around it.
-            Op::Slice { axis, start, x_shape } => {
+            Op::Slice {
+                axis,
+                start,
+                x_shape,
+            } => {
                 let after = x_shape[axis] - start - g.shape()[axis];
                 let zeros = |n: usize| {
                     let mut s = x_shape.clone();
@@ -250,11 +407,23 @@ impl Op {
                 let parts: Vec<&Tensor> = before.iter().chain([g]).chain(behind.iter()).collect();
                 vec![Some(ops::layout::concat(&parts, axis)?)]
             }
-            Op::SumAxes { x_shape, axes, keepdim } => {
-                vec![Some(ops::reduce::sum_axes_backward(g, &x_shape, &axes, keepdim)?)]
+            Op::SumAxes {
+                x_shape,
+                axes,
+                keepdim,
+            } => {
+                vec![Some(ops::reduce::sum_axes_backward(
+                    g, &x_shape, &axes, keepdim,
+                )?)]
             }
-            Op::MeanAxes { x_shape, axes, keepdim } => {
-                vec![Some(ops::reduce::mean_axes_backward(g, &x_shape, &axes, keepdim)?)]
+            Op::MeanAxes {
+                x_shape,
+                axes,
+                keepdim,
+            } => {
+                vec![Some(ops::reduce::mean_axes_backward(
+                    g, &x_shape, &axes, keepdim,
+                )?)]
             }
             // The gradient goes to every element equal to its maximum.
             Op::MaxAxes { x, max_kept } => {
@@ -271,11 +440,21 @@ impl Op {
             Op::Sigmoid { y } => vec![Some(ops::activation::sigmoid_backward(g, &y)?)],
             Op::Tanh { y } => vec![Some(ops::activation::tanh_backward(g, &y)?)],
             Op::Softmax { y, axis } => vec![Some(ops::activation::softmax_backward(g, &y, axis)?)],
-            Op::BatchNorm { x, weight, mean, invstd } => {
+            Op::BatchNorm {
+                x,
+                weight,
+                mean,
+                invstd,
+            } => {
                 let (gx, gw, gb) = ops::norm::batch_norm_backward(g, &x, &weight, &mean, &invstd)?;
                 vec![Some(gx), Some(gw), Some(gb)]
             }
-            Op::LayerNorm { x, weight, mean, invstd } => {
+            Op::LayerNorm {
+                x,
+                weight,
+                mean,
+                invstd,
+            } => {
                 let (gx, gw, gb) = ops::norm::layer_norm_backward(g, &x, &weight, &mean, &invstd)?;
                 vec![Some(gx), Some(gw), Some(gb)]
             }
@@ -286,7 +465,9 @@ impl Op {
                 vec![Some(ops::loss::mse_loss_backward(g, &pred, &target)?), None]
             }
             Op::CharbonnierLoss { pred, target, eps } => vec![
-                Some(ops::loss::charbonnier_loss_backward(g, &pred, &target, eps)?),
+                Some(ops::loss::charbonnier_loss_backward(
+                    g, &pred, &target, eps,
+                )?),
                 None,
             ],
             Op::FftLoss { pred, target } => {
@@ -300,7 +481,9 @@ impl Op {
                 }
                 v
             }
-            Op::Heaviside { x, surrogate } => vec![Some(mul(g, &surrogate_derivative(&x, surrogate)?)?)],
+            Op::Heaviside { x, surrogate } => {
+                vec![Some(mul(g, &surrogate_derivative(&x, surrogate)?)?)]
+            }
             Op::BroadcastTo { x_shape } => vec![Some(sum_to_shape(g, &x_shape)?)],
         })
     }
@@ -351,7 +534,9 @@ impl Tape {
         match t.grad {
             GradRef::None => Parent::Const,
             GradRef::Param(id) => Parent::Param(id),
-            GradRef::Node { generation, index } if generation == self.generation => Parent::Node(index),
+            GradRef::Node { generation, index } if generation == self.generation => {
+                Parent::Node(index)
+            }
             // Output of an op from before the last backward: its graph is gone.
             GradRef::Node { .. } => Parent::Const,
         }
@@ -435,7 +620,9 @@ pub fn grad(p: &Tensor) -> Option<Tensor> {
 /// Replaces (or with `None` removes) the gradient of parameter `p`, e.g. after clipping.
 pub fn set_grad(p: &Tensor, g: Option<Tensor>) -> Result<()> {
     let GradRef::Param(id) = p.grad else {
-        return Err(Error::InvalidArgument("setGrad: the tensor is not a parameter".into()));
+        return Err(Error::InvalidArgument(
+            "setGrad: the tensor is not a parameter".into(),
+        ));
     };
     if let Some(g) = &g {
         if g.shape() != p.shape() {
@@ -524,7 +711,9 @@ pub fn backward(output: &Tensor, seed: Option<&Tensor>) -> Result<()> {
     if let Some(top) = top {
         for i in (0..=top).rev() {
             let Some(g) = pending[i].take() else { continue };
-            let Some(node) = nodes[i].take() else { continue };
+            let Some(node) = nodes[i].take() else {
+                continue;
+            };
             let Node { op, parents } = node;
             let grads = op.backward(&g)?;
             drop(g);

@@ -15,28 +15,39 @@ pub(crate) const LINEAR_WORKGROUP: u32 = 256;
 /// does not hold an unbounded command buffer.
 const MAX_PENDING_DISPATCHES: u32 = 512;
 
-/// Which adapter to use.
+/// Which device to use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AdapterChoice {
-    /// Discrete GPU, then integrated, then virtual, then a CPU adapter (lavapipe).
+    /// A GPU adapter if one exists (discrete, then integrated, then virtual),
+    /// else the native CPU backend.
     Auto,
-    /// The first adapter of this type.
+    /// A GPU adapter; an error when there is none.
+    Gpu,
+    /// Any wgpu adapter, CPU adapters such as lavapipe included.
+    Wgpu,
+    /// The native CPU backend.
+    Native,
+    /// The first wgpu adapter of this type.
     Type(wgpu::DeviceType),
-    /// The first adapter whose name contains this text (case-insensitive).
+    /// The first wgpu adapter whose name contains this text (case-insensitive).
     Name(String),
 }
 
 impl AdapterChoice {
-    /// Parses `discrete`, `integrated`, `virtual`, `cpu`, `auto`, `lavapipe`
-    /// (Mesa's CPU Vulkan driver, whose adapter is named llvmpipe) or any
-    /// other text as a name substring.
+    /// Parses `auto`, `gpu`, `cpu` (the native backend), `wgpu`, `lavapipe`
+    /// (Mesa's CPU Vulkan driver, whose adapter is named llvmpipe),
+    /// `discrete`, `integrated`, `virtual`, `cpu-adapter`, or any other text
+    /// as a substring of an adapter's name.
     pub fn parse(text: &str) -> AdapterChoice {
         match text.trim().to_ascii_lowercase().as_str() {
             "" | "auto" => AdapterChoice::Auto,
+            "gpu" => AdapterChoice::Gpu,
+            "wgpu" => AdapterChoice::Wgpu,
+            "cpu" | "native" => AdapterChoice::Native,
             "discrete" | "discrete-gpu" => AdapterChoice::Type(wgpu::DeviceType::DiscreteGpu),
             "integrated" | "integrated-gpu" => AdapterChoice::Type(wgpu::DeviceType::IntegratedGpu),
             "virtual" | "virtual-gpu" => AdapterChoice::Type(wgpu::DeviceType::VirtualGpu),
-            "cpu" => AdapterChoice::Type(wgpu::DeviceType::Cpu),
+            "cpu-adapter" => AdapterChoice::Type(wgpu::DeviceType::Cpu),
             "lavapipe" | "llvmpipe" => AdapterChoice::Name("llvmpipe".into()),
             other => AdapterChoice::Name(other.to_string()),
         }
@@ -56,7 +67,8 @@ pub enum KernelVariant {
 /// How to open a device.
 #[derive(Debug, Clone, Default)]
 pub struct DeviceOptions {
-    /// Adapter choice; `None` reads `SPIKEIR_ADAPTER`, else `auto`.
+    /// Device choice (see [`AdapterChoice::parse`]); `None` reads
+    /// `SPIKEIR_DEVICE`, then `SPIKEIR_ADAPTER`, else `auto`.
     pub adapter: Option<String>,
     /// Kernel family override (for testing both on one adapter).
     pub kernel_variant: Option<KernelVariant>,
@@ -150,7 +162,8 @@ fn enumerate(backends: wgpu::Backends) -> Vec<wgpu::Adapter> {
     pollster::block_on(instance.enumerate_adapters(backends))
 }
 
-const NO_ADAPTER_HELP: &str = "install a Vulkan, Metal or DX12 driver; on Linux without a GPU install Mesa's \
+const NO_ADAPTER_HELP: &str =
+    "install a Vulkan, Metal or DX12 driver; on Linux without a GPU install Mesa's \
      CPU Vulkan driver (Debian/Ubuntu: `apt-get install mesa-vulkan-drivers`)";
 
 impl Device {
@@ -164,8 +177,8 @@ impl Device {
                 device_type: "cpu".into(),
                 driver: "spikeir".into(),
                 driver_info: String::new(),
-                max_storage_binding_bytes: isize::MAX as u64,
-                max_buffer_bytes: isize::MAX as u64,
+                max_storage_binding_bytes: physical_memory(),
+                max_buffer_bytes: physical_memory(),
                 max_workgroup_size: [1, 1, 1],
                 max_invocations_per_workgroup: 1,
                 max_workgroups_per_dimension: u32::MAX,
@@ -178,14 +191,18 @@ impl Device {
         })
     }
 
-    /// Opens a device per `options` (and `SPIKEIR_ADAPTER`).
+    /// Opens a device per `options` (and `SPIKEIR_DEVICE` / `SPIKEIR_ADAPTER`).
     pub fn new(options: &DeviceOptions) -> Result<Arc<Device>> {
         let wanted = options
             .adapter
             .clone()
+            .or_else(|| std::env::var("SPIKEIR_DEVICE").ok())
             .or_else(|| std::env::var("SPIKEIR_ADAPTER").ok())
             .unwrap_or_default();
         let choice = AdapterChoice::parse(&wanted);
+        if choice == AdapterChoice::Native {
+            return Ok(Device::native_cpu());
+        }
 
         let mut adapters = enumerate(NATIVE_BACKENDS);
         if adapters.is_empty() {
@@ -193,8 +210,15 @@ impl Device {
             // wgpu's Vulkan backend; GL through EGL still runs compute.
             adapters = enumerate(wgpu::Backends::GL);
         }
+        let is_gpu = |a: &wgpu::Adapter| a.get_info().device_type != wgpu::DeviceType::Cpu;
+        if choice == AdapterChoice::Auto && !adapters.iter().any(is_gpu) {
+            // No GPU: the native backend is far faster than a CPU adapter.
+            return Ok(Device::native_cpu());
+        }
         if adapters.is_empty() {
-            return Err(Error::Device(format!("no GPU adapter found: {NO_ADAPTER_HELP}")));
+            return Err(Error::Device(format!(
+                "no wgpu adapter found for '{wanted}': {NO_ADAPTER_HELP}; or use the native CPU backend (SPIKEIR_DEVICE=cpu)"
+            )));
         }
         adapters.sort_by_key(|a| {
             let i = a.get_info();
@@ -204,7 +228,12 @@ impl Device {
             .iter()
             .map(|a| {
                 let i = a.get_info();
-                format!("{} ({}, {:?})", i.name, device_type_name(i.device_type), i.backend)
+                format!(
+                    "{} ({}, {:?})",
+                    i.name,
+                    device_type_name(i.device_type),
+                    i.backend
+                )
             })
             .collect();
         let adapter = adapters
@@ -212,14 +241,16 @@ impl Device {
             .find(|a| {
                 let i = a.get_info();
                 match &choice {
-                    AdapterChoice::Auto => true,
+                    AdapterChoice::Auto | AdapterChoice::Gpu => i.device_type != wgpu::DeviceType::Cpu,
+                    AdapterChoice::Wgpu => true,
+                    AdapterChoice::Native => false,
                     AdapterChoice::Type(t) => i.device_type == *t,
                     AdapterChoice::Name(n) => i.name.to_ascii_lowercase().contains(n.as_str()),
                 }
             })
             .ok_or_else(|| {
                 Error::Device(format!(
-                    "no adapter matches '{wanted}' (from the adapter option or SPIKEIR_ADAPTER); available: {}",
+                    "no adapter matches '{wanted}' (from the device option, SPIKEIR_DEVICE or SPIKEIR_ADAPTER); available: {}, or the native CPU backend ('cpu')",
                     names.join(", ")
                 ))
             })?;
@@ -247,13 +278,14 @@ impl Device {
             }
         }));
 
-        let kernel_variant = options.kernel_variant.unwrap_or(
-            if ainfo.device_type == wgpu::DeviceType::Cpu {
-                KernelVariant::Register
-            } else {
-                KernelVariant::Tiled
-            },
-        );
+        let kernel_variant =
+            options
+                .kernel_variant
+                .unwrap_or(if ainfo.device_type == wgpu::DeviceType::Cpu {
+                    KernelVariant::Register
+                } else {
+                    KernelVariant::Tiled
+                });
         let info = DeviceInfo {
             backend: format!("{:?}", ainfo.backend).to_lowercase(),
             adapter_name: ainfo.name.clone(),
@@ -349,7 +381,11 @@ impl Device {
         self.gpu().release(class, buffer)
     }
 
-    pub(crate) fn pipeline(&self, key: &str, source: impl FnOnce() -> String) -> Arc<wgpu::ComputePipeline> {
+    pub(crate) fn pipeline(
+        &self,
+        key: &str,
+        source: impl FnOnce() -> String,
+    ) -> Arc<wgpu::ComputePipeline> {
         self.gpu().pipeline(key, source)
     }
 
@@ -382,7 +418,10 @@ impl Device {
     /// Refuses a tensor that cannot be bound as one storage buffer.
     pub(crate) fn check_size(&self, what: &str, elements: usize) -> Result<u64> {
         let bytes = (elements as u64) * 4;
-        let limit = self.info.max_storage_binding_bytes.min(self.info.max_buffer_bytes);
+        let limit = self
+            .info
+            .max_storage_binding_bytes
+            .min(self.info.max_buffer_bytes);
         if bytes > limit {
             return Err(Error::TooLarge(format!(
                 "{what}: {bytes} bytes ({elements} f32 values) exceeds this adapter's maximum storage \
@@ -411,7 +450,6 @@ impl Device {
 }
 
 impl Gpu {
-
     /// A storage buffer of at least `bytes` from the pool.
     pub(crate) fn alloc(&self, bytes: u64) -> (wgpu::Buffer, u64) {
         let class = size_class(bytes);
@@ -445,10 +483,12 @@ impl Gpu {
         if let Some(p) = lock(&self.pipelines).get(key) {
             return p.clone();
         }
-        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(key),
-            source: wgpu::ShaderSource::Wgsl(source().into()),
-        });
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(key),
+                source: wgpu::ShaderSource::Wgsl(source().into()),
+            });
         let pipeline = Arc::new(self.device.create_compute_pipeline(
             &wgpu::ComputePipelineDescriptor {
                 label: Some(key),
@@ -467,7 +507,9 @@ impl Gpu {
         let mut batch = lock(&self.batch);
         let encoder = batch.encoder.get_or_insert_with(|| {
             self.device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("batch") })
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("batch"),
+                })
         });
         let r = f(encoder);
         batch.dispatches += 1;
@@ -625,7 +667,6 @@ impl Gpu {
     }
 }
 
-
 /// Fills a buffer created with `mapped_at_creation` and unmaps it.
 fn write_mapped(buffer: &wgpu::Buffer, bytes: &[u8]) -> Result<()> {
     buffer
@@ -635,4 +676,20 @@ fn write_mapped(buffer: &wgpu::Buffer, bytes: &[u8]) -> Result<()> {
         .copy_from_slice(bytes);
     buffer.unmap();
     Ok(())
+}
+
+/// Physical memory in bytes (Linux `/proc/meminfo`; 16 GiB where unknown):
+/// the native backend refuses single tensors larger than this with a clear
+/// error instead of letting the allocator abort the process.
+fn physical_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(16 << 30)
 }

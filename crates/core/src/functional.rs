@@ -16,13 +16,29 @@ fn saves(t: &Tensor) -> Tensor {
 pub fn binary(a: &Tensor, b: &Tensor, op: BinaryOp) -> Result<Tensor> {
     let y = ops::binary(a, b, op)?;
     let op = match op {
-        BinaryOp::Add => Op::Add { a_shape: a.shape().to_vec(), b_shape: b.shape().to_vec() },
-        BinaryOp::Sub => Op::Sub { a_shape: a.shape().to_vec(), b_shape: b.shape().to_vec() },
-        BinaryOp::Mul => Op::Mul { a: saves(a), b: saves(b) },
-        BinaryOp::Div => Op::Div { a: saves(a), b: saves(b) },
+        BinaryOp::Add => Op::Add {
+            a_shape: a.shape().to_vec(),
+            b_shape: b.shape().to_vec(),
+        },
+        BinaryOp::Sub => Op::Sub {
+            a_shape: a.shape().to_vec(),
+            b_shape: b.shape().to_vec(),
+        },
+        BinaryOp::Mul => Op::Mul {
+            a: saves(a),
+            b: saves(b),
+        },
+        BinaryOp::Div => Op::Div {
+            a: saves(a),
+            b: saves(b),
+        },
         // A comparison is piecewise constant: no gradient, nothing to record.
         BinaryOp::Less => return Ok(y),
-        BinaryOp::Maximum | BinaryOp::Minimum => Op::Select { a: saves(a), b: saves(b), max: op == BinaryOp::Maximum },
+        BinaryOp::Maximum | BinaryOp::Minimum => Op::Select {
+            a: saves(a),
+            b: saves(b),
+            max: op == BinaryOp::Maximum,
+        },
     };
     Ok(record(|| op, &[a, b], y))
 }
@@ -47,30 +63,62 @@ pub fn div(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 pub fn unary(x: &Tensor, op: UnaryOp) -> Result<Tensor> {
     let y = ops::unary(x, op)?;
     let y_saved = saves(&y);
-    Ok(record(|| Op::Unary { op, x: saves(x), y: y_saved }, &[x], y))
+    Ok(record(
+        || Op::Unary {
+            op,
+            x: saves(x),
+            y: y_saved,
+        },
+        &[x],
+        y,
+    ))
 }
 
 pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let y = ops::matmul(a, b)?;
-    Ok(record(|| Op::Matmul { a: saves(a), b: saves(b) }, &[a, b], y))
+    Ok(record(
+        || Op::Matmul {
+            a: saves(a),
+            b: saves(b),
+        },
+        &[a, b],
+        y,
+    ))
 }
 
 /// The same values under another shape; the gradient is reshaped back.
 pub fn reshape(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
     let y = x.reshape(shape)?;
-    Ok(record(|| Op::Reshape { shape: x.shape().to_vec() }, &[x], y))
+    Ok(record(
+        || Op::Reshape {
+            shape: x.shape().to_vec(),
+        },
+        &[x],
+        y,
+    ))
 }
 
 pub fn permute(x: &Tensor, dims: &[usize]) -> Result<Tensor> {
     let y = ops::layout::permute(x, dims)?;
-    Ok(record(|| Op::Permute { dims: dims.to_vec() }, &[x], y))
+    Ok(record(
+        || Op::Permute {
+            dims: dims.to_vec(),
+        },
+        &[x],
+        y,
+    ))
 }
 
 /// 2-D convolution (cross-correlation, PyTorch semantics).
 pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, args: &Conv2dArgs) -> Result<Tensor> {
     let y = ops::conv::conv2d(x, w, bias, args)?;
     let args = *args;
-    let op = || Op::Conv2d { x: saves(x), w: saves(w), has_bias: bias.is_some(), args };
+    let op = || Op::Conv2d {
+        x: saves(x),
+        w: saves(w),
+        has_bias: bias.is_some(),
+        args,
+    };
     Ok(match bias {
         Some(b) => record(op, &[x, w, b], y),
         None => record(op, &[x, w], y),
@@ -84,7 +132,13 @@ pub fn upsample_nearest2x(x: &Tensor) -> Result<Tensor> {
 
 pub fn upsample_bilinear2x(x: &Tensor) -> Result<Tensor> {
     let y = ops::resample::upsample_bilinear2x(x)?;
-    Ok(record(|| Op::UpsampleBilinear2x { x_shape: x.shape().to_vec() }, &[x], y))
+    Ok(record(
+        || Op::UpsampleBilinear2x {
+            x_shape: x.shape().to_vec(),
+        },
+        &[x],
+        y,
+    ))
 }
 
 pub fn pixel_shuffle(x: &Tensor, r: usize) -> Result<Tensor> {
@@ -97,19 +151,40 @@ pub fn pixel_unshuffle(x: &Tensor, r: usize) -> Result<Tensor> {
     Ok(record(|| Op::PixelUnshuffle { r }, &[x], y))
 }
 
-pub fn avg_pool2d(x: &Tensor, kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2]) -> Result<Tensor> {
+pub fn avg_pool2d(
+    x: &Tensor,
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+) -> Result<Tensor> {
     let y = ops::pool::avg_pool2d(x, kernel, stride, padding)?;
     Ok(record(
-        || Op::AvgPool2d { x_shape: x.shape().to_vec(), kernel, stride, padding },
+        || Op::AvgPool2d {
+            x_shape: x.shape().to_vec(),
+            kernel,
+            stride,
+            padding,
+        },
         &[x],
         y,
     ))
 }
 
-pub fn max_pool2d(x: &Tensor, kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2]) -> Result<Tensor> {
+pub fn max_pool2d(
+    x: &Tensor,
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+) -> Result<Tensor> {
     let (y, indices) = ops::pool::max_pool2d(x, kernel, stride, padding)?;
     Ok(record(
-        || Op::MaxPool2d { x_shape: x.shape().to_vec(), indices, kernel, stride, padding },
+        || Op::MaxPool2d {
+            x_shape: x.shape().to_vec(),
+            indices,
+            kernel,
+            stride,
+            padding,
+        },
         &[x],
         y,
     ))
@@ -118,7 +193,13 @@ pub fn max_pool2d(x: &Tensor, kernel: [usize; 2], stride: [usize; 2], padding: [
 /// Global average pooling to `[N, C, 1, 1]`.
 pub fn adaptive_avg_pool_1x1(x: &Tensor) -> Result<Tensor> {
     let y = ops::pool::adaptive_avg_pool_1x1(x)?;
-    Ok(record(|| Op::AdaptiveAvgPool1x1 { x_shape: x.shape().to_vec() }, &[x], y))
+    Ok(record(
+        || Op::AdaptiveAvgPool1x1 {
+            x_shape: x.shape().to_vec(),
+        },
+        &[x],
+        y,
+    ))
 }
 
 pub fn concat(xs: &[&Tensor], axis: usize) -> Result<Tensor> {
@@ -136,7 +217,15 @@ pub fn split(x: &Tensor, axis: usize, sizes: &[usize]) -> Result<Vec<Tensor>> {
         .map(|p| {
             let s = start;
             start += p.shape()[axis];
-            record(|| Op::Slice { axis, start: s, x_shape: x.shape().to_vec() }, &[x], p)
+            record(
+                || Op::Slice {
+                    axis,
+                    start: s,
+                    x_shape: x.shape().to_vec(),
+                },
+                &[x],
+                p,
+            )
         })
         .collect())
 }
@@ -144,7 +233,11 @@ pub fn split(x: &Tensor, axis: usize, sizes: &[usize]) -> Result<Vec<Tensor>> {
 pub fn sum_axes(x: &Tensor, axes: &[usize], keepdim: bool) -> Result<Tensor> {
     let y = ops::reduce::sum_axes(x, axes, keepdim)?;
     Ok(record(
-        || Op::SumAxes { x_shape: x.shape().to_vec(), axes: axes.to_vec(), keepdim },
+        || Op::SumAxes {
+            x_shape: x.shape().to_vec(),
+            axes: axes.to_vec(),
+            keepdim,
+        },
         &[x],
         y,
     ))
@@ -153,7 +246,11 @@ pub fn sum_axes(x: &Tensor, axes: &[usize], keepdim: bool) -> Result<Tensor> {
 pub fn mean_axes(x: &Tensor, axes: &[usize], keepdim: bool) -> Result<Tensor> {
     let y = ops::reduce::mean_axes(x, axes, keepdim)?;
     Ok(record(
-        || Op::MeanAxes { x_shape: x.shape().to_vec(), axes: axes.to_vec(), keepdim },
+        || Op::MeanAxes {
+            x_shape: x.shape().to_vec(),
+            axes: axes.to_vec(),
+            keepdim,
+        },
         &[x],
         y,
     ))
@@ -173,7 +270,14 @@ pub fn max_axes(x: &Tensor, axes: &[usize], keepdim: bool) -> Result<Tensor> {
         }
         kept.reshape(&shape)?
     };
-    Ok(record(|| Op::MaxAxes { x: saves(x), max_kept: kept.detach() }, &[x], y))
+    Ok(record(
+        || Op::MaxAxes {
+            x: saves(x),
+            max_kept: kept.detach(),
+        },
+        &[x],
+        y,
+    ))
 }
 
 pub fn relu(x: &Tensor) -> Result<Tensor> {
@@ -233,20 +337,33 @@ pub fn batch_norm(
         // y = (x − μ)·w/√(σ² + ε) + b, written with differentiable ops so
         // gradients still reach x, w and b (scale and shift per channel).
         let c = weight.numel();
-        let invstd = ops::unary(&ops::unary(r.var, UnaryOp::AddScalar(eps))?, UnaryOp::PowScalar(-0.5))?;
+        let invstd = ops::unary(
+            &ops::unary(r.var, UnaryOp::AddScalar(eps))?,
+            UnaryOp::PowScalar(-0.5),
+        )?;
         let scale = mul(weight, &invstd)?;
         let shift = sub(bias, &mul(r.mean, &scale)?)?;
         let shape = [1, c, 1, 1];
-        return add(&mul(x, &reshape(&scale, &shape)?)?, &reshape(&shift, &shape)?);
+        return add(
+            &mul(x, &reshape(&scale, &shape)?)?,
+            &reshape(&shift, &shape)?,
+        );
     }
     let (y, mean, invstd) = ops::norm::batch_norm_train(x, weight, bias, eps)?;
     if let Some(r) = running {
         let s = x.shape();
         let count = s[0] * s[2..].iter().product::<usize>();
-        ops::norm::batch_norm_update_running(r.mean, r.var, &mean, &invstd, count, r.momentum, eps)?;
+        ops::norm::batch_norm_update_running(
+            r.mean, r.var, &mean, &invstd, count, r.momentum, eps,
+        )?;
     }
     Ok(record(
-        || Op::BatchNorm { x: saves(x), weight: saves(weight), mean, invstd },
+        || Op::BatchNorm {
+            x: saves(x),
+            weight: saves(weight),
+            mean,
+            invstd,
+        },
         &[x, weight, bias],
         y,
     ))
@@ -256,7 +373,12 @@ pub fn batch_norm(
 pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f32) -> Result<Tensor> {
     let (y, mean, invstd) = ops::norm::layer_norm(x, weight, bias, eps)?;
     Ok(record(
-        || Op::LayerNorm { x: saves(x), weight: saves(weight), mean, invstd },
+        || Op::LayerNorm {
+            x: saves(x),
+            weight: saves(weight),
+            mean,
+            invstd,
+        },
         &[x, weight, bias],
         y,
     ))
@@ -264,18 +386,36 @@ pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f32) -> Resul
 
 pub fn l1_loss(pred: &Tensor, target: &Tensor) -> Result<Tensor> {
     let y = ops::loss::l1_loss(pred, target)?;
-    Ok(record(|| Op::L1Loss { pred: saves(pred), target: saves(target) }, &[pred, target], y))
+    Ok(record(
+        || Op::L1Loss {
+            pred: saves(pred),
+            target: saves(target),
+        },
+        &[pred, target],
+        y,
+    ))
 }
 
 pub fn mse_loss(pred: &Tensor, target: &Tensor) -> Result<Tensor> {
     let y = ops::loss::mse_loss(pred, target)?;
-    Ok(record(|| Op::MseLoss { pred: saves(pred), target: saves(target) }, &[pred, target], y))
+    Ok(record(
+        || Op::MseLoss {
+            pred: saves(pred),
+            target: saves(target),
+        },
+        &[pred, target],
+        y,
+    ))
 }
 
 pub fn charbonnier_loss(pred: &Tensor, target: &Tensor, eps: f32) -> Result<Tensor> {
     let y = ops::loss::charbonnier_loss(pred, target, eps)?;
     Ok(record(
-        || Op::CharbonnierLoss { pred: saves(pred), target: saves(target), eps },
+        || Op::CharbonnierLoss {
+            pred: saves(pred),
+            target: saves(target),
+            eps,
+        },
         &[pred, target],
         y,
     ))
@@ -284,7 +424,14 @@ pub fn charbonnier_loss(pred: &Tensor, target: &Tensor, eps: f32) -> Result<Tens
 /// Mean complex modulus of the difference of the images' 2-D DFTs.
 pub fn fft_loss(pred: &Tensor, target: &Tensor) -> Result<Tensor> {
     let y = ops::loss::fft_loss(pred, target)?;
-    Ok(record(|| Op::FftLoss { pred: saves(pred), target: saves(target) }, &[pred, target], y))
+    Ok(record(
+        || Op::FftLoss {
+            pred: saves(pred),
+            target: saves(target),
+        },
+        &[pred, target],
+        y,
+    ))
 }
 
 /// Multi-step spiking neurons over a time-major `[T, ...]` input: spikes out,
@@ -292,7 +439,11 @@ pub fn fft_loss(pred: &Tensor, target: &Tensor) -> Result<Tensor> {
 pub fn neuron(x: &Tensor, cfg: &NeuronConfig, plif_w: Option<&Tensor>) -> Result<Tensor> {
     let (s, h) = ops::neuron::neuron_forward(x, cfg, plif_w)?;
     let cfg = *cfg;
-    let op = || Op::Neuron { h, cfg, w: plif_w.map(saves) };
+    let op = || Op::Neuron {
+        h,
+        cfg,
+        w: plif_w.map(saves),
+    };
     Ok(match plif_w {
         Some(w) => record(op, &[x, w], s),
         None => record(op, &[x], s),
@@ -302,7 +453,13 @@ pub fn neuron(x: &Tensor, cfg: &NeuronConfig, plif_w: Option<&Tensor>) -> Result
 /// Repeats `x` along broadcast dimensions into `shape`; the gradient sums back.
 pub fn broadcast_to(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
     let y = ops::layout::broadcast_to(x, shape)?;
-    Ok(record(|| Op::BroadcastTo { x_shape: x.shape().to_vec() }, &[x], y))
+    Ok(record(
+        || Op::BroadcastTo {
+            x_shape: x.shape().to_vec(),
+        },
+        &[x],
+        y,
+    ))
 }
 
 /// Θ(x) (1 where x ≥ 0) whose backward is the surrogate derivative: spikes
@@ -311,5 +468,12 @@ pub fn heaviside(x: &Tensor, surrogate: Surrogate) -> Result<Tensor> {
     let zero = Tensor::zeros(x.device(), &[1])?;
     let below = ops::binary(x, &zero, BinaryOp::Less)?;
     let y = ops::unary(&below, UnaryOp::RsubScalar(1.0))?;
-    Ok(record(|| Op::Heaviside { x: saves(x), surrogate }, &[x], y))
+    Ok(record(
+        || Op::Heaviside {
+            x: saves(x),
+            surrogate,
+        },
+        &[x],
+        y,
+    ))
 }

@@ -32,7 +32,10 @@ pub fn read_safetensors(path: &Path) -> Result<(Vec<NamedArray>, HashMap<String,
     for (name, view) in st.tensors() {
         if view.dtype() != safetensors::Dtype::F32 {
             return Err(io_err(
-                &format!("tensor '{name}' has dtype {:?}, only F32 is supported, in", view.dtype()),
+                &format!(
+                    "tensor '{name}' has dtype {:?}, only F32 is supported, in",
+                    view.dtype()
+                ),
                 path,
                 "unsupported dtype",
             ));
@@ -54,7 +57,10 @@ pub fn read_safetensors(path: &Path) -> Result<(Vec<NamedArray>, HashMap<String,
 
 /// A sibling temporary path, unique to this process.
 fn temp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(format!(".tmp-{}", std::process::id()));
     path.with_file_name(name)
 }
@@ -79,7 +85,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Writes tensors (and string metadata) as a safetensors file, atomically.
-pub fn write_safetensors(path: &Path, arrays: &[NamedArray], metadata: HashMap<String, String>) -> Result<()> {
+pub fn write_safetensors(
+    path: &Path,
+    arrays: &[NamedArray],
+    metadata: HashMap<String, String>,
+) -> Result<()> {
     let mut bufs = Vec::with_capacity(arrays.len());
     for a in arrays {
         let n: usize = a.shape.iter().product();
@@ -98,7 +108,12 @@ pub fn write_safetensors(path: &Path, arrays: &[NamedArray], metadata: HashMap<S
                 path.display()
             )));
         }
-        bufs.push(a.data.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>());
+        bufs.push(
+            a.data
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect::<Vec<u8>>(),
+        );
     }
     let views = arrays
         .iter()
@@ -109,7 +124,11 @@ pub fn write_safetensors(path: &Path, arrays: &[NamedArray], metadata: HashMap<S
                 .map_err(|e| Error::InvalidArgument(format!("saveSafetensors: '{}': {e}", a.name)))
         })
         .collect::<Result<Vec<_>>>()?;
-    let meta = if metadata.is_empty() { None } else { Some(metadata) };
+    let meta = if metadata.is_empty() {
+        None
+    } else {
+        Some(metadata)
+    };
     let bytes = safetensors::serialize(views, meta)
         .map_err(|e| Error::InvalidArgument(format!("saveSafetensors: {e}")))?;
     write_atomic(path, &bytes)
@@ -184,7 +203,10 @@ pub fn write_png(path: &Path, img: &Image) -> Result<()> {
     let pixels: Vec<u8> = if img.channels == 1 {
         img.data.iter().map(|&v| q(v)).collect()
     } else {
-        (0..n).flat_map(|i| (0..3).map(move |c| (c, i))).map(|(c, i)| q(img.data[c * n + i])).collect()
+        (0..n)
+            .flat_map(|i| (0..3).map(move |c| (c, i)))
+            .map(|(c, i)| q(img.data[c * n + i]))
+            .collect()
     };
     let color = if img.channels == 1 {
         image::ExtendedColorType::L8
@@ -204,7 +226,12 @@ pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
         .filter(|p| {
             p.extension()
                 .and_then(|x| x.to_str())
-                .map(|x| matches!(x.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg" | "bmp" | "tif" | "tiff"))
+                .map(|x| {
+                    matches!(
+                        x.to_ascii_lowercase().as_str(),
+                        "png" | "jpg" | "jpeg" | "bmp" | "tif" | "tiff"
+                    )
+                })
                 .unwrap_or(false)
         })
         .collect();
@@ -227,8 +254,16 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("spikeir-io-{}", std::process::id()));
         let path = dir.join("a.safetensors");
         let arrays = vec![
-            NamedArray { name: "b".into(), shape: vec![2], data: vec![1.5, -2.0] },
-            NamedArray { name: "a.weight".into(), shape: vec![1, 2, 1], data: vec![3.0, 4.0] },
+            NamedArray {
+                name: "b".into(),
+                shape: vec![2],
+                data: vec![1.5, -2.0],
+            },
+            NamedArray {
+                name: "a.weight".into(),
+                shape: vec![1, 2, 1],
+                data: vec![3.0, 4.0],
+            },
         ];
         let meta = HashMap::from([("step".to_string(), "7".to_string())]);
         write_safetensors(&path, &arrays, meta.clone()).unwrap();
@@ -236,8 +271,15 @@ mod tests {
         assert_eq!(back, vec![arrays[1].clone(), arrays[0].clone()]);
         assert_eq!(m, meta);
         // A NaN is refused and the good file is left as it was.
-        let bad = vec![NamedArray { name: "x".into(), shape: vec![1], data: vec![f32::NAN] }];
-        assert!(write_safetensors(&path, &bad, HashMap::new()).unwrap_err().to_string().contains("NaN"));
+        let bad = vec![NamedArray {
+            name: "x".into(),
+            shape: vec![1],
+            data: vec![f32::NAN],
+        }];
+        assert!(write_safetensors(&path, &bad, HashMap::new())
+            .unwrap_err()
+            .to_string()
+            .contains("NaN"));
         assert_eq!(read_safetensors(&path).unwrap().0.len(), 2);
         fs::remove_dir_all(&dir).unwrap();
     }
@@ -252,7 +294,10 @@ mod tests {
         assert!(e.contains("bad.png"), "{e}");
         let s = dir.join("bad.safetensors");
         fs::write(&s, b"\x05\x00\x00\x00\x00\x00\x00\x00{oops").unwrap();
-        assert!(read_safetensors(&s).unwrap_err().to_string().contains("bad.safetensors"));
+        assert!(read_safetensors(&s)
+            .unwrap_err()
+            .to_string()
+            .contains("bad.safetensors"));
         fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -262,7 +307,12 @@ mod tests {
         let p = dir.join("x.png");
         // 3×2 RGB with values on k/255, so 8-bit storage is lossless.
         let data: Vec<f32> = (0..18).map(|i| (i * 13 % 256) as f32 / 255.0).collect();
-        let img = Image { channels: 3, height: 2, width: 3, data };
+        let img = Image {
+            channels: 3,
+            height: 2,
+            width: 3,
+            data,
+        };
         write_png(&p, &img).unwrap();
         let back = read_image(&p, Some(3)).unwrap();
         assert_eq!((back.channels, back.height, back.width), (3, 2, 3));

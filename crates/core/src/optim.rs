@@ -2,6 +2,7 @@
 //! and global gradient-norm clipping. Learning-rate schedules are plain
 //! arithmetic and live with the training loop.
 
+use crate::cpu;
 use crate::error::{Error, Result};
 use crate::ops::{self, BinaryOp, UnaryOp};
 use crate::tensor::Tensor;
@@ -29,12 +30,34 @@ fn same_shape(op: &str, a: &Tensor, b: &Tensor, what: &str) -> Result<()> {
 }
 
 /// One Adam/AdamW step at `step` (counted from 1), updating `param`, `m`, `v` in place.
-pub fn adam_step(param: &Tensor, grad: &Tensor, m: &Tensor, v: &Tensor, step: u32, c: &AdamConfig) -> Result<()> {
-    for (t, what) in [(grad, "gradient"), (m, "first moment"), (v, "second moment")] {
+pub fn adam_step(
+    param: &Tensor,
+    grad: &Tensor,
+    m: &Tensor,
+    v: &Tensor,
+    step: u32,
+    c: &AdamConfig,
+) -> Result<()> {
+    for (t, what) in [
+        (grad, "gradient"),
+        (m, "first moment"),
+        (v, "second moment"),
+    ] {
         same_shape("adam", param, t, what)?;
     }
     if step == 0 {
         return Err(Error::InvalidArgument("adam: step counts from 1".into()));
+    }
+    if param.is_cpu() {
+        cpu::optim::adam_step(
+            &mut param.host_mut(),
+            &grad.host(),
+            &mut m.host_mut(),
+            &mut v.host_mut(),
+            step,
+            c,
+        );
+        return Ok(());
     }
     let dev = param.device();
     let n = param.numel();
@@ -51,7 +74,9 @@ pub fn adam_step(param: &Tensor, grad: &Tensor, m: &Tensor, v: &Tensor, step: u3
         bc1.to_bits(),
         bc2.to_bits(),
     ];
-    let pipeline = dev.pipeline("optim/adam", || include_str!("shaders/optim_adam.wgsl").into());
+    let pipeline = dev.pipeline("optim/adam", || {
+        include_str!("shaders/optim_adam.wgsl").into()
+    });
     dev.dispatch(
         &pipeline,
         &params,
@@ -70,6 +95,25 @@ pub fn sgd_step(
     weight_decay: f32,
 ) -> Result<()> {
     same_shape("sgd", param, grad, "gradient")?;
+    if param.is_cpu() {
+        if momentum > 0.0 && momentum_buf.is_none() {
+            return Err(Error::InvalidArgument(
+                "sgd: momentum > 0 needs a momentum buffer".into(),
+            ));
+        }
+        let mut buf = momentum_buf
+            .filter(|_| momentum > 0.0)
+            .map(|b| b.host_mut());
+        cpu::optim::sgd_step(
+            &mut param.host_mut(),
+            &grad.host(),
+            buf.as_deref_mut().map(|b| b.as_mut_slice()),
+            lr,
+            momentum,
+            weight_decay,
+        );
+        return Ok(());
+    }
     // Without momentum the kernel never touches the buffer, but a binding is
     // still required, and it must not alias the read-only gradient.
     let dummy;
@@ -79,7 +123,9 @@ pub fn sgd_step(
             b
         }
         (true, None) => {
-            return Err(Error::InvalidArgument("sgd: momentum > 0 needs a momentum buffer".into()))
+            return Err(Error::InvalidArgument(
+                "sgd: momentum > 0 needs a momentum buffer".into(),
+            ))
         }
         (false, _) => {
             dummy = Tensor::zeros(param.device(), &[1])?;
@@ -95,8 +141,15 @@ pub fn sgd_step(
         momentum.to_bits(),
         weight_decay.to_bits(),
     ];
-    let pipeline = dev.pipeline("optim/sgd", || include_str!("shaders/optim_sgd.wgsl").into());
-    dev.dispatch(&pipeline, &params, &[param.buffer(), grad.buffer(), buf.buffer()], dev.linear_grid(n))
+    let pipeline = dev.pipeline("optim/sgd", || {
+        include_str!("shaders/optim_sgd.wgsl").into()
+    });
+    dev.dispatch(
+        &pipeline,
+        &params,
+        &[param.buffer(), grad.buffer(), buf.buffer()],
+        dev.linear_grid(n),
+    )
 }
 
 /// √(Σ‖g‖²) over all gradients: one reduction per tensor, one readback.

@@ -82,7 +82,10 @@ mod tests {
         assert_eq!(size_class(1 << 20), 1 << 20);
         for bytes in [300u64, 1000, 4097, 123_457, 10_000_001] {
             let c = size_class(bytes);
-            assert!(c >= bytes && (c - bytes) as f64 <= 0.25 * bytes as f64 + 64.0, "{bytes} -> {c}");
+            assert!(
+                c >= bytes && (c - bytes) as f64 <= 0.25 * bytes as f64 + 64.0,
+                "{bytes} -> {c}"
+            );
             assert_eq!(c % 4, 0);
         }
     }

@@ -25,7 +25,11 @@ pub fn uniform(seed: u64, n: usize, low: f32, high: f32) -> Vec<f32> {
         .map(|i| {
             let v = (lo + span * unit(seed, i)) as f32;
             // Rounding to f32 can land on `high`; keep the interval half-open.
-            if v >= high { low.max(high - high.abs() * f32::EPSILON) } else { v }
+            if v >= high {
+                low.max(high - high.abs() * f32::EPSILON)
+            } else {
+                v
+            }
         })
         .collect()
 }

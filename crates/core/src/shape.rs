@@ -38,8 +38,16 @@ pub fn broadcast(op: &str, a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
     let rank = a.len().max(b.len());
     let mut out = vec![0; rank];
     for i in 0..rank {
-        let da = if i + a.len() >= rank { a[i + a.len() - rank] } else { 1 };
-        let db = if i + b.len() >= rank { b[i + b.len() - rank] } else { 1 };
+        let da = if i + a.len() >= rank {
+            a[i + a.len() - rank]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= rank {
+            b[i + b.len() - rank]
+        } else {
+            1
+        };
         out[i] = match (da, db) {
             (x, y) if x == y => x,
             (1, y) => y,
@@ -77,10 +85,16 @@ mod tests {
     #[test]
     fn broadcasting_follows_numpy() {
         assert_eq!(broadcast("add", &[2, 3, 4], &[4]).unwrap(), vec![2, 3, 4]);
-        assert_eq!(broadcast("add", &[2, 1, 4], &[3, 1]).unwrap(), vec![2, 3, 4]);
+        assert_eq!(
+            broadcast("add", &[2, 1, 4], &[3, 1]).unwrap(),
+            vec![2, 3, 4]
+        );
         assert_eq!(broadcast("add", &[], &[5]).unwrap(), vec![5]);
         let e = broadcast("mul", &[2, 3], &[4]).unwrap_err().to_string();
-        assert!(e.contains("mul") && e.contains("[2, 3]") && e.contains("[4]"), "{e}");
+        assert!(
+            e.contains("mul") && e.contains("[2, 3]") && e.contains("[4]"),
+            "{e}"
+        );
         assert_eq!(broadcast_strides(&[3, 1], &[2, 3, 4]), vec![0, 1, 0]);
         assert_eq!(strides(&[2, 3, 4]), vec![12, 4, 1]);
     }

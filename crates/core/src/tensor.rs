@@ -69,8 +69,15 @@ impl Tensor {
         let n = shape::validate(shape)?;
         let bytes = device.check_size(what, n)?;
         let data = if device.is_cpu() {
+            let mut v = Vec::new();
+            v.try_reserve_exact(n).map_err(|_| {
+                Error::TooLarge(format!(
+                    "{what}: cannot allocate {bytes} bytes of host memory for {shape:?}"
+                ))
+            })?;
+            v.resize(n, 0.0);
             device.note_cpu(bytes, true);
-            Data::Cpu(RwLock::new(vec![0.0; n]))
+            Data::Cpu(RwLock::new(v))
         } else {
             let (buffer, class) = device.alloc(bytes);
             Data::Gpu { buffer, class }
@@ -90,7 +97,11 @@ impl Tensor {
     }
 
     /// A CPU-backend tensor that takes ownership of `values` (no copy).
-    pub(crate) fn from_vec(device: &Arc<Device>, values: Vec<f32>, shape: &[usize]) -> Result<Tensor> {
+    pub(crate) fn from_vec(
+        device: &Arc<Device>,
+        values: Vec<f32>,
+        shape: &[usize],
+    ) -> Result<Tensor> {
         let n = shape::validate(shape)?;
         if n != values.len() {
             return Err(Error::Shape(format!(
@@ -160,7 +171,13 @@ impl Tensor {
 
     /// Uniform values in [low, high), reproducible from `seed` on every adapter
     /// (drawn on the host with a counter-based generator, then uploaded).
-    pub fn rand(device: &Arc<Device>, shape: &[usize], seed: u64, low: f32, high: f32) -> Result<Tensor> {
+    pub fn rand(
+        device: &Arc<Device>,
+        shape: &[usize],
+        seed: u64,
+        low: f32,
+        high: f32,
+    ) -> Result<Tensor> {
         let n = shape::validate(shape)?;
         if !(low.is_finite() && high.is_finite() && low < high) {
             return Err(Error::InvalidArgument(format!(
@@ -171,7 +188,13 @@ impl Tensor {
     }
 
     /// Normal values N(mean, std²), reproducible from `seed` on every adapter.
-    pub fn randn(device: &Arc<Device>, shape: &[usize], seed: u64, mean: f32, std: f32) -> Result<Tensor> {
+    pub fn randn(
+        device: &Arc<Device>,
+        shape: &[usize],
+        seed: u64,
+        mean: f32,
+        std: f32,
+    ) -> Result<Tensor> {
         let n = shape::validate(shape)?;
         if !(mean.is_finite() && std.is_finite() && std >= 0.0) {
             return Err(Error::InvalidArgument(format!(

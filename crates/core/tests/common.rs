@@ -6,14 +6,29 @@ use std::sync::{Arc, OnceLock};
 
 use spikeir_core::{Device, DeviceOptions, KernelVariant};
 
-/// The default device (SPIKEIR_ADAPTER picks another).
+/// The wgpu adapter under test: the best one there is (lavapipe on a
+/// machine without a GPU), or `SPIKEIR_TEST_ADAPTER`.
+fn adapter() -> Option<String> {
+    Some(std::env::var("SPIKEIR_TEST_ADAPTER").unwrap_or_else(|_| "wgpu".into()))
+}
+
+/// The wgpu device the kernel tests run on.
 pub fn device() -> Arc<Device> {
     static DEV: OnceLock<Arc<Device>> = OnceLock::new();
     DEV.get_or_init(|| {
-        Device::new(&DeviceOptions::default())
-            .expect("a wgpu adapter (install mesa-vulkan-drivers)")
+        Device::new(&DeviceOptions {
+            adapter: adapter(),
+            ..Default::default()
+        })
+        .expect("a wgpu adapter (install mesa-vulkan-drivers)")
     })
     .clone()
+}
+
+/// The native CPU backend.
+pub fn cpu_device() -> Arc<Device> {
+    static DEV: OnceLock<Arc<Device>> = OnceLock::new();
+    DEV.get_or_init(Device::native_cpu).clone()
 }
 
 /// A device forced to one matmul kernel family, to test both on any adapter.
@@ -26,8 +41,8 @@ pub fn device_with(variant: KernelVariant) -> Arc<Device> {
     };
     cell.get_or_init(|| {
         Device::new(&DeviceOptions {
+            adapter: adapter(),
             kernel_variant: Some(variant),
-            ..Default::default()
         })
         .expect("a wgpu adapter")
     })

@@ -45,7 +45,11 @@ pub fn read_safetensors(path: String) -> Result<SafetensorsFile> {
 
 /// Writes a safetensors file atomically; refuses NaN or infinite values.
 #[napi(catch_unwind)]
-pub fn write_safetensors(path: String, tensors: Vec<NamedArray>, metadata: Option<HashMap<String, String>>) -> Result<()> {
+pub fn write_safetensors(
+    path: String,
+    tensors: Vec<NamedArray>,
+    metadata: Option<HashMap<String, String>>,
+) -> Result<()> {
     let arrays = tensors
         .into_iter()
         .map(|t| {
@@ -57,7 +61,8 @@ pub fn write_safetensors(path: String, tensors: Vec<NamedArray>, metadata: Optio
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    core::io::write_safetensors(Path::new(&path), &arrays, metadata.unwrap_or_default()).map_err(js_err)
+    core::io::write_safetensors(Path::new(&path), &arrays, metadata.unwrap_or_default())
+        .map_err(js_err)
 }
 
 /// A planar image in [0, 1]: `data` is [channels, height, width].
@@ -72,7 +77,8 @@ pub struct ImageData {
 /// Reads PNG/JPEG/BMP/TIFF as 1 (grey) or 3 (RGB) channels; by default as stored.
 #[napi(catch_unwind)]
 pub fn read_image(path: String, channels: Option<u32>) -> Result<ImageData> {
-    let img = core::io::read_image(Path::new(&path), channels.map(|c| c as usize)).map_err(js_err)?;
+    let img =
+        core::io::read_image(Path::new(&path), channels.map(|c| c as usize)).map_err(js_err)?;
     Ok(ImageData {
         channels: img.channels as u32,
         height: img.height as u32,
@@ -97,6 +103,10 @@ pub fn write_png(path: String, image: ImageData) -> Result<()> {
 #[napi(catch_unwind)]
 pub fn list_images(dir: String) -> Result<Vec<String>> {
     core::io::list_images(Path::new(&dir))
-        .map(|v| v.into_iter().map(|p| p.to_string_lossy().into_owned()).collect())
+        .map(|v| {
+            v.into_iter()
+                .map(|p| p.to_string_lossy().into_owned())
+                .collect()
+        })
         .map_err(js_err)
 }

@@ -21,7 +21,14 @@ pub struct AdamOptions {
 
 /// One fused Adam/AdamW step (step counts from 1), in place.
 #[napi(catch_unwind)]
-pub fn adam_step(param: &NativeTensor, grad: &NativeTensor, m: &NativeTensor, v: &NativeTensor, step: u32, options: AdamOptions) -> Result<()> {
+pub fn adam_step(
+    param: &NativeTensor,
+    grad: &NativeTensor,
+    m: &NativeTensor,
+    v: &NativeTensor,
+    step: u32,
+    options: AdamOptions,
+) -> Result<()> {
     let c = core::optim::AdamConfig {
         lr: options.lr as f32,
         beta1: options.beta1 as f32,
@@ -30,22 +37,50 @@ pub fn adam_step(param: &NativeTensor, grad: &NativeTensor, m: &NativeTensor, v:
         weight_decay: options.weight_decay as f32,
         decoupled: options.decoupled,
     };
-    core::optim::adam_step(param.get("adam")?, grad.get("adam")?, m.get("adam")?, v.get("adam")?, step, &c).map_err(js_err)
+    core::optim::adam_step(
+        param.get("adam")?,
+        grad.get("adam")?,
+        m.get("adam")?,
+        v.get("adam")?,
+        step,
+        &c,
+    )
+    .map_err(js_err)
 }
 
 /// One SGD step (with momentum when `momentum > 0`, using `buffer`), in place.
 #[napi(catch_unwind)]
-pub fn sgd_step(param: &NativeTensor, grad: &NativeTensor, buffer: Option<&NativeTensor>, lr: f64, momentum: f64, weight_decay: f64) -> Result<()> {
+pub fn sgd_step(
+    param: &NativeTensor,
+    grad: &NativeTensor,
+    buffer: Option<&NativeTensor>,
+    lr: f64,
+    momentum: f64,
+    weight_decay: f64,
+) -> Result<()> {
     let buf = match buffer {
         Some(b) => Some(b.get("sgd")?),
         None => None,
     };
-    core::optim::sgd_step(param.get("sgd")?, grad.get("sgd")?, buf, lr as f32, momentum as f32, weight_decay as f32).map_err(js_err)
+    core::optim::sgd_step(
+        param.get("sgd")?,
+        grad.get("sgd")?,
+        buf,
+        lr as f32,
+        momentum as f32,
+        weight_decay as f32,
+    )
+    .map_err(js_err)
 }
 
 /// The global L2 norm of all gradients (one readback).
 #[napi(catch_unwind)]
 pub fn global_grad_norm(grads: Vec<&NativeTensor>) -> Result<f64> {
-    let gs = grads.iter().map(|g| g.get("globalGradNorm").cloned()).collect::<Result<Vec<_>>>()?;
-    core::optim::global_norm(&gs).map(|n| n as f64).map_err(js_err)
+    let gs = grads
+        .iter()
+        .map(|g| g.get("globalGradNorm").cloned())
+        .collect::<Result<Vec<_>>>()?;
+    core::optim::global_norm(&gs)
+        .map(|n| n as f64)
+        .map_err(js_err)
 }

@@ -18,14 +18,18 @@ pub(crate) fn to_usize(op: &str, what: &str, d: f64) -> Result<usize> {
     if d.is_finite() && d >= 0.0 && d.fract() == 0.0 && d <= u32::MAX as f64 {
         Ok(d as usize)
     } else {
-        Err(invalid(format!("{op}: {what} must hold non-negative integers, got {d}")))
+        Err(invalid(format!(
+            "{op}: {what} must hold non-negative integers, got {d}"
+        )))
     }
 }
 
 fn to_pair(op: &str, what: &str, v: &[f64]) -> Result<[usize; 2]> {
     match v {
         [a, b] => Ok([to_usize(op, what, *a)?, to_usize(op, what, *b)?]),
-        _ => Err(invalid(format!("{op}: {what} must be [height, width], got {v:?}"))),
+        _ => Err(invalid(format!(
+            "{op}: {what} must be [height, width], got {v:?}"
+        ))),
     }
 }
 
@@ -33,7 +37,9 @@ fn to_seed(seed: f64) -> Result<u64> {
     if seed.is_finite() && seed >= 0.0 && seed.fract() == 0.0 && seed <= 9007199254740991.0 {
         Ok(seed as u64)
     } else {
-        Err(invalid(format!("seed {seed} must be a non-negative safe integer")))
+        Err(invalid(format!(
+            "seed {seed} must be a non-negative safe integer"
+        )))
     }
 }
 
@@ -77,14 +83,22 @@ pub(crate) fn neuron_config(o: &NeuronOptions) -> Result<core::ops::neuron::Neur
         "if" => NeuronKind::If,
         "lif" => NeuronKind::Lif { tau: o.tau as f32 },
         "plif" => NeuronKind::Plif,
-        other => return Err(invalid(format!("neuron: unknown kind '{other}' (if, lif, plif)"))),
+        other => {
+            return Err(invalid(format!(
+                "neuron: unknown kind '{other}' (if, lif, plif)"
+            )))
+        }
     };
     let alpha = o.alpha as f32;
     let surrogate = match o.surrogate.as_str() {
         "sigmoid" => Surrogate::Sigmoid { alpha },
         "atan" => Surrogate::Atan { alpha },
         "triangle" => Surrogate::Triangle { alpha },
-        other => return Err(invalid(format!("neuron: unknown surrogate '{other}' (sigmoid, atan, triangle)"))),
+        other => {
+            return Err(invalid(format!(
+                "neuron: unknown surrogate '{other}' (sigmoid, atan, triangle)"
+            )))
+        }
     };
     Ok(NeuronConfig {
         kind,
@@ -109,9 +123,11 @@ impl NativeTensor {
     }
 
     pub(crate) fn get(&self, op: &str) -> Result<&core::Tensor> {
-        self.inner
-            .as_ref()
-            .ok_or_else(|| js_err(core::Error::Disposed(format!("{op}: this tensor was disposed"))))
+        self.inner.as_ref().ok_or_else(|| {
+            js_err(core::Error::Disposed(format!(
+                "{op}: this tensor was disposed"
+            )))
+        })
     }
 }
 
@@ -139,19 +155,36 @@ impl NativeTensor {
     #[napi(factory, catch_unwind)]
     pub fn rand(shape: Vec<f64>, seed: f64, low: f64, high: f64) -> Result<NativeTensor> {
         let shape = to_shape("rand", &shape)?;
-        out(core::Tensor::rand(&default_device()?, &shape, to_seed(seed)?, low as f32, high as f32))
+        out(core::Tensor::rand(
+            &default_device()?,
+            &shape,
+            to_seed(seed)?,
+            low as f32,
+            high as f32,
+        ))
     }
 
     /// Normal values N(mean, std²) from `seed`.
     #[napi(factory, catch_unwind)]
     pub fn randn(shape: Vec<f64>, seed: f64, mean: f64, std: f64) -> Result<NativeTensor> {
         let shape = to_shape("randn", &shape)?;
-        out(core::Tensor::randn(&default_device()?, &shape, to_seed(seed)?, mean as f32, std as f32))
+        out(core::Tensor::randn(
+            &default_device()?,
+            &shape,
+            to_seed(seed)?,
+            mean as f32,
+            std as f32,
+        ))
     }
 
     #[napi(getter, catch_unwind)]
     pub fn shape(&self) -> Result<Vec<u32>> {
-        Ok(self.get("shape")?.shape().iter().map(|&d| d as u32).collect())
+        Ok(self
+            .get("shape")?
+            .shape()
+            .iter()
+            .map(|&d| d as u32)
+            .collect())
     }
 
     #[napi(getter)]
@@ -175,13 +208,17 @@ impl NativeTensor {
     /// True when both handles share one GPU buffer.
     #[napi(catch_unwind)]
     pub fn shares_storage(&self, other: &NativeTensor) -> Result<bool> {
-        Ok(self.get("sharesStorage")?.same_storage(other.get("sharesStorage")?))
+        Ok(self
+            .get("sharesStorage")?
+            .same_storage(other.get("sharesStorage")?))
     }
 
     /// Copies `source`'s values into this tensor's buffer (same shape), in place.
     #[napi(catch_unwind)]
     pub fn assign(&self, source: &NativeTensor) -> Result<()> {
-        self.get("assign")?.assign(source.get("assign")?).map_err(js_err)
+        self.get("assign")?
+            .assign(source.get("assign")?)
+            .map_err(js_err)
     }
 
     // ---- autograd -------------------------------------------------------
@@ -195,7 +232,9 @@ impl NativeTensor {
     /// A parameter handle on the same buffer: gradients flow to it and accumulate.
     #[napi(catch_unwind)]
     pub fn to_param(&self) -> Result<NativeTensor> {
-        Ok(NativeTensor::wrap(core::autograd::param(self.get("toParam")?)))
+        Ok(NativeTensor::wrap(core::autograd::param(
+            self.get("toParam")?,
+        )))
     }
 
     /// The same values, cut off from autograd.
@@ -267,7 +306,10 @@ impl NativeTensor {
     #[napi(factory, catch_unwind)]
     pub fn concat(tensors: Vec<&NativeTensor>, axis: f64) -> Result<NativeTensor> {
         let axis = to_usize("concat", "axis", axis)?;
-        let ts = tensors.iter().map(|t| t.get("concat")).collect::<Result<Vec<_>>>()?;
+        let ts = tensors
+            .iter()
+            .map(|t| t.get("concat"))
+            .collect::<Result<Vec<_>>>()?;
         out(f::concat(&ts, axis))
     }
 
@@ -320,13 +362,21 @@ impl NativeTensor {
 
     #[napi(catch_unwind)]
     pub fn softmax(&self, axis: f64) -> Result<NativeTensor> {
-        out(f::softmax(self.get("softmax")?, to_usize("softmax", "axis", axis)?))
+        out(f::softmax(
+            self.get("softmax")?,
+            to_usize("softmax", "axis", axis)?,
+        ))
     }
 
     // ---- convolution, pooling, resampling ------------------------------
 
     #[napi(catch_unwind, js_name = "conv2d")]
-    pub fn conv2d(&self, weight: &NativeTensor, bias: Option<&NativeTensor>, options: Conv2dOptions) -> Result<NativeTensor> {
+    pub fn conv2d(
+        &self,
+        weight: &NativeTensor,
+        bias: Option<&NativeTensor>,
+        options: Conv2dOptions,
+    ) -> Result<NativeTensor> {
         let args = core::ops::conv::Conv2dArgs {
             stride: to_pair("conv2d", "stride", &options.stride)?,
             padding: to_pair("conv2d", "padding", &options.padding)?,
@@ -337,7 +387,12 @@ impl NativeTensor {
             Some(b) => Some(b.get("conv2d")?),
             None => None,
         };
-        out(f::conv2d(self.get("conv2d")?, weight.get("conv2d")?, b, &args))
+        out(f::conv2d(
+            self.get("conv2d")?,
+            weight.get("conv2d")?,
+            b,
+            &args,
+        ))
     }
 
     #[napi(catch_unwind, js_name = "avgPool2d")]
@@ -364,18 +419,28 @@ impl NativeTensor {
         out(match mode.as_str() {
             "nearest" => f::upsample_nearest2x(x),
             "bilinear" => f::upsample_bilinear2x(x),
-            other => return Err(invalid(format!("upsample2x: unknown mode '{other}' (nearest, bilinear)"))),
+            other => {
+                return Err(invalid(format!(
+                    "upsample2x: unknown mode '{other}' (nearest, bilinear)"
+                )))
+            }
         })
     }
 
     #[napi(catch_unwind)]
     pub fn pixel_shuffle(&self, factor: f64) -> Result<NativeTensor> {
-        out(f::pixel_shuffle(self.get("pixelShuffle")?, to_usize("pixelShuffle", "factor", factor)?))
+        out(f::pixel_shuffle(
+            self.get("pixelShuffle")?,
+            to_usize("pixelShuffle", "factor", factor)?,
+        ))
     }
 
     #[napi(catch_unwind)]
     pub fn pixel_unshuffle(&self, factor: f64) -> Result<NativeTensor> {
-        out(f::pixel_unshuffle(self.get("pixelUnshuffle")?, to_usize("pixelUnshuffle", "factor", factor)?))
+        out(f::pixel_unshuffle(
+            self.get("pixelUnshuffle")?,
+            to_usize("pixelUnshuffle", "factor", factor)?,
+        ))
     }
 
     // ---- normalisation ---------------------------------------------------
@@ -411,15 +476,29 @@ impl NativeTensor {
     }
 
     #[napi(catch_unwind)]
-    pub fn layer_norm(&self, weight: &NativeTensor, bias: &NativeTensor, eps: f64) -> Result<NativeTensor> {
-        out(f::layer_norm(self.get("layerNorm")?, weight.get("layerNorm")?, bias.get("layerNorm")?, eps as f32))
+    pub fn layer_norm(
+        &self,
+        weight: &NativeTensor,
+        bias: &NativeTensor,
+        eps: f64,
+    ) -> Result<NativeTensor> {
+        out(f::layer_norm(
+            self.get("layerNorm")?,
+            weight.get("layerNorm")?,
+            bias.get("layerNorm")?,
+            eps as f32,
+        ))
     }
 
     // ---- spiking -----------------------------------------------------------
 
     /// Multi-step neurons over a time-major `[T, ...]` input; returns spikes.
     #[napi(catch_unwind)]
-    pub fn neuron(&self, options: NeuronOptions, plif_w: Option<&NativeTensor>) -> Result<NativeTensor> {
+    pub fn neuron(
+        &self,
+        options: NeuronOptions,
+        plif_w: Option<&NativeTensor>,
+    ) -> Result<NativeTensor> {
         let cfg = neuron_config(&options)?;
         let w = match plif_w {
             Some(w) => Some(w.get("neuron")?),
@@ -437,7 +516,11 @@ impl NativeTensor {
             "sigmoid" => Surrogate::Sigmoid { alpha },
             "atan" => Surrogate::Atan { alpha },
             "triangle" => Surrogate::Triangle { alpha },
-            other => return Err(invalid(format!("heaviside: unknown surrogate '{other}' (sigmoid, atan, triangle)"))),
+            other => {
+                return Err(invalid(format!(
+                    "heaviside: unknown surrogate '{other}' (sigmoid, atan, triangle)"
+                )))
+            }
         };
         out(f::heaviside(self.get("heaviside")?, s))
     }
@@ -453,14 +536,23 @@ impl NativeTensor {
 
     /// `l1`, `mse`, `charbonnier` (with `eps`) or `fft` loss against `target`.
     #[napi(catch_unwind)]
-    pub fn loss(&self, kind: String, target: &NativeTensor, eps: Option<f64>) -> Result<NativeTensor> {
+    pub fn loss(
+        &self,
+        kind: String,
+        target: &NativeTensor,
+        eps: Option<f64>,
+    ) -> Result<NativeTensor> {
         let (p, t) = (self.get(&kind)?, target.get(&kind)?);
         out(match kind.as_str() {
             "l1" => f::l1_loss(p, t),
             "mse" => f::mse_loss(p, t),
             "charbonnier" => f::charbonnier_loss(p, t, eps.unwrap_or(1e-3) as f32),
             "fft" => f::fft_loss(p, t),
-            other => return Err(invalid(format!("unknown loss '{other}' (known: l1, mse, charbonnier, fft)"))),
+            other => {
+                return Err(invalid(format!(
+                    "unknown loss '{other}' (known: l1, mse, charbonnier, fft)"
+                )))
+            }
         })
     }
 }

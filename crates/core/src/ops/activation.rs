@@ -5,6 +5,7 @@
 //! that is enough (sigmoid, tanh, softmax). Relu accepts either, since
 //! x > 0 exactly where relu(x) > 0.
 
+use crate::cpu;
 use crate::error::{Error, Result};
 use crate::ops::reduce::{u32_arg, workgroup_grid};
 use crate::tensor::Tensor;
@@ -53,6 +54,17 @@ const ACT_FUNCTIONS: &str = include_str!("../shaders/act_functions.wgsl");
 
 fn forward(x: &Tensor, act: &Act, s: f32) -> Result<Tensor> {
     let dev = x.device();
+    if x.is_cpu() {
+        let h = x.host();
+        let y = match act.name {
+            "relu" => cpu::activation::relu(&h),
+            "leaky_relu" => cpu::activation::leaky_relu(&h, s),
+            "gelu" => cpu::activation::gelu(&h),
+            "sigmoid" => cpu::activation::sigmoid(&h),
+            _ => cpu::activation::tanh(&h),
+        };
+        return Tensor::from_vec(dev, y, x.shape());
+    }
     let n = u32_arg(act.name, x.numel())?;
     let y = Tensor::uninit(dev, x.shape(), act.name)?;
     let pipeline = dev.pipeline(&format!("act/{}", act.name), || {
@@ -83,6 +95,17 @@ fn backward(grad_out: &Tensor, saved: &Tensor, act: &Act, s: f32) -> Result<Tens
         )));
     }
     let dev = grad_out.device();
+    if grad_out.is_cpu() {
+        let (g, v) = (grad_out.host(), saved.host());
+        let gx = match act.name {
+            "relu" => cpu::activation::relu_backward(&g, &v),
+            "leaky_relu" => cpu::activation::leaky_relu_backward(&g, &v, s),
+            "gelu" => cpu::activation::gelu_backward(&g, &v),
+            "sigmoid" => cpu::activation::sigmoid_backward(&g, &v),
+            _ => cpu::activation::tanh_backward(&g, &v),
+        };
+        return Tensor::from_vec(dev, gx, grad_out.shape());
+    }
     let n = u32_arg(&op, grad_out.numel())?;
     let gx = Tensor::uninit(dev, grad_out.shape(), &op)?;
     let pipeline = dev.pipeline(&format!("act_backward/{}", act.name), || {
@@ -202,6 +225,14 @@ fn softmax_layout(
 /// Softmax along `axis`: exp(x − max) / Σ exp(x − max), max over the same axis.
 pub fn softmax(x: &Tensor, axis: usize) -> Result<Tensor> {
     let dev = x.device();
+    if x.is_cpu() {
+        softmax_layout("softmax", x.shape(), axis)?;
+        return Tensor::from_vec(
+            dev,
+            cpu::activation::softmax(&x.host(), x.shape(), axis),
+            x.shape(),
+        );
+    }
     let y = Tensor::uninit(dev, x.shape(), "softmax")?;
     let Some((params, rows, per_row)) = softmax_layout("softmax", x.shape(), axis)? else {
         return Ok(y);
@@ -233,6 +264,16 @@ pub fn softmax_backward(grad_out: &Tensor, output: &Tensor, axis: usize) -> Resu
         )));
     }
     let dev = output.device();
+    if output.is_cpu() {
+        softmax_layout(op, output.shape(), axis)?;
+        let gx = cpu::activation::softmax_backward(
+            &grad_out.host(),
+            &output.host(),
+            output.shape(),
+            axis,
+        );
+        return Tensor::from_vec(dev, gx, output.shape());
+    }
     let gx = Tensor::uninit(dev, output.shape(), op)?;
     let Some((params, rows, per_row)) = softmax_layout(op, output.shape(), axis)? else {
         return Ok(gx);

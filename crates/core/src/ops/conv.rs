@@ -17,6 +17,7 @@
 
 use std::fmt::Write;
 
+use crate::cpu;
 use crate::device::{Device, KernelVariant};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
@@ -208,6 +209,11 @@ pub fn conv2d_output_shape(x: &[usize], w: &[usize], args: &Conv2dArgs) -> Resul
 /// `y[n, o, i, j] = bias[o] + Σ_{c, ky, kx} x[n, g·Cin/G + c, i·s + ky·d − p, j·s + kx·d − p] · w[o, c, ky, kx]`
 /// with `g = o / (Cout/G)` and taps outside the input contributing zero.
 /// `x`: `[N, Cin, H, W]`, `w`: `[Cout, Cin/groups, KH, KW]`, `bias`: `[Cout]`.
+/// A validated 4-D shape as an array.
+fn four(s: &[usize]) -> [usize; 4] {
+    [s[0], s[1], s[2], s[3]]
+}
+
 pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, args: &Conv2dArgs) -> Result<Tensor> {
     let op = "conv2d";
     x.same_device(w, op)?;
@@ -222,6 +228,22 @@ pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, args: &Conv2dArgs) 
                 w.shape()
             )));
         }
+    }
+    if x.is_cpu() {
+        let out_shape = conv2d_output_shape(x.shape(), w.shape(), args)?;
+        let b = bias.map(|b| b.host());
+        let y = cpu::conv::conv2d(
+            &x.host(),
+            four(x.shape()),
+            &w.host(),
+            four(w.shape()),
+            b.as_deref().map(|v| v.as_slice()),
+            args.stride,
+            args.padding,
+            args.dilation,
+            args.groups,
+        );
+        return Tensor::from_vec(x.device(), y, &out_shape);
     }
     let geo = geo.folded();
     let gemm = Gemm {
@@ -249,6 +271,20 @@ pub fn conv2d_backward_input(
     grad_out.same_device(w, op)?;
     let geo = geometry(op, x_shape, w.shape(), args)?;
     check_grad_out(op, grad_out, &geo)?;
+    if grad_out.is_cpu() {
+        let gx = cpu::conv::conv2d_backward_input(
+            &grad_out.host(),
+            four(grad_out.shape()),
+            &w.host(),
+            four(w.shape()),
+            four(x_shape),
+            args.stride,
+            args.padding,
+            args.dilation,
+            args.groups,
+        );
+        return Tensor::from_vec(grad_out.device(), gx, x_shape);
+    }
     let geo = geo.folded();
     let gemm = Gemm {
         transposed: true,
@@ -275,6 +311,20 @@ pub fn conv2d_backward_weight(
     grad_out.same_device(x, op)?;
     let geo = geometry(op, x.shape(), w_shape, args)?;
     check_grad_out(op, grad_out, &geo)?;
+    if grad_out.is_cpu() {
+        let gw = cpu::conv::conv2d_backward_weight(
+            &grad_out.host(),
+            four(grad_out.shape()),
+            &x.host(),
+            four(x.shape()),
+            four(w_shape),
+            args.stride,
+            args.padding,
+            args.dilation,
+            args.groups,
+        );
+        return Tensor::from_vec(grad_out.device(), gw, w_shape);
+    }
     let geo = geo.folded();
     let dev = grad_out.device();
     let register = dev.info().kernel_variant == KernelVariant::Register;
@@ -387,6 +437,13 @@ pub fn conv2d_backward_bias(grad_out: &Tensor) -> Result<Tensor> {
     }
     let (n, c, hw) = (s[0], s[1], s[2] * s[3]);
     let dev = grad_out.device();
+    if grad_out.is_cpu() {
+        return Tensor::from_vec(
+            dev,
+            cpu::conv::conv2d_backward_bias(&grad_out.host(), four(s)),
+            &[c],
+        );
+    }
     let chunks = hw.div_ceil(BIAS_CHUNK);
     let part = Tensor::uninit(dev, &[n * chunks * c], op)?;
     let total = n * c * chunks;

@@ -1,6 +1,7 @@
 //! Elementwise kernels: unary ops (with an optional scalar), binary ops with
 //! NumPy broadcasting, and fill.
 
+use crate::cpu;
 use crate::error::{Error, Result};
 use crate::shape;
 use crate::tensor::Tensor;
@@ -104,11 +105,9 @@ impl BinaryOp {
             "less" => BinaryOp::Less,
             "maximum" => BinaryOp::Maximum,
             "minimum" => BinaryOp::Minimum,
-            other => {
-                return Err(Error::InvalidArgument(format!(
-                    "unknown binary op '{other}' (known: add, sub, mul, div, less, maximum, minimum)"
-                )))
-            }
+            other => return Err(Error::InvalidArgument(format!(
+                "unknown binary op '{other}' (known: add, sub, mul, div, less, maximum, minimum)"
+            ))),
         })
     }
 
@@ -143,22 +142,39 @@ fn u32_arg(op: &str, n: usize) -> Result<u32> {
 
 /// Writes `value` into every element of `t`.
 pub fn fill(t: &Tensor, value: f32) -> Result<()> {
+    if t.is_cpu() {
+        cpu::elementwise::fill(&mut t.host_mut(), value);
+        return Ok(());
+    }
     let dev = t.device();
     let n = t.numel();
     let pipeline = dev.pipeline("fill", || include_str!("../shaders/fill.wgsl").to_string());
-    dev.dispatch(&pipeline, &[n as u32, value.to_bits()], &[t.buffer()], dev.linear_grid(n))
+    dev.dispatch(
+        &pipeline,
+        &[n as u32, value.to_bits()],
+        &[t.buffer()],
+        dev.linear_grid(n),
+    )
 }
 
 /// y = op(x).
 pub fn unary(x: &Tensor, op: UnaryOp) -> Result<Tensor> {
     let (key, expr, s) = op.kernel();
     let dev = x.device();
+    if x.is_cpu() {
+        return Tensor::from_vec(dev, cpu::elementwise::unary(&x.host(), op), x.shape());
+    }
     let n = u32_arg(key, x.numel())?;
     let y = Tensor::uninit(dev, x.shape(), key)?;
     let pipeline = dev.pipeline(&format!("unary/{key}"), || {
         include_str!("../shaders/unary.wgsl").replace("EXPR", expr)
     });
-    dev.dispatch(&pipeline, &[n, s.to_bits()], &[x.buffer(), y.buffer()], dev.linear_grid(n as usize))?;
+    dev.dispatch(
+        &pipeline,
+        &[n, s.to_bits()],
+        &[x.buffer(), y.buffer()],
+        dev.linear_grid(n as usize),
+    )?;
     Ok(y)
 }
 
@@ -168,13 +184,22 @@ pub fn binary(a: &Tensor, b: &Tensor, op: BinaryOp) -> Result<Tensor> {
     a.same_device(b, name)?;
     let out_shape = shape::broadcast(name, a.shape(), b.shape())?;
     let dev = a.device();
+    if a.is_cpu() {
+        let z = cpu::elementwise::binary(&a.host(), a.shape(), &b.host(), b.shape(), op);
+        return Tensor::from_vec(dev, z, &out_shape);
+    }
     let z = Tensor::uninit(dev, &out_shape, name)?;
     let n = u32_arg(name, z.numel())?;
     if a.shape() == b.shape() {
         let pipeline = dev.pipeline(&format!("binary_same/{name}"), || {
             include_str!("../shaders/binary_same.wgsl").replace("EXPR", op.expr())
         });
-        dev.dispatch(&pipeline, &[n], &[a.buffer(), b.buffer(), z.buffer()], dev.linear_grid(n as usize))?;
+        dev.dispatch(
+            &pipeline,
+            &[n],
+            &[a.buffer(), b.buffer(), z.buffer()],
+            dev.linear_grid(n as usize),
+        )?;
         return Ok(z);
     }
     let rank = out_shape.len();
@@ -190,6 +215,11 @@ pub fn binary(a: &Tensor, b: &Tensor, op: BinaryOp) -> Result<Tensor> {
     let pipeline = dev.pipeline(&format!("binary_broadcast/{name}"), || {
         include_str!("../shaders/binary_broadcast.wgsl").replace("EXPR", op.expr())
     });
-    dev.dispatch(&pipeline, &params, &[a.buffer(), b.buffer(), z.buffer()], dev.linear_grid(n as usize))?;
+    dev.dispatch(
+        &pipeline,
+        &params,
+        &[a.buffer(), b.buffer(), z.buffer()],
+        dev.linear_grid(n as usize),
+    )?;
     Ok(z)
 }

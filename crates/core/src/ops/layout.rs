@@ -3,6 +3,7 @@
 //! file: split ↔ concat, permute ↔ permute by the inverse, pixel shuffle ↔
 //! unshuffle, broadcast_to ↔ sum_to_shape.
 
+use crate::cpu;
 use crate::error::{Error, Result};
 use crate::shape;
 use crate::tensor::Tensor;
@@ -140,6 +141,13 @@ pub fn concat(tensors: &[&Tensor], axis: usize) -> Result<Tensor> {
     let total: usize = shapes.iter().map(|s| s[axis]).sum();
     let mut out_shape = first.shape().to_vec();
     out_shape[axis] = total;
+    if first.is_cpu() {
+        let hosts: Vec<_> = tensors.iter().map(|t| t.host()).collect();
+        let slices: Vec<&[f32]> = hosts.iter().map(|h| h.as_slice()).collect();
+        let y = cpu::layout::concat(&slices, &shapes, axis);
+        drop(hosts);
+        return Tensor::from_vec(first.device(), y, &out_shape);
+    }
     let out = Tensor::uninit(first.device(), &out_shape, "concat")?;
     let outer = shape::numel(&out_shape[..axis]);
     let inner = shape::numel(&out_shape[axis + 1..]);
@@ -177,6 +185,18 @@ pub fn split(x: &Tensor, axis: usize, sizes: &[usize]) -> Result<Vec<Tensor>> {
             "split: sizes {sizes:?} add up to {sum}, but shape {s:?} has {} along axis {axis}",
             s[axis]
         )));
+    }
+    if x.is_cpu() {
+        let parts = cpu::layout::split(&x.host(), s, axis, sizes);
+        return parts
+            .into_iter()
+            .zip(sizes)
+            .map(|(v, &size)| {
+                let mut piece_shape = s.to_vec();
+                piece_shape[axis] = size;
+                Tensor::from_vec(x.device(), v, &piece_shape)
+            })
+            .collect();
     }
     let outer = shape::numel(&s[..axis]);
     let inner = shape::numel(&s[axis + 1..]);
@@ -220,6 +240,13 @@ pub fn permute(x: &Tensor, dims: &[usize]) -> Result<Tensor> {
     }
     let own = shape::strides(s);
     let out_shape: Vec<usize> = dims.iter().map(|&d| s[d]).collect();
+    if x.is_cpu() {
+        return Tensor::from_vec(
+            x.device(),
+            cpu::layout::permute(&x.host(), s, dims),
+            &out_shape,
+        );
+    }
     let strides: Vec<usize> = dims.iter().map(|&d| own[d]).collect();
     gather(x, &out_shape, &strides, &out_shape, "permute")
 }
@@ -259,6 +286,13 @@ pub fn pixel_shuffle(x: &Tensor, r: usize) -> Result<Tensor> {
         )));
     }
     let c = cin / (r * r);
+    if x.is_cpu() {
+        return Tensor::from_vec(
+            x.device(),
+            cpu::layout::pixel_shuffle(&x.host(), x.shape(), r),
+            &[n, c, h * r, w * r],
+        );
+    }
     // x as [N·C, i, j, h, w]; the output walks [N·C, h, i, w, j].
     let view = [n * c, h, r, w, r];
     let strides = [r * r * h * w, w, r * h * w, 1, h * w];
@@ -276,6 +310,13 @@ pub fn pixel_unshuffle(x: &Tensor, r: usize) -> Result<Tensor> {
         )));
     }
     let (h, w) = (hr / r, wr / r);
+    if x.is_cpu() {
+        return Tensor::from_vec(
+            x.device(),
+            cpu::layout::pixel_unshuffle(&x.host(), x.shape(), r),
+            &[n, c * r * r, h, w],
+        );
+    }
     // x as [N·C, h, i, w, j]; the output walks [N·C, i, j, h, w].
     let view = [n * c, r, r, h, w];
     let strides = [hr * wr, wr, 1, r * wr, r];
@@ -292,6 +333,13 @@ pub fn broadcast_to(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
             x.shape()
         )));
     }
+    if x.is_cpu() {
+        return Tensor::from_vec(
+            x.device(),
+            cpu::layout::broadcast_to(&x.host(), x.shape(), shape),
+            shape,
+        );
+    }
     let strides = shape::broadcast_strides(x.shape(), shape);
     gather(x, shape, &strides, shape, "broadcast_to")
 }
@@ -307,6 +355,13 @@ pub fn sum_to_shape(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
         return Err(Error::Shape(format!(
             "sum_to_shape: {xs:?} cannot be summed to {shape:?} (it must broadcast to {xs:?})"
         )));
+    }
+    if x.is_cpu() {
+        return Tensor::from_vec(
+            x.device(),
+            cpu::layout::sum_to_shape(&x.host(), xs, shape),
+            shape,
+        );
     }
     let pad = xs.len() - shape.len();
     let reduce: Vec<bool> = (0..xs.len())

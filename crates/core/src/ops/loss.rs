@@ -14,6 +14,7 @@
 //! (C[a, b] = cos(2π·ab/L), both symmetric), F = (C_H − iS_H)·d·(C_W − iS_W):
 //! the transforms are matrix products with the planes, batched over them.
 
+use crate::cpu;
 use crate::error::{Error, Result};
 use crate::ops::reduce::{chunking, reduce_scaled, u32_arg, workgroup_grid};
 use crate::ops::{binary, matmul, BinaryOp};
@@ -89,6 +90,15 @@ fn pointwise(pred: &Tensor, target: &Tensor, loss: &Pointwise, s: f32) -> Result
     let op = format!("{}_loss", loss.name);
     let n = check_pair(&op, pred, target)?;
     let dev = pred.device();
+    if pred.is_cpu() {
+        let (p, t) = (pred.host(), target.host());
+        let v = match loss.name {
+            "l1" => cpu::loss::l1_loss(&p, &t),
+            "mse" => cpu::loss::mse_loss(&p, &t),
+            _ => cpu::loss::charbonnier_loss(&p, &t, s),
+        };
+        return Tensor::from_vec(dev, vec![v], &[1]);
+    }
     let (chunk, groups) = chunking(n);
     let partials = Tensor::uninit(dev, &[groups], &op)?;
     let pipeline = dev.pipeline(&format!("loss/{}", loss.name), || {
@@ -115,6 +125,16 @@ fn pointwise_backward(
     let n = check_pair(&op, pred, target)?;
     check_grad(&op, grad, pred)?;
     let dev = pred.device();
+    if pred.is_cpu() {
+        let g = grad.host()[0];
+        let (p, t) = (pred.host(), target.host());
+        let gx = match loss.name {
+            "l1" => cpu::loss::l1_loss_backward(g, &p, &t),
+            "mse" => cpu::loss::mse_loss_backward(g, &p, &t),
+            _ => cpu::loss::charbonnier_loss_backward(g, &p, &t, s),
+        };
+        return Tensor::from_vec(dev, gx, pred.shape());
+    }
     let gx = Tensor::uninit(dev, pred.shape(), &op)?;
     let pipeline = dev.pipeline(&format!("loss_backward/{}", loss.name), || {
         include_str!("../shaders/loss_pointwise_backward.wgsl").replace("EXPR", loss.backward)
@@ -263,6 +283,10 @@ pub fn fft_loss(pred: &Tensor, target: &Tensor) -> Result<Tensor> {
     let n = check_pair(op, pred, target)?;
     let dims = fft_layout(op, pred)?;
     let (planes, h, w) = dims;
+    if pred.is_cpu() {
+        let v = cpu::loss::fft_loss(&pred.host(), &target.host(), pred.shape());
+        return Tensor::from_vec(pred.device(), vec![v], &[1]);
+    }
     let blocks = fft_blocks(op, pred, target, dims)?;
     let dev = pred.device();
     let (chunk, groups) = chunking(n);
@@ -299,6 +323,15 @@ pub fn fft_loss_backward(grad: &Tensor, pred: &Tensor, target: &Tensor) -> Resul
     check_grad(op, grad, pred)?;
     let dims = fft_layout(op, pred)?;
     let (planes, h, w) = dims;
+    if pred.is_cpu() {
+        let gx = cpu::loss::fft_loss_backward(
+            grad.host()[0],
+            &pred.host(),
+            &target.host(),
+            pred.shape(),
+        );
+        return Tensor::from_vec(pred.device(), gx, pred.shape());
+    }
     let blocks = fft_blocks(op, pred, target, dims)?;
     let dev = pred.device();
     // Gᵀ stacked as [G_rᵀ; G_iᵀ]: [planes, 2W, H], scaled by grad/n.

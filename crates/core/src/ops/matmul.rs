@@ -1,5 +1,6 @@
 //! Batched matrix product.
 
+use crate::cpu;
 use crate::device::KernelVariant;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
@@ -37,6 +38,19 @@ pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let mut out_shape = batch_shape.clone();
     out_shape.extend([m, n]);
     let dev = a.device();
+    if a.is_cpu() {
+        let c = cpu::gemm::matmul(
+            &a.host(),
+            &b.host(),
+            batch,
+            m,
+            k,
+            n,
+            ba.is_empty(),
+            bb.is_empty(),
+        );
+        return Tensor::from_vec(dev, c, &out_shape);
+    }
     let c = Tensor::uninit(dev, &out_shape, "matmul")?;
     if k == 0 {
         crate::ops::fill(&c, 0.0)?;
@@ -48,7 +62,9 @@ pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let max = dev.info().max_workgroups_per_dimension as usize;
     let (pipeline, tile) = match dev.info().kernel_variant {
         KernelVariant::Tiled => (
-            dev.pipeline("matmul/tiled", || include_str!("../shaders/matmul_tiled.wgsl").into()),
+            dev.pipeline("matmul/tiled", || {
+                include_str!("../shaders/matmul_tiled.wgsl").into()
+            }),
             64,
         ),
         // vec4 loads need rows of A and B that start on 16-byte boundaries.
@@ -59,7 +75,9 @@ pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
             64,
         ),
         KernelVariant::Register => (
-            dev.pipeline("matmul/register", || include_str!("../shaders/matmul_register.wgsl").into()),
+            dev.pipeline("matmul/register", || {
+                include_str!("../shaders/matmul_register.wgsl").into()
+            }),
             64,
         ),
     };
@@ -69,6 +87,11 @@ pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
             "matmul: {out_shape:?} needs a grid of {grid:?} workgroups; this adapter allows {max} per dimension"
         )));
     }
-    dev.dispatch(&pipeline, &params, &[a.buffer(), b.buffer(), c.buffer()], grid.map(|g| g as u32))?;
+    dev.dispatch(
+        &pipeline,
+        &params,
+        &[a.buffer(), b.buffer(), c.buffer()],
+        grid.map(|g| g as u32),
+    )?;
     Ok(c)
 }

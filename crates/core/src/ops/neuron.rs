@@ -18,6 +18,7 @@
 //! - A PLIF weight passed to an IF or LIF neuron is refused rather than ignored.
 //! - Soft reset uses V_reset = 0 in the charge and as V[−1] (DESIGN §3).
 
+use crate::cpu;
 use crate::error::{Error, Result};
 use crate::ops::reduce::{self, u32_arg};
 use crate::tensor::Tensor;
@@ -205,6 +206,14 @@ pub fn neuron_forward(
     validate(OP, cfg, plif_w, x)?;
     let (params, n) = common_params(OP, cfg, x.shape())?;
     let dev = x.device();
+    if x.is_cpu() {
+        let w = plif_w.map(|w| w.host()[0]);
+        let (s, h) = cpu::neuron::neuron_forward(&x.host(), x.shape(), cfg, w);
+        return Ok((
+            Tensor::from_vec(dev, s, x.shape())?,
+            Tensor::from_vec(dev, h, x.shape())?,
+        ));
+    }
     let spikes = Tensor::uninit(dev, x.shape(), OP)?;
     let h = Tensor::uninit(dev, x.shape(), OP)?;
     if x.numel() == 0 {
@@ -242,6 +251,16 @@ pub fn neuron_backward(
             grad_spikes.shape(),
             h.shape()
         )));
+    }
+    if h.is_cpu() {
+        let w = plif_w.map(|w| w.host()[0]);
+        let (gx, gw) =
+            cpu::neuron::neuron_backward(&grad_spikes.host(), &h.host(), h.shape(), cfg, w);
+        let gw = match gw {
+            Some(v) => Some(Tensor::from_vec(h.device(), vec![v], &[1])?),
+            None => None,
+        };
+        return Ok((Tensor::from_vec(h.device(), gx, h.shape())?, gw));
     }
     let (mut params, n) = common_params(OP, cfg, h.shape())?;
     params.extend([

@@ -7,6 +7,7 @@
 //! workgroup per (channel, chunk) with a shared-memory tree, then the
 //! partial sums are combined in a second, short pass.
 
+use crate::cpu;
 use crate::error::{Error, Result};
 use crate::ops::reduce::{chunking, mean_axes, sum_axes, u32_arg, workgroup_grid};
 use crate::tensor::Tensor;
@@ -169,6 +170,16 @@ pub fn batch_norm_train(
     check_shape(op, "weight", weight, &[c], x)?;
     check_shape(op, "bias", bias, &[c], x)?;
     check_eps(op, eps)?;
+    if x.is_cpu() {
+        let (y, mean, invstd) =
+            cpu::norm::batch_norm_train(&x.host(), x.shape(), &weight.host(), &bias.host(), eps);
+        let dev = x.device();
+        return Ok((
+            Tensor::from_vec(dev, y, x.shape())?,
+            Tensor::from_vec(dev, mean, &[c])?,
+            Tensor::from_vec(dev, invstd, &[c])?,
+        ));
+    }
     let axes: Vec<usize> = std::iter::once(0).chain(2..x.shape().len()).collect();
     let mean = mean_axes(x, &axes, false)?;
     let dev = x.device();
@@ -211,6 +222,18 @@ pub fn batch_norm_eval(
     check_shape(op, "weight", weight, &[c], x)?;
     check_shape(op, "bias", bias, &[c], x)?;
     check_eps(op, eps)?;
+    if x.is_cpu() {
+        let y = cpu::norm::batch_norm_eval(
+            &x.host(),
+            x.shape(),
+            &running_mean.host(),
+            &running_var.host(),
+            &weight.host(),
+            &bias.host(),
+            eps,
+        );
+        return Tensor::from_vec(x.device(), y, x.shape());
+    }
     bn_apply(
         op,
         x,
@@ -242,6 +265,22 @@ pub fn batch_norm_backward(
     check_shape(op, "weight", weight, &[c], x)?;
     check_shape(op, "mean", mean, &[c], x)?;
     check_shape(op, "invstd", invstd, &[c], x)?;
+    if x.is_cpu() {
+        let (gx, gw, gb) = cpu::norm::batch_norm_backward(
+            &grad_out.host(),
+            &x.host(),
+            x.shape(),
+            &weight.host(),
+            &mean.host(),
+            &invstd.host(),
+        );
+        let dev = x.device();
+        return Ok((
+            Tensor::from_vec(dev, gx, x.shape())?,
+            Tensor::from_vec(dev, gw, &[c])?,
+            Tensor::from_vec(dev, gb, &[c])?,
+        ));
+    }
     let (pg, pgx, _) = channel_sums(
         op,
         x,
@@ -322,6 +361,18 @@ pub fn batch_norm_update_running(
         )));
     }
     check_eps(op, eps)?;
+    if mean.is_cpu() {
+        cpu::norm::batch_norm_update_running(
+            &mut running_mean.host_mut(),
+            &mut running_var.host_mut(),
+            &mean.host(),
+            &invstd.host(),
+            count,
+            momentum,
+            eps,
+        );
+        return Ok(());
+    }
     let dev = mean.device();
     let unbias = (count as f64 / (count - 1) as f64) as f32;
     let params = [
@@ -361,6 +412,16 @@ pub fn layer_norm(
     check_shape(op, "bias", bias, &[c], x)?;
     check_eps(op, eps)?;
     let dev = x.device();
+    if x.is_cpu() {
+        let (y, mean, invstd) =
+            cpu::norm::layer_norm(&x.host(), x.shape(), &weight.host(), &bias.host(), eps);
+        let s = stats_shape(x);
+        return Ok((
+            Tensor::from_vec(dev, y, x.shape())?,
+            Tensor::from_vec(dev, mean, &s)?,
+            Tensor::from_vec(dev, invstd, &s)?,
+        ));
+    }
     let y = Tensor::uninit(dev, x.shape(), op)?;
     let mean = Tensor::uninit(dev, &stats_shape(x), op)?;
     let invstd = Tensor::uninit(dev, &stats_shape(x), op)?;
@@ -404,6 +465,21 @@ pub fn layer_norm_backward(
     check_shape(op, "mean", mean, &stats_shape(x), x)?;
     check_shape(op, "invstd", invstd, &stats_shape(x), x)?;
     let dev = x.device();
+    if x.is_cpu() {
+        let (gx, gw, gb) = cpu::norm::layer_norm_backward(
+            &grad_out.host(),
+            &x.host(),
+            x.shape(),
+            &weight.host(),
+            &mean.host(),
+            &invstd.host(),
+        );
+        return Ok((
+            Tensor::from_vec(dev, gx, x.shape())?,
+            Tensor::from_vec(dev, gw, &[c])?,
+            Tensor::from_vec(dev, gb, &[c])?,
+        ));
+    }
     let gx = Tensor::uninit(dev, x.shape(), op)?;
     let positions = n * hw;
     let params = [

@@ -2,6 +2,7 @@
 //! adaptive average pool to 1×1. Backward kernels gather (one invocation per
 //! input pixel sums the outputs whose window holds it), so no atomics.
 
+use crate::cpu;
 use crate::error::{Error, Result};
 use crate::ops::layout::{reduce_dims, to_u32};
 use crate::tensor::Tensor;
@@ -119,6 +120,10 @@ pub fn avg_pool2d(
     let op = "avg_pool2d";
     let win = Window::new(op, x.shape(), kernel, stride, padding)?;
     let dev = x.device();
+    if x.is_cpu() {
+        let y = cpu::pool::avg_pool2d(&x.host(), x.shape(), kernel, stride, padding);
+        return Tensor::from_vec(dev, y, &win.out_shape());
+    }
     let y = Tensor::uninit(dev, &win.out_shape(), op)?;
     let n = y.numel();
     let pipeline = dev.pipeline("pool/avg", || {
@@ -145,6 +150,10 @@ pub fn avg_pool2d_backward(
     let win = Window::new(op, x_shape, kernel, stride, padding)?;
     win.check_grad(op, "grad_out", grad_out)?;
     let dev = grad_out.device();
+    if grad_out.is_cpu() {
+        let dx = cpu::pool::avg_pool2d_backward(&grad_out.host(), x_shape, kernel, stride, padding);
+        return Tensor::from_vec(dev, dx, x_shape);
+    }
     let dx = Tensor::uninit(dev, x_shape, op)?;
     let n = dx.numel();
     let pipeline = dev.pipeline("pool/avg_backward", || {
@@ -179,6 +188,13 @@ pub fn max_pool2d(
         )));
     }
     let dev = x.device();
+    if x.is_cpu() {
+        let (y, idx) = cpu::pool::max_pool2d(&x.host(), x.shape(), kernel, stride, padding);
+        return Ok((
+            Tensor::from_vec(dev, y, &win.out_shape())?,
+            Tensor::from_vec(dev, idx, &win.out_shape())?,
+        ));
+    }
     let y = Tensor::uninit(dev, &win.out_shape(), op)?;
     let idx = Tensor::uninit(dev, &win.out_shape(), op)?;
     let n = y.numel();
@@ -211,6 +227,17 @@ pub fn max_pool2d_backward(
     win.check_grad(op, "grad_out", grad_out)?;
     win.check_grad(op, "indices", indices)?;
     let dev = grad_out.device();
+    if grad_out.is_cpu() {
+        let dx = cpu::pool::max_pool2d_backward(
+            &grad_out.host(),
+            &indices.host(),
+            x_shape,
+            kernel,
+            stride,
+            padding,
+        );
+        return Tensor::from_vec(dev, dx, x_shape);
+    }
     let dx = Tensor::uninit(dev, x_shape, op)?;
     let n = dx.numel();
     let pipeline = dev.pipeline("pool/max_backward", || {
@@ -245,6 +272,13 @@ pub fn adaptive_avg_pool_1x1(x: &Tensor) -> Result<Tensor> {
             x.shape()
         )));
     }
+    if x.is_cpu() {
+        return Tensor::from_vec(
+            x.device(),
+            cpu::pool::adaptive_avg_pool_1x1(&x.host(), x.shape()),
+            &[n, c, 1, 1],
+        );
+    }
     reduce_dims(
         x,
         &[false, false, true, true],
@@ -265,6 +299,13 @@ pub fn adaptive_avg_pool_1x1_backward(grad_out: &Tensor, x_shape: &[usize]) -> R
         )));
     }
     let dev = grad_out.device();
+    if grad_out.is_cpu() {
+        return Tensor::from_vec(
+            dev,
+            cpu::pool::adaptive_avg_pool_1x1_backward(&grad_out.host(), x_shape),
+            x_shape,
+        );
+    }
     let dx = Tensor::uninit(dev, x_shape, op)?;
     let total = dx.numel();
     if total == 0 {

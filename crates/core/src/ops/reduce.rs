@@ -12,6 +12,7 @@
 //! When one chunk is not enough, the per-chunk partial sums `[outputs,
 //! chunks]` are reduced again by the same kernels until one value is left.
 
+use crate::cpu;
 use crate::device::{Device, LINEAR_WORKGROUP};
 use crate::error::{Error, Result};
 use crate::shape;
@@ -203,7 +204,10 @@ impl Combine {
             Combine::Max => ("max", "-3.4028235e38"),
         };
         let helper = "fn add_f32(a: f32, b: f32) -> f32 { return a + b; }\n";
-        format!("{helper}{}", source.replace("COMBINE", combine).replace("INIT", init))
+        format!(
+            "{helper}{}",
+            source.replace("COMBINE", combine).replace("INIT", init)
+        )
     }
 }
 
@@ -212,7 +216,14 @@ fn run(op: &str, x: &Tensor, plan: Plan, scale: f32, out: &Tensor) -> Result<()>
     run_with(op, x, plan, scale, out, Combine::Sum)
 }
 
-fn run_with(op: &str, x: &Tensor, plan: Plan, scale: f32, out: &Tensor, combine: Combine) -> Result<()> {
+fn run_with(
+    op: &str,
+    x: &Tensor,
+    plan: Plan,
+    scale: f32,
+    out: &Tensor,
+    combine: Combine,
+) -> Result<()> {
     let dev = x.device();
     if plan.n_out == 0 {
         return Ok(());
@@ -251,7 +262,14 @@ fn run_with(op: &str, x: &Tensor, plan: Plan, scale: f32, out: &Tensor, combine:
         &[x.buffer(), partial.buffer()],
         workgroup_grid(dev, plan.n_out * groups),
     )?;
-    run_with(op, &partial, Plan::rows(plan.n_out, groups), scale, out, combine)
+    run_with(
+        op,
+        &partial,
+        Plan::rows(plan.n_out, groups),
+        scale,
+        out,
+        combine,
+    )
 }
 
 /// Sum over `axes` times `scale` (the engine's one reduction entry point).
@@ -263,6 +281,13 @@ pub(crate) fn reduce_scaled(
     scale: f32,
 ) -> Result<Tensor> {
     let mask = axis_mask(op, x.shape(), axes)?;
+    if x.is_cpu() {
+        let mut y = cpu::reduce::sum_axes(&x.host(), x.shape(), axes);
+        if scale != 1.0 {
+            y.iter_mut().for_each(|v| *v *= scale);
+        }
+        return Tensor::from_vec(x.device(), y, &output_shape(x.shape(), &mask, keepdim));
+    }
     // Strides and offsets are u32 in the kernels.
     u32_arg(op, x.numel())?;
     let out = Tensor::uninit(x.device(), &output_shape(x.shape(), &mask, keepdim), op)?;
@@ -273,9 +298,20 @@ pub(crate) fn reduce_scaled(
 /// Maximum over `axes` (−f32::MAX for empty axes), shaped like [`sum_axes`].
 pub fn max_axes(x: &Tensor, axes: &[usize], keepdim: bool) -> Result<Tensor> {
     let mask = axis_mask("max", x.shape(), axes)?;
+    if x.is_cpu() {
+        let y = cpu::reduce::max_axes(&x.host(), x.shape(), axes);
+        return Tensor::from_vec(x.device(), y, &output_shape(x.shape(), &mask, keepdim));
+    }
     u32_arg("max", x.numel())?;
     let out = Tensor::uninit(x.device(), &output_shape(x.shape(), &mask, keepdim), "max")?;
-    run_with("max", x, Plan::new(x.shape(), &mask), 1.0, &out, Combine::Max)?;
+    run_with(
+        "max",
+        x,
+        Plan::new(x.shape(), &mask),
+        1.0,
+        &out,
+        Combine::Max,
+    )?;
     Ok(out)
 }
 
@@ -326,6 +362,13 @@ fn broadcast_back(
         )));
     }
     let dev = grad.device();
+    if grad.is_cpu() {
+        let mut gx = cpu::reduce::sum_axes_backward(&grad.host(), x_shape, axes);
+        if scale != 1.0 {
+            gx.iter_mut().for_each(|v| *v *= scale);
+        }
+        return Tensor::from_vec(dev, gx, x_shape);
+    }
     let gx = Tensor::uninit(dev, x_shape, op)?;
     let n = u32_arg(op, gx.numel())?;
     // Output strides of the kept segments: row-major over the kept sizes.

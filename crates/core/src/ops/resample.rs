@@ -2,6 +2,7 @@
 //! with gather-form backward kernels (one invocation per input pixel, no
 //! atomics).
 
+use crate::cpu;
 use crate::error::{Error, Result};
 use crate::ops::layout::to_u32;
 use crate::tensor::Tensor;
@@ -26,6 +27,18 @@ fn run(
     small_hw: [usize; 2],
 ) -> Result<Tensor> {
     let dev = src.device();
+    if src.is_cpu() {
+        let v = src.host();
+        let y = match key {
+            "resample/nearest2x" => cpu::resample::upsample_nearest2x(&v, src.shape()),
+            "resample/bilinear2x" => cpu::resample::upsample_bilinear2x(&v, src.shape()),
+            "resample/nearest2x_backward" => {
+                cpu::resample::upsample_nearest2x_backward(&v, src.shape())
+            }
+            _ => cpu::resample::upsample_bilinear2x_backward(&v, out_shape),
+        };
+        return Tensor::from_vec(dev, y, out_shape);
+    }
     let out = Tensor::uninit(dev, out_shape, op)?;
     let n = out.numel();
     let params = [
