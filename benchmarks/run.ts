@@ -1,5 +1,5 @@
 /**
- * Benchmark runner: `npm run bench -- <name> [--json] [--adapter A]`.
+ * Benchmark runner: `npm run bench -- <name> [--json] [--device D]`.
  * With `--json` the last line printed is one JSON object of the figures.
  *
  * @module
@@ -10,6 +10,7 @@ import * as conv from './conv'
 import * as dncnn from './dncnn'
 import * as lif from './lif'
 import * as matmul from './matmul'
+import * as student from './student'
 
 /** Options every benchmark receives. */
 export interface BenchArgs {
@@ -17,29 +18,34 @@ export interface BenchArgs {
   flopsPerCycle?: number
   /** Use only the first N images (dncnn). */
   limit?: number
+  /** The device compared against the native backend (student). */
+  device?: string
   /** Input shape override (conv), e.g. `--shape 2,64,64,64`. */
   shape?: number[]
 }
 
-const benches: Record<string, { run(args: BenchArgs): Record<string, unknown> }> = { matmul, conv, dncnn, lif }
+const benches: Record<string, { run(args: BenchArgs): Record<string, unknown> }> = { matmul, conv, dncnn, lif, student }
 
 function main(argv: string[]): number {
   const [name, ...rest] = argv
   const bench = name === undefined ? undefined : benches[name]
   if (!bench) {
-    console.error(`usage: npm run bench -- <${Object.keys(benches).join('|')}> [--json] [--adapter A] [--flops-per-cycle N] [--limit N] [--shape N,C,H,W]`)
+    console.error(`usage: npm run bench -- <${Object.keys(benches).join('|')}> [--json] [--device D] [--flops-per-cycle N] [--limit N] [--shape N,C,H,W]`)
     return 2
   }
   try {
     const { flags } = parseArgs(rest, {
       json: { type: 'boolean', description: 'print the figures as one JSON object on the last line' },
       adapter: { type: 'string', description: 'adapter choice' },
+      device: { type: 'string', description: 'gpu, cpu (native backend), lavapipe or an adapter name' },
       'flops-per-cycle': { type: 'number', description: 'override the FLOP/cycle/core used for the CPU peak' },
       limit: { type: 'number', description: 'use only the first N images' },
       shape: { type: 'string', description: 'input shape N,C,H,W' },
     })
-    if (typeof flags['adapter'] === 'string') initDevice({ adapter: flags['adapter'] })
+    const choice = flags['device'] ?? flags['adapter']
+    if (typeof choice === 'string' && name !== 'student') initDevice({ adapter: choice })
     const args: BenchArgs = { json: flags['json'] === true }
+    if (typeof choice === 'string') args.device = choice
     if (typeof flags['flops-per-cycle'] === 'number') args.flopsPerCycle = flags['flops-per-cycle']
     if (typeof flags['limit'] === 'number') args.limit = flags['limit']
     if (typeof flags['shape'] === 'string') {

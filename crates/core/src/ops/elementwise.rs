@@ -105,9 +105,11 @@ impl BinaryOp {
             "less" => BinaryOp::Less,
             "maximum" => BinaryOp::Maximum,
             "minimum" => BinaryOp::Minimum,
-            other => return Err(Error::InvalidArgument(format!(
+            other => {
+                return Err(Error::InvalidArgument(format!(
                 "unknown binary op '{other}' (known: add, sub, mul, div, less, maximum, minimum)"
-            ))),
+            )))
+            }
         })
     }
 
