@@ -7,6 +7,7 @@
 
 pub mod autograd;
 pub mod cpu;
+pub mod data;
 pub mod device;
 pub mod error;
 pub mod functional;

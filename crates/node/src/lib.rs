@@ -9,6 +9,7 @@ use napi::{Error, Result, Status};
 use napi_derive::napi;
 use spikeir_core as core;
 
+mod data;
 mod files;
 mod optim;
 mod tensor;
