@@ -5,6 +5,9 @@
  * @module
  */
 import { describeFlags, parseArgs, UsageError, type FlagSpec, type Parsed } from './args'
+import * as denoise from './denoise'
+import * as energy from './energy'
+import * as evaluate from './eval'
 import * as info from './info'
 
 interface Command {
@@ -13,7 +16,7 @@ interface Command {
   run(args: Parsed): void | Promise<void>
 }
 
-const commands: Record<string, Command> = { info }
+const commands: Record<string, Command> = { info, eval: evaluate, denoise, energy }
 
 function usage(): string {
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(14)}${c.summary}`)

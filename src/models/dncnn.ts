@@ -53,8 +53,29 @@ export class DnCNN extends Module {
   }
 
   /**
+   * Hint taps `layer1` … `layer{depth − 1}`: the features after that conv
+   * layer (1-based) and its ReLU, `[B, channels, H, W]`.
+   */
+  forwardHints(x: Tensor, taps: readonly string[]): { output: Tensor; features: Map<string, Tensor> } {
+    const index = taps.map((t) => {
+      const m = /^layer(\d+)$/.exec(t)
+      const i = m ? Number(m[1]) : NaN
+      if (!(i >= 1 && i < this.depth)) throw new Error(`DnCNN: unknown hint tap '${t}' (layer1 … layer${this.depth - 1})`)
+      return i - 1
+    })
+    const { output, features } = this.forwardWithFeatures(x, index)
+    const order = [...new Set(index)].sort((a, b) => a - b)
+    return { output, features: new Map(taps.map((t, j) => [t, features[order.indexOf(index[j]!)]!])) }
+  }
+
+  /** Channels of a hint tap. */
+  tapChannels(_tap: string): number {
+    return this.layers.items[0]!.outChannels
+  }
+
+  /**
    * The denoised image and the features after the given layers (0-based,
-   * after their ReLU) — the hint taps for distillation.
+   * after their ReLU), in layer order — the hint taps for distillation.
    */
   forwardWithFeatures(x: Tensor, taps: readonly number[]): { output: Tensor; features: Tensor[] } {
     const features: Tensor[] = []

@@ -245,6 +245,24 @@ export class SpikerIR extends Module {
     return this.forwardWithFeatures(x, []).output
   }
 
+  /** Hint taps by name (see {@link SPIKERIR_TAPS}); features are averaged over T. */
+  forwardHints(x: Tensor, taps: readonly string[]): { output: Tensor; features: Map<string, Tensor> } {
+    for (const t of taps) {
+      if (!(SPIKERIR_TAPS as readonly string[]).includes(t)) throw new Error(`SpikerIR: unknown hint tap '${t}' (${SPIKERIR_TAPS.join(', ')})`)
+    }
+    const r = this.forwardWithFeatures(x, taps as SpikerIRTap[])
+    return { output: r.output, features: r.features as Map<string, Tensor> }
+  }
+
+  /** Channels of a hint tap. */
+  tapChannels(tap: string): number {
+    const d = this.config.width
+    const channels: Record<SpikerIRTap, number> = { encoder1: d, encoder2: 2 * d, encoder3: 4 * d, decoder3: 4 * d, decoder2: 2 * d, decoder1: 2 * d, refine: 2 * d }
+    const c = channels[tap as SpikerIRTap]
+    if (c === undefined) throw new Error(`SpikerIR: unknown hint tap '${tap}'`)
+    return c
+  }
+
   /** Every spiking neuron layer with its name (for firing rates). */
   neurons(): [string, SpikingNeuron][] {
     return this.namedModules().filter((e): e is [string, SpikingNeuron] => e[1] instanceof SpikingNeuron)

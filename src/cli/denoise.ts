@@ -1,0 +1,36 @@
+/**
+ * `spikeir denoise [--model CKPT] IN OUT`: restores one image file.
+ *
+ * @module
+ */
+import { readImage, writeImage } from '../io'
+import { restore } from '../metrics/evaluate'
+import { loadModel } from '../models/load'
+import { scope } from '../tensor'
+import { UsageError, type FlagSpec, type Parsed } from './args'
+import { defaultStudent } from './defaults'
+
+export const summary = 'denoise one image: spikeir denoise [--model CKPT] IN OUT'
+
+export const flags: Record<string, FlagSpec> = {
+  model: { type: 'string', description: 'checkpoint or DnCNN weights; default: the σ = 25 student' },
+}
+
+export function run(args: Parsed): void {
+  const [input, output] = args.positional
+  if (!input || !output || args.positional.length !== 2) throw new UsageError('expected IN and OUT image paths')
+  const file = typeof args.flags['model'] === 'string' ? args.flags['model'] : defaultStudent()
+  const { model } = loadModel(file)
+  scope(() => {
+    const img = readImage(input)
+    const channels = img.shape[1]!
+    const modelChannels = 'config' in model ? (model as unknown as { config: { imageChannels: number } }).config.imageChannels : 1
+    if (channels !== modelChannels) {
+      const grey = readImage(input, { channels: modelChannels as 1 | 3 })
+      writeImage(output, restore(model, grey))
+    } else {
+      writeImage(output, restore(model, img))
+    }
+  })
+  console.log(`wrote ${output}`)
+}

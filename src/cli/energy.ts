@@ -1,0 +1,70 @@
+/**
+ * `spikeir energy --model CKPT --image IMG [--teacher CKPT] [--json]`:
+ * per-layer and total energy (DESIGN §7) of a model — and of a teacher beside it.
+ *
+ * @module
+ */
+import { readImage } from '../io'
+import { energyReport, type EnergyReport } from '../metrics/energy'
+import { loadModel } from '../models/load'
+import { scope, Tensor } from '../tensor'
+import { UsageError, type FlagSpec, type Parsed } from './args'
+import { defaultStudent } from './defaults'
+
+export const summary = 'energy estimate of a model (and a teacher) on a real image'
+
+export const flags: Record<string, FlagSpec> = {
+  model: { type: 'string', description: 'checkpoint; default: the σ = 25 student' },
+  teacher: { type: 'string', description: 'a second model (e.g. DnCNN weights) to compare with' },
+  image: { type: 'string', description: 'image to run on (required)' },
+  json: { type: 'boolean', description: 'print one JSON object' },
+}
+
+function crop4(h: number, w: number): [number, number] {
+  return [h - (h % 4), w - (w % 4)]
+}
+
+function report(file: string, image: string): { file: string; parameters: number; report: EnergyReport } {
+  const { model } = loadModel(file)
+  return scope(() => {
+    const img = readImage(image, { channels: 1 })
+    const [, , h, w] = img.shape as [number, number, number, number]
+    const [ch, cw] = crop4(h, w)
+    // The student needs multiples of 4; crop (not pad) so no layer sees invented pixels.
+    const rows = img.toFloat32Array()
+    const data = new Float32Array(ch * cw)
+    for (let y = 0; y < ch; y++) data.set(rows.subarray(y * w, y * w + cw), y * cw)
+    const x = Tensor.fromData(data, [1, 1, ch, cw])
+    return { file, parameters: model.numParameters(), report: energyReport(model, x) }
+  })
+}
+
+function print(label: string, r: { file: string; parameters: number; report: EnergyReport }): void {
+  console.log(`${label}: ${r.file} (${r.parameters} parameters)`)
+  console.log('  layer'.padEnd(44) + 'input   rate     MACs         SOPs         energy (µJ)')
+  for (const l of r.report.layers) {
+    console.log(
+      `  ${l.name.padEnd(42)}${l.input.padEnd(8)}${(l.firingRate === null ? '-' : l.firingRate.toFixed(3)).padEnd(9)}` +
+        `${l.macs.toExponential(3).padEnd(13)}${l.synapticOps.toExponential(3).padEnd(13)}${(l.energyPj / 1e6).toFixed(3)}`,
+    )
+  }
+  console.log(`  total: ${r.report.totalMacs.toExponential(3)} MACs, ${r.report.totalSynapticOps.toExponential(3)} SOPs, ${(r.report.totalPj / 1e6).toFixed(3)} µJ per image`)
+}
+
+export function run(args: Parsed): void {
+  const image = args.flags['image']
+  if (typeof image !== 'string') throw new UsageError('--image IMG is required')
+  const model = report(typeof args.flags['model'] === 'string' ? args.flags['model'] : defaultStudent(), image)
+  const teacher = typeof args.flags['teacher'] === 'string' ? report(args.flags['teacher'], image) : null
+  const ratio = teacher ? teacher.report.totalPj / model.report.totalPj : null
+  if (args.flags['json']) {
+    console.log(JSON.stringify({ image, model, teacher, teacherToModelEnergy: ratio, note: model.report.note }))
+    return
+  }
+  print('model', model)
+  if (teacher) {
+    print('teacher', teacher)
+    console.log(`teacher / model energy: ${ratio!.toFixed(1)}×; parameters ${(teacher.parameters / model.parameters).toFixed(1)}×`)
+  }
+  console.log(model.report.note)
+}

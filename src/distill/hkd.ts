@@ -1,0 +1,194 @@
+/**
+ * H-KD: asymmetric ANN→SNN hint distillation (DESIGN §5). Named feature taps
+ * of a frozen teacher and of the student are compared through learnable
+ * 1×1 adapters (student features averaged over T, mapped to the teacher's
+ * channels and resized to its resolution):
+ *
+ *   L = L1(ŷ, y) + λ·L_FFT(ŷ, y) + γ(step)·Σ_taps MSE(adapter(F_S), F_T)
+ *
+ * with λ = 0.1 and γ = 0.12 by default. γ = 0 (or no teacher) is the
+ * baseline every distillation claim is measured against.
+ *
+ * @module
+ */
+import { Conv2d, ModuleList } from '../nn/layers'
+import { Module } from '../nn/module'
+import { noGrad, type Tensor } from '../tensor'
+
+/** A model that exposes named intermediate features ("hint taps"). */
+export interface HintSource {
+  forwardHints(x: Tensor, taps: readonly string[]): { output: Tensor; features: Map<string, Tensor> }
+}
+
+/** How γ changes over training. */
+export type GammaSchedule =
+  | { kind: 'constant' }
+  | { kind: 'linear'; steps: number }
+  | { kind: 'cosine'; steps: number }
+  | { kind: 'offAfter'; step: number }
+
+/** γ at `step` (counted from 0) for a base weight `gamma`. */
+export function gammaAt(gamma: number, schedule: GammaSchedule, step: number): number {
+  switch (schedule.kind) {
+    case 'constant':
+      return gamma
+    case 'linear':
+      return gamma * Math.max(0, 1 - step / schedule.steps)
+    case 'cosine':
+      return step >= schedule.steps ? 0 : 0.5 * gamma * (1 + Math.cos((Math.PI * step) / schedule.steps))
+    case 'offAfter':
+      return step < schedule.step ? gamma : 0
+  }
+}
+
+/** Parses `constant`, `linear:STEPS`, `cosine:STEPS` or `off-after:STEP`. */
+export function parseGammaSchedule(text: string): GammaSchedule {
+  const [kind, arg] = text.split(':')
+  const n = Number(arg)
+  const needN = () => {
+    if (!Number.isInteger(n) || n <= 0) throw new Error(`gamma schedule '${text}': needs a positive step count, e.g. ${kind}:1000`)
+    return n
+  }
+  switch (kind) {
+    case 'constant':
+      return { kind: 'constant' }
+    case 'linear':
+      return { kind: 'linear', steps: needN() }
+    case 'cosine':
+      return { kind: 'cosine', steps: needN() }
+    case 'off-after':
+      return { kind: 'offAfter', step: needN() }
+    default:
+      throw new Error(`unknown gamma schedule '${text}' (constant, linear:N, cosine:N, off-after:N)`)
+  }
+}
+
+/** One student tap paired with one teacher tap. */
+export interface HintPair {
+  student: string
+  teacher: string
+  /** Student and teacher channels at these taps. */
+  studentChannels: number
+  teacherChannels: number
+}
+
+/**
+ * The learnable 1×1 adapter of one hint pair, resizing the student feature
+ * to the teacher's resolution by ×2 bilinear up-sampling or 2×2 average
+ * pooling (the taps' resolutions differ by powers of two).
+ */
+export class HintAdapter extends Module {
+  readonly conv: Conv2d
+
+  constructor(readonly pair: HintPair, seed: number) {
+    super()
+    this.conv = this.registerModule('conv', new Conv2d(pair.studentChannels, pair.teacherChannels, 1, { seed }))
+  }
+
+  /** Adapts `[B, C_s, h, w]` to `[B, C_t, H, W]` (H, W from `like`). */
+  adapt(student: Tensor, like: readonly number[]): Tensor {
+    let f = this.conv.forward(student)
+    while (f.shape[2]! < like[2]!) {
+      const up = f.upsample2x('bilinear')
+      f.dispose()
+      f = up
+    }
+    while (f.shape[2]! > like[2]!) {
+      const down = f.avgPool2d({ kernel: 2 })
+      f.dispose()
+      f = down
+    }
+    if (f.shape[2] !== like[2] || f.shape[3] !== like[3]) {
+      throw new Error(`hint ${this.pair.student}→${this.pair.teacher}: student ${f.shape.join('×')} cannot be resized to teacher ${like.join('×')}`)
+    }
+    return f
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.conv.forward(x)
+  }
+}
+
+/** Options of {@link HKD}. */
+export interface HKDOptions {
+  /** Weight λ of the FFT loss (default 0.1). */
+  lambdaFft?: number
+  /** Base hint weight γ (default 0.12); 0 disables hints (the baseline). */
+  gamma?: number
+  schedule?: GammaSchedule
+  seed?: number
+}
+
+/** The parts of one H-KD loss evaluation (the `[1]` total keeps its gradient path). */
+export interface HKDLossParts {
+  loss: Tensor
+  l1: number
+  fft: number
+  hint: number
+  gamma: number
+}
+
+/** H-KD: the loss of a student against its targets and a frozen teacher's hints. */
+export class HKD extends Module {
+  readonly adapters: ModuleList<HintAdapter>
+  readonly lambdaFft: number
+  readonly gamma: number
+  readonly schedule: GammaSchedule
+
+  constructor(
+    readonly student: HintSource,
+    readonly teacher: HintSource | null,
+    readonly pairs: readonly HintPair[],
+    options: HKDOptions = {},
+  ) {
+    super()
+    this.lambdaFft = options.lambdaFft ?? 0.1
+    this.gamma = teacher ? (options.gamma ?? 0.12) : 0
+    this.schedule = options.schedule ?? { kind: 'constant' }
+    const seed = options.seed ?? 0
+    this.adapters = this.registerModule('adapters', new ModuleList(pairs.map((p, i) => new HintAdapter(p, seed + 7 * i + 1))))
+  }
+
+  forward(): Tensor {
+    throw new Error('HKD has no forward: call loss(input, target, step)')
+  }
+
+  /**
+   * The student's output and the loss on one batch. The teacher runs
+   * without a tape; only the student and the adapters receive gradients.
+   */
+  loss(input: Tensor, target: Tensor, step: number): { output: Tensor; parts: HKDLossParts } {
+    const gamma = this.teacher ? gammaAt(this.gamma, this.schedule, step) : 0
+    const useHints = gamma > 0 && this.pairs.length > 0
+    const { output, features } = this.student.forwardHints(input, useHints ? this.pairs.map((p) => p.student) : [])
+    const tmp: Tensor[] = []
+    const k = (t: Tensor) => (tmp.push(t), t)
+    const l1 = k(output.l1Loss(target))
+    const fft = k(output.fftLoss(target))
+    let loss = l1.add(k(fft.mul(this.lambdaFft)))
+    let hintValue = 0
+    if (useHints) {
+      const teacherFeatures = noGrad(() => {
+        const r = this.teacher!.forwardHints(input, this.pairs.map((p) => p.teacher))
+        r.output.dispose()
+        return r.features
+      })
+      let hint: Tensor | null = null
+      this.pairs.forEach((p, i) => {
+        const ft = teacherFeatures.get(p.teacher)!
+        const fs = k(this.adapters.items[i]!.adapt(features.get(p.student)!, ft.shape))
+        const mse = k(fs.mseLoss(ft))
+        hint = hint ? k(hint.add(mse)) : mse
+      })
+      for (const t of teacherFeatures.values()) t.dispose()
+      hintValue = hint!.toFloat32Array()[0]!
+      const prev = loss
+      loss = loss.add(k(hint!.mul(gamma)))
+      prev.dispose()
+    }
+    for (const f of features.values()) f.dispose()
+    const parts = { loss, l1: l1.toFloat32Array()[0]!, fft: fft.toFloat32Array()[0]!, hint: hintValue, gamma }
+    for (const t of tmp) t.dispose()
+    return { output, parts }
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * The distillation training loop: AdamW with a cosine schedule and warm-up,
+ * gradient clipping, the H-KD loss, periodic validation, atomic checkpoints
+ * with exact resume, and a JSONL log of every step.
+ *
+ * @module
+ */
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+
+import type { HKD } from '../distill/hkd'
+import type { NamedArray } from '../io'
+import type { SpikerIR } from '../models/spikerir'
+import { scope, synchronize, zeroGrad, type Tensor } from '../tensor'
+import { loadCheckpoint, saveCheckpoint } from './checkpoint'
+import { AdamW, clipGradNorm } from './optim'
+import { cosineSchedule } from './schedule'
+
+/** A stream of training batches, deterministic by step. */
+export interface BatchStream {
+  next(): { input: Tensor; target: Tensor; step: number }
+  dispose(): void
+}
+
+/** Settings of {@link trainStudent}. */
+export interface TrainSettings {
+  steps: number
+  lr: number
+  warmup: number
+  minLr: number
+  weightDecay: number
+  /** Clip the global gradient norm to this (null: no clipping). */
+  clipNorm: number | null
+  seed: number
+  /** Validate every N steps (0: only at the end). */
+  valEvery: number
+  /** Write a checkpoint every N steps (0: only at the end). */
+  checkpointEvery: number
+  outDir: string
+  /** Checkpoint name (`student` by default). */
+  name?: string
+}
+
+/** One line of the JSONL log. */
+export interface StepRecord {
+  step: number
+  loss: number
+  l1: number
+  fft: number
+  hint: number
+  gamma: number
+  lr: number
+  gradNorm: number | null
+  /** Mean firing rate of each spiking layer in this step's forward. */
+  firingRates: Record<string, number>
+  seconds: number
+}
+
+/** What {@link trainStudent} needs. */
+export interface TrainJob {
+  student: SpikerIR
+  hkd: HKD
+  /** Opens the batch stream at `startStep`. */
+  data: (startStep: number) => BatchStream
+  settings: TrainSettings
+  /** Validation metrics of the student (called in evaluation mode, without a tape). */
+  validate?: (student: SpikerIR) => Record<string, number>
+  /** The config recorded in checkpoints. */
+  config: Record<string, unknown>
+  /** A checkpoint sidecar to resume from. */
+  resume?: string
+  onStep?: (record: StepRecord) => void
+  onValidation?: (step: number, metrics: Record<string, number>) => void
+}
+
+/** Trains the student; returns the last step's record and the validation history. */
+export function trainStudent(job: TrainJob): { last: StepRecord | null; validation: { step: number; metrics: Record<string, number> }[] } {
+  const { student, hkd, settings: s } = job
+  const name = s.name ?? 'student'
+  const params = [...student.namedParameters(), ...hkd.adapters.namedParameters('hkd.adapters.')]
+  const opt = new AdamW(params, { lr: s.lr, weightDecay: s.weightDecay })
+  const schedule = cosineSchedule(s.lr, s.steps, { warmup: s.warmup, minLr: s.minLr })
+  let start = 0
+  const validation: { step: number; metrics: Record<string, number> }[] = []
+  if (job.resume) {
+    const { info, trainingState } = loadCheckpoint(job.resume, student)
+    if (!trainingState) throw new Error(`resume: '${job.resume}' has no training state (optimizer, adapters)`)
+    const adapters = trainingState.filter((a) => a.name.startsWith('hkd.')).map((a) => ({ ...a, name: a.name.slice(4) }))
+    hkd.loadStateDict(adapters)
+    opt.loadStateArrays(trainingState.filter((a) => a.name.startsWith('optim.')).map((a) => ({ ...a, name: a.name.slice(6) })))
+    start = info.step
+    const history = (info.metrics['validation'] ?? []) as { step: number; metrics: Record<string, number> }[]
+    validation.push(...history)
+  }
+  fs.mkdirSync(s.outDir, { recursive: true })
+  const logFile = path.join(s.outDir, `${name}.log.jsonl`)
+  if (!job.resume) fs.writeFileSync(logFile, '')
+  const data = job.data(start)
+  const neurons = student.neurons()
+  let last: StepRecord | null = null
+
+  const trainingState = (): NamedArray[] => [
+    ...opt.stateArrays().map((a) => ({ ...a, name: `optim.${a.name}` })),
+    ...[...hkd.stateDict()].map(([n, t]) => ({ name: `hkd.${n}`, shape: t.shape, data: t.toFloat32Array() })),
+  ]
+  const checkpoint = (step: number) =>
+    saveCheckpoint(s.outDir, name, student, { step, seed: s.seed, config: job.config, metrics: { last, validation } }, trainingState())
+  const runValidation = (step: number) => {
+    if (!job.validate) return
+    student.eval()
+    const metrics = job.validate(student)
+    student.train()
+    validation.push({ step, metrics })
+    job.onValidation?.(step, metrics)
+  }
+
+  try {
+    student.train()
+    for (let step = start; step < s.steps; step++) {
+      const t0 = process.hrtime.bigint()
+      const batch = data.next()
+      if (batch.step !== step) throw new Error(`data stream is at step ${batch.step}, training at ${step}`)
+      const lr = schedule(step)
+      const record = scope(() => {
+        const { parts } = hkd.loss(batch.input, batch.target, step)
+        const lossValue = parts.loss.toFloat32Array()[0]!
+        if (!Number.isFinite(lossValue)) {
+          throw new Error(`step ${step}: the loss is ${lossValue} (l1 ${parts.l1}, fft ${parts.fft}, hint ${parts.hint}); stopping before the weights change — lower the learning rate or enable clipping`)
+        }
+        parts.loss.backward()
+        const gradNorm = s.clipNorm === null ? null : clipGradNorm(params.map(([, p]) => p), s.clipNorm)
+        opt.lr = lr
+        opt.step()
+        zeroGrad()
+        const firingRates: Record<string, number> = {}
+        for (const [n, l] of neurons) firingRates[n] = l.firingRate() ?? 0
+        return { step, loss: lossValue, l1: parts.l1, fft: parts.fft, hint: parts.hint, gamma: parts.gamma, lr, gradNorm, firingRates, seconds: 0 }
+      })
+      batch.input.dispose()
+      batch.target.dispose()
+      synchronize()
+      record.seconds = Number(process.hrtime.bigint() - t0) / 1e9
+      last = record
+      fs.appendFileSync(logFile, JSON.stringify(record) + '\n')
+      job.onStep?.(record)
+      const done = step + 1
+      if (s.valEvery > 0 && done % s.valEvery === 0 && done < s.steps) runValidation(done)
+      if (s.checkpointEvery > 0 && done % s.checkpointEvery === 0 && done < s.steps) checkpoint(done)
+    }
+    if (start < s.steps || validation.length === 0) runValidation(s.steps)
+    checkpoint(s.steps)
+  } finally {
+    data.dispose()
+    opt.dispose()
+  }
+  return { last, validation }
+}
