@@ -1,0 +1,152 @@
+/**
+ * Training and evaluation data (DESIGN §6): random patches with fresh
+ * degradation per batch, made in Rust on a background thread, and whole-image
+ * evaluation pairs with noise from a fixed seed.
+ *
+ * Batch `step` depends only on `(seed, step)`, so a run resumed at
+ * `startStep` sees exactly the batches the uninterrupted run would have seen.
+ *
+ * @module
+ */
+import { Tensor, binding } from '../tensor'
+
+/** Clean images of a folder, chosen by extension (a `MANIFEST.tsv` and other files are ignored). */
+export interface FolderSource {
+  kind: 'folder'
+  dir: string
+  /** 1 (grey; luma of colour files) or 3 (RGB). By default as stored; all images must then agree. */
+  channels?: 1 | 3
+}
+
+/** Real input/target pairs: files of the same name in both folders (deraining, dehazing, …). */
+export interface PairedSource {
+  kind: 'paired'
+  inputDir: string
+  targetDir: string
+  /** 1 or 3; by default as stored. */
+  channels?: 1 | 3
+}
+
+/**
+ * Synthetic grey dead-leaves images: overlapping disks and rectangles with
+ * power-law sizes, random grey levels and faint texture, deterministic from `seed`.
+ */
+export interface DeadLeavesSource {
+  kind: 'deadLeaves'
+  count: number
+  /** Side of each square image, in pixels. */
+  size: number
+  /** Default 0. */
+  seed?: number
+}
+
+/** Where images come from. */
+export type DataSource = FolderSource | PairedSource | DeadLeavesSource
+
+/**
+ * How inputs are made from clean images (for paired sources it is applied on
+ * top of the real input; usually `none`).
+ * - `awgn`: noisy = clean + N(0, (σ/255)²), not clipped; a fixed `sigma`, or σ
+ *   drawn uniformly from [`sigmaMin`, `sigmaMax`] per patch (blind training).
+ * - `blur`: Gaussian blur of standard deviation `sigma` pixels.
+ * - `jpeg`: JPEG encode and decode at `quality` (1–100).
+ */
+export type Degradation =
+  | { kind: 'none' }
+  | { kind: 'awgn'; sigma: number }
+  | { kind: 'awgn'; sigmaMin: number; sigmaMax: number }
+  | { kind: 'blur'; sigma: number }
+  | { kind: 'jpeg'; quality: number }
+
+/** Options of {@link DataLoader}. */
+export interface DataLoaderOptions {
+  source: DataSource
+  /** Side of the square patches, in pixels (at most the smallest image side). */
+  patch: number
+  /** Patches per batch. */
+  batch: number
+  /** One of the 8 flips/rotations per patch, at random. Default true. */
+  augment?: boolean
+  /** Default `{ kind: 'none' }`. */
+  degradation?: Degradation
+  /** Seed of every random choice (image, position, flip, noise). Default 0. */
+  seed?: number
+  /** The step of the first batch, to resume a run. Default 0. */
+  startStep?: number
+  /** Batches made ahead on the background thread (1–16). Default 3. */
+  prefetch?: number
+}
+
+/** A training batch: `[B, C, P, P]` tensors and the step it belongs to. */
+export interface Batch {
+  input: Tensor
+  target: Tensor
+  step: number
+}
+
+/**
+ * Random training patches. Images are decoded once (in parallel) and kept in
+ * memory; cropping, flips and noise run on a Rust thread ahead of training.
+ * Call {@link DataLoader.dispose} to stop the thread and free the images.
+ *
+ * @example
+ * const loader = new DataLoader({
+ *   source: { kind: 'folder', dir: 'shared/data/train400', channels: 1 },
+ *   patch: 40, batch: 64, degradation: { kind: 'awgn', sigma: 25 }, seed: 1,
+ * })
+ * const { input, target } = loader.next()
+ */
+export class DataLoader {
+  private native: InstanceType<typeof binding.NativeDataLoader> | null
+
+  /** Throws (naming the option or the file) on bad options, unreadable images or a patch larger than an image. */
+  constructor(options: DataLoaderOptions) {
+    this.native = binding.NativeDataLoader.create(options)
+  }
+
+  /** The next batch as device tensors `[B, C, P, P]`; the caller disposes them (or uses a scope). */
+  next(): Batch {
+    if (this.native === null) throw new Error('DataLoader.next: this loader was disposed')
+    const b = this.native.next()
+    return {
+      input: Tensor.fromData(b.input, b.shape),
+      target: Tensor.fromData(b.target, b.shape),
+      step: b.step,
+    }
+  }
+
+  /** Stops the background thread and frees the images. Idempotent. */
+  dispose(): void {
+    this.native?.dispose()
+    this.native = null
+  }
+}
+
+/** Options of {@link evalPairs}. */
+export interface EvalPairsOptions {
+  source: DataSource
+  /** Default `{ kind: 'none' }`. */
+  degradation?: Degradation
+  /** Image i is degraded with a seed derived from (seed, i), the same on every run. Default 0. */
+  seed?: number
+}
+
+/** One whole evaluation image: `[1, C, H, W]` tensors. */
+export interface EvalPair {
+  /** File name (or `deadleaves_00000`, … for synthetic images). */
+  name: string
+  input: Tensor
+  target: Tensor
+}
+
+/**
+ * Whole-image evaluation pairs, in file order (the Set12/BSD68 protocol: the
+ * noise of each image comes from a fixed seed, so every run sees the same noisy set).
+ */
+export function evalPairs(options: EvalPairsOptions): EvalPair[] {
+  return binding.evalPairs(options).map((p) => ({
+    name: p.name,
+    input: Tensor.fromData(p.input.data, [1, p.input.channels, p.input.height, p.input.width]),
+    target: Tensor.fromData(p.target.data, [1, p.target.channels, p.target.height, p.target.width]),
+  }))
+}
