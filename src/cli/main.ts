@@ -5,10 +5,13 @@
  * @module
  */
 import { describeFlags, parseArgs, UsageError, type FlagSpec, type Parsed } from './args'
+import * as demo from './demo'
 import * as denoise from './denoise'
+import * as distill from './distill'
 import * as energy from './energy'
 import * as evaluate from './eval'
 import * as info from './info'
+import * as trainTeacher from './train-teacher'
 
 interface Command {
   summary: string
@@ -16,7 +19,7 @@ interface Command {
   run(args: Parsed): void | Promise<void>
 }
 
-const commands: Record<string, Command> = { info, eval: evaluate, denoise, energy }
+const commands: Record<string, Command> = { demo, distill, 'train-teacher': trainTeacher, eval: evaluate, denoise, energy, info }
 
 function usage(): string {
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(14)}${c.summary}`)

@@ -81,3 +81,19 @@ export function evaluateDenoising(model: Restorer, dir: string, sigma: number, o
   const mean = (f: (r: { psnr: number; ssim: number }) => number) => perImage.reduce((a, r) => a + f(r), 0) / perImage.length
   return { images: perImage.length, psnr: mean((r) => r.psnr), ssim: mean((r) => r.ssim), perImage }
 }
+
+/** Scores a model on prepared pairs (input, target `[1, C, H, W]`); the pairs are left to the caller. */
+export function evaluatePairs(model: Restorer, pairs: readonly { name: string; input: Tensor; target: Tensor }[]): EvalResult {
+  const perImage = pairs.map((p) =>
+    scope(() => {
+      const [, c, h, w] = p.target.shape as [number, number, number, number]
+      const pred = restore(model, p.input).toFloat32Array()
+      const target = p.target.toFloat32Array()
+      let s = 0
+      for (let ch = 0; ch < c; ch++) s += ssim(pred.subarray(ch * h * w, (ch + 1) * h * w), target.subarray(ch * h * w, (ch + 1) * h * w), h, w)
+      return { name: p.name, psnr: psnr(pred, target), ssim: s / c }
+    }),
+  )
+  const mean = (f: (r: { psnr: number; ssim: number }) => number) => perImage.reduce((a, r) => a + f(r), 0) / Math.max(1, perImage.length)
+  return { images: perImage.length, psnr: mean((r) => r.psnr), ssim: mean((r) => r.ssim), perImage }
+}

@@ -196,6 +196,18 @@ export class RefinementBlock extends Module {
   }
 }
 
+/** Sets a conv's weight and bias to zero (identity start of a residual output). */
+export function zeroInit(conv: Conv2d): void {
+  const w = Tensor.zeros(conv.weight.shape)
+  conv.weight.assign(w)
+  w.dispose()
+  if (conv.bias) {
+    const b = Tensor.zeros(conv.bias.shape)
+    conv.bias.assign(b)
+    b.dispose()
+  }
+}
+
 /** Names of the student's hint taps, in forward order. */
 export const SPIKERIR_TAPS = ['encoder1', 'encoder2', 'encoder3', 'decoder3', 'decoder2', 'decoder1', 'refine'] as const
 export type SpikerIRTap = (typeof SPIKERIR_TAPS)[number]
@@ -239,6 +251,10 @@ export class SpikerIR extends Module {
     this.decoder_level1 = this.registerModule('decoder_level1', level(cfg, seeds, 2 * d, d1))
     this.refinement = this.registerModule('refinement', new RefinementBlock(2 * d, seeds))
     this.output = this.registerModule('output', new Conv2d(2 * d, cfg.imageChannels, 3, { seed: seeds.take() }))
+    // Start as the identity (output = input): the residual conv begins at
+    // zero, so early training refines the image instead of first undoing a
+    // random offset.
+    zeroInit(this.output)
   }
 
   forward(x: Tensor): Tensor {

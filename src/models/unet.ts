@@ -8,6 +8,7 @@
  */
 import { Conv2d, Sequential, Activation } from '../nn/layers'
 import { Module } from '../nn/module'
+import { zeroInit } from './spikerir'
 import { Tensor } from '../tensor'
 
 /** Options of {@link UNet}. */
@@ -60,6 +61,7 @@ export class UNet extends Module {
     this.up1 = this.registerModule('up1', new Conv2d(2 * c, c, 3, { seed: s + 70 }))
     this.decoder1 = this.registerModule('decoder1', block(2 * c, c, s + 80))
     this.output = this.registerModule('output', new Conv2d(c, io, 3, { seed: s + 90 }))
+    zeroInit(this.output)
   }
 
   forward(x: Tensor): Tensor {

@@ -10,7 +10,8 @@ import * as path from 'node:path'
 
 import type { HKD } from '../distill/hkd'
 import type { NamedArray } from '../io'
-import type { SpikerIR } from '../models/spikerir'
+import type { Module } from '../nn/module'
+import { SpikingNeuron } from '../nn/spiking'
 import { scope, synchronize, zeroGrad, type Tensor } from '../tensor'
 import { loadCheckpoint, saveCheckpoint } from './checkpoint'
 import { AdamW, clipGradNorm } from './optim'
@@ -56,15 +57,18 @@ export interface StepRecord {
   seconds: number
 }
 
+/** A trainable restoration model with hint taps (a SpikerIR student, or an ANN teacher). */
+export type TrainableModel = Module & { forwardHints(x: Tensor, taps: readonly string[]): { output: Tensor; features: Map<string, Tensor> } }
+
 /** What {@link trainStudent} needs. */
 export interface TrainJob {
-  student: SpikerIR
+  student: TrainableModel
   hkd: HKD
   /** Opens the batch stream at `startStep`. */
   data: (startStep: number) => BatchStream
   settings: TrainSettings
   /** Validation metrics of the student (called in evaluation mode, without a tape). */
-  validate?: (student: SpikerIR) => Record<string, number>
+  validate?: (student: TrainableModel) => Record<string, number>
   /** The config recorded in checkpoints. */
   config: Record<string, unknown>
   /** A checkpoint sidecar to resume from. */
@@ -73,7 +77,7 @@ export interface TrainJob {
   onValidation?: (step: number, metrics: Record<string, number>) => void
 }
 
-/** Trains the student; returns the last step's record and the validation history. */
+/** Trains the model (a student, or a teacher with no hints); returns the last step's record and the validation history. */
 export function trainStudent(job: TrainJob): { last: StepRecord | null; validation: { step: number; metrics: Record<string, number> }[] } {
   const { student, hkd, settings: s } = job
   const name = s.name ?? 'student'
@@ -96,7 +100,7 @@ export function trainStudent(job: TrainJob): { last: StepRecord | null; validati
   const logFile = path.join(s.outDir, `${name}.log.jsonl`)
   if (!job.resume) fs.writeFileSync(logFile, '')
   const data = job.data(start)
-  const neurons = student.neurons()
+  const neurons = student.namedModules().filter((e): e is [string, SpikingNeuron] => e[1] instanceof SpikingNeuron)
   let last: StepRecord | null = null
 
   const trainingState = (): NamedArray[] => [

@@ -1,0 +1,144 @@
+/**
+ * Recipes: everything a training run needs, as plain JSON (a `--config`
+ * file, or built from CLI flags), turned into models, data, the H-KD loss and
+ * a {@link trainStudent} job. One place, used by `distill`, `train-teacher`
+ * and `demo`.
+ *
+ * @module
+ */
+import { evalPairs, DataLoader, type DataSource } from '../data/pipeline'
+import { HKD, parseGammaSchedule, type HintPair, type HintSource } from '../distill/hkd'
+import { evaluatePairs } from '../metrics/evaluate'
+import { buildModel, loadModel, type ModelSpec } from '../models/load'
+import type { Module } from '../nn/module'
+import { trainStudent, type StepRecord, type TrainableModel } from './distill'
+
+/** A model with hint taps and their channel counts. */
+type Tapped = TrainableModel & { tapChannels(tap: string): number }
+
+/** A training run. */
+export interface Recipe {
+  /** The model to train (the student, or a teacher for `train-teacher`). */
+  model: ModelSpec
+  /** A frozen teacher: a checkpoint or published DnCNN weights; null trains without hints. */
+  teacher: string | null
+  /** Hint pairs `studentTap:teacherTap`; default by teacher kind. */
+  hints?: string[]
+  gamma: number
+  gammaSchedule: string
+  lambdaFft: number
+  data: DataSource
+  /** AWGN σ on the 0–255 scale, or a [min, max] range (blind training). */
+  sigma: number | [number, number]
+  patch: number
+  batch: number
+  steps: number
+  lr: number
+  warmup: number
+  minLr: number
+  weightDecay: number
+  clipNorm: number | null
+  seed: number
+  /** Validation images (whole, noise from a fixed seed) and how many of them. */
+  val: { source: DataSource; limit: number } | null
+  valEvery: number
+  checkpointEvery: number
+  outDir: string
+  name: string
+}
+
+/** Defaults of every field but the output folder. */
+export function defaultRecipe(outDir: string): Recipe {
+  return {
+    model: { kind: 'spikerir', options: { width: 8, timeSteps: 4, seed: 0 } },
+    teacher: null,
+    gamma: 0.12,
+    gammaSchedule: 'constant',
+    lambdaFft: 0.1,
+    data: { kind: 'deadLeaves', count: 200, size: 96, seed: 1 },
+    sigma: 25,
+    patch: 48,
+    batch: 8,
+    steps: 1000,
+    lr: 1e-3,
+    warmup: 50,
+    minLr: 1e-5,
+    weightDecay: 1e-4,
+    clipNorm: 1,
+    seed: 0,
+    val: { source: { kind: 'deadLeaves', count: 4, size: 128, seed: 2 }, limit: 4 },
+    valEvery: 0,
+    checkpointEvery: 0,
+    outDir,
+    name: 'student',
+  }
+}
+
+/** Default hint pairs for a teacher: DnCNN layers 5/10/15, or matching U-Net levels. */
+function defaultHints(teacher: ModelSpec): string[] {
+  return teacher.kind === 'dncnn' ? ['encoder1:layer5', 'decoder1:layer10', 'refine:layer15'] : ['encoder1:encoder1', 'encoder2:encoder2', 'decoder2:decoder2', 'decoder1:decoder1']
+}
+
+/** Runs a recipe; returns the final validation metrics and the last step's record. */
+export function runRecipe(
+  recipe: Recipe,
+  options: { resume?: string; onStep?: (r: StepRecord) => void; onValidation?: (step: number, m: Record<string, number>) => void } = {},
+): { metrics: Record<string, number> | null; last: StepRecord | null; parameters: number } {
+  const model = buildModel(recipe.model) as unknown as Tapped
+  const teacherLoaded = recipe.teacher ? loadModel(recipe.teacher) : null
+  const teacher = teacherLoaded?.model as (Module & Tapped) | undefined
+  const hintNames = teacherLoaded ? (recipe.hints ?? defaultHints(teacherLoaded.spec)) : []
+  const pairs: HintPair[] = hintNames.map((h) => {
+    const [s, t] = h.split(':')
+    if (!s || !t) throw new Error(`hint '${h}' must be studentTap:teacherTap`)
+    return { student: s, teacher: t, studentChannels: model.tapChannels(s), teacherChannels: teacher!.tapChannels(t) }
+  })
+  const source = (m: Tapped): HintSource => ({ forwardHints: (x, taps) => m.forwardHints(x, taps) })
+  const hkd = new HKD(source(model), teacher ? source(teacher) : null, pairs, {
+    lambdaFft: recipe.lambdaFft,
+    gamma: recipe.gamma,
+    schedule: parseGammaSchedule(recipe.gammaSchedule),
+    seed: recipe.seed,
+  })
+  const degradation =
+    typeof recipe.sigma === 'number' ? { kind: 'awgn' as const, sigma: recipe.sigma } : { kind: 'awgn' as const, sigmaMin: recipe.sigma[0], sigmaMax: recipe.sigma[1] }
+  const valPairs = recipe.val
+    ? evalPairs({ source: recipe.val.source, degradation: { kind: 'awgn', sigma: typeof recipe.sigma === 'number' ? recipe.sigma : 25 }, seed: 1000 }).slice(0, recipe.val.limit)
+    : []
+  try {
+    const job = {
+      student: model,
+      hkd,
+      data: (startStep: number) =>
+        new DataLoader({ source: recipe.data, patch: recipe.patch, batch: recipe.batch, degradation, seed: recipe.seed, startStep }),
+      settings: {
+        steps: recipe.steps,
+        lr: recipe.lr,
+        warmup: recipe.warmup,
+        minLr: recipe.minLr,
+        weightDecay: recipe.weightDecay,
+        clipNorm: recipe.clipNorm,
+        seed: recipe.seed,
+        valEvery: recipe.valEvery,
+        checkpointEvery: recipe.checkpointEvery,
+        outDir: recipe.outDir,
+        name: recipe.name,
+      },
+      config: recipe as unknown as Record<string, unknown>,
+      ...(valPairs.length ? { validate: (m: TrainableModel) => { const r = evaluatePairs(m, valPairs); return { psnr: r.psnr, ssim: r.ssim } } } : {}),
+      ...(options.resume ? { resume: options.resume } : {}),
+      ...(options.onStep ? { onStep: options.onStep } : {}),
+      ...(options.onValidation ? { onValidation: options.onValidation } : {}),
+    }
+    const { last, validation } = trainStudent(job)
+    return { metrics: validation.at(-1)?.metrics ?? null, last, parameters: model.numParameters() }
+  } finally {
+    for (const p of valPairs) {
+      p.input.dispose()
+      p.target.dispose()
+    }
+    teacher?.dispose()
+    hkd.dispose()
+    model.dispose()
+  }
+}
