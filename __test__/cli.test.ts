@@ -36,3 +36,34 @@ test('an adapter that does not exist is an error that lists the available ones',
   t.is(r.status, 1)
   t.regex(r.stderr, /no adapter matches 'no-such-adapter-xyz'.*available/)
 })
+
+test('the demo runs end to end on the built-in data and writes its results', (t) => {
+  const fs = require('node:fs') as typeof import('node:fs')
+  const os = require('node:os') as typeof import('node:os')
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'spikeir-demo-'))
+  const r = cli('demo', '--out', out, '--steps', '3', '--teacher-steps', '3', '--json')
+  t.is(r.status, 0, r.stderr)
+  const results = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8'))
+  t.deepEqual(Object.keys(results.psnr).sort(), ['studentBaseline', 'studentHkd', 'teacher'])
+  t.true(Object.values(results.psnr as Record<string, number>).every((v) => Number.isFinite(v) && v > 10))
+  t.true(results.parameters.student < results.parameters.teacher)
+  for (const f of ['sample_clean.png', 'sample_noisy.png', 'sample_studentHkd.png', 'teacher/teacher.json', 'student-hkd/student-hkd.log.jsonl']) {
+    t.true(fs.existsSync(path.join(out, f)), f)
+  }
+  // The trained student denoises a file and evaluates from its checkpoint.
+  const ckpt = path.join(out, 'student-hkd', 'student-hkd.json')
+  const d = cli('denoise', '--model', ckpt, path.join(out, 'sample_noisy.png'), path.join(out, 'den.png'))
+  t.is(d.status, 0, d.stderr)
+  t.true(fs.existsSync(path.join(out, 'den.png')))
+  fs.rmSync(out, { recursive: true })
+})
+
+test('training commands reject bad options by name', (t) => {
+  t.regex(cli('distill', '--patch', '30').stderr, /--patch must be a multiple of 4/)
+  t.regex(cli('distill', '--preset', 'huge').stderr, /unknown --preset 'huge'/)
+  t.regex(cli('distill', '--no-hints', '--teacher', 'x.json').stderr, /contradict/)
+  t.regex(cli('distill', '--steps', '-1').stderr, /--steps must be a positive integer/)
+  t.regex(cli('train-teacher', '--arch', 'vgg').stderr, /unknown --arch 'vgg'/)
+  t.regex(cli('eval', '--data', '/nonexistent-dir', '--model', '/nonexistent.json').stderr, /does not exist/)
+  t.regex(cli('denoise', 'only-one-arg').stderr, /expected IN and OUT/)
+})
