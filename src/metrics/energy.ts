@@ -5,7 +5,8 @@
  *
  * Every weighted operation (conv, linear, attention gate) is recorded during
  * one forward on a real input. An operation whose input holds only 0s and 1s
- * is fed with spikes: each spike triggers accumulates, E = 0.9 pJ × SOPs,
+ * (and is not real-valued by construction, like attention's summaries) is fed
+ * with spikes: each spike triggers accumulates, E = 0.9 pJ × SOPs,
  * SOPs = firing rate × MACs (the MACs already include every time step, since
  * spike tensors run as one [T·B] batch). Any other input is real-valued:
  * E = 4.6 pJ × MACs (multiply–accumulates), for every time step it runs.
@@ -62,7 +63,7 @@ export function energyReport(model: Module, input: Tensor): EnergyReport {
         (op) => {
           // Binary input ⇔ Σ |x² − x| = 0; one readback per operation (report mode only).
           const x = op.input
-          const offBinary = scope(() => x.mul(x).sub(x).abs().sum([...x.shape.keys()]).toFloat32Array()[0]!)
+          const offBinary = op.realInput ? 1 : scope(() => x.mul(x).sub(x).abs().sum([...x.shape.keys()]).toFloat32Array()[0]!)
           const spikes = offBinary === 0
           const rate = spikes ? scope(() => x.mean([...x.shape.keys()]).toFloat32Array()[0]!) : null
           const base = names.get(op.module) ?? op.module.constructor.name

@@ -20,7 +20,7 @@ export class Linear extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    recordOp({ module: this, kind: 'linear', input: x, macs: (x.size / this.inFeatures) * this.inFeatures * this.outFeatures })
+    recordOp({ module: this, kind: 'linear', input: x, macs: (x.size / this.inFeatures) * this.inFeatures * this.outFeatures, realInput: true })
     const wt = this.weight.permute([1, 0])
     const y = x.matmul(wt)
     wt.dispose()
@@ -114,7 +114,7 @@ export class MultiDimensionalAttention extends Module {
     const x3 = keep(x2.mul(keep(sGate.reshape([1, b, 1, h, w]))))
     const y = x3.relu()
     // The three gate products are real-valued multiplies over every element.
-    recordOp({ module: this, kind: 'gate', input: x, macs: 3 * x.size })
+    recordOp({ module: this, kind: 'gate', input: x, macs: 3 * x.size, realInput: true })
     for (const v of temp) v.dispose()
     return y
   }

@@ -18,6 +18,8 @@ export interface OpRecord {
   kind: 'conv' | 'linear' | 'gate'
   input: Tensor
   macs: number
+  /** The input is real-valued by construction (attention summaries, gates), whatever its values. */
+  realInput?: boolean
 }
 
 let profiler: ((record: OpRecord) => void) | null = null
