@@ -11,22 +11,6 @@ use crate::tensor::Tensor;
 /// Rank the gather kernel's uniform holds (two vec4 of dimensions).
 const GATHER_MAX_RANK: usize = 8;
 
-/// Reductions where each output sums at most this many values run one
-/// invocation per output: a 256-wide tree would leave most invocations idle.
-const SERIAL_MAX_REDUCE: usize = 64;
-
-/// With the innermost dimension kept and at least this many outputs, one
-/// invocation per output reads coalesced and still fills the device.
-const SERIAL_MIN_OUTPUTS: usize = 1024;
-
-/// The parallel reduction aims for about this many workgroups in its first
-/// pass, so that a few outputs (a bias of 64 channels) still occupy a GPU…
-const TARGET_WORKGROUPS: usize = 2048;
-
-/// …but gives each workgroup at least this many values (16 per invocation)
-/// so the tree at the end stays a small part of the work.
-const MIN_PER_WORKGROUP: usize = 4096;
-
 pub(crate) fn to_u32(op: &str, what: &str, v: usize) -> Result<u32> {
     u32::try_from(v).map_err(|_| Error::TooLarge(format!("{op}: {what} = {v} exceeds 2^32 - 1")))
 }
@@ -372,6 +356,7 @@ pub fn sum_to_shape(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
 
 /// out = scale · Σ of `x` over the dimensions flagged in `reduce`; `out_shape`
 /// holds the kept dimensions in order (any shape of that element count).
+/// The engine's one reduction (`ops::reduce`) does the work.
 pub(crate) fn reduce_dims(
     x: &Tensor,
     reduce: &[bool],
@@ -379,119 +364,9 @@ pub(crate) fn reduce_dims(
     scale: f32,
     op: &str,
 ) -> Result<Tensor> {
-    let dev = x.device();
-    let xs = x.shape();
-    let strides = shape::strides(xs);
-    // Alternating runs of kept and reduced dimensions; a run of adjacent
-    // dimensions of a contiguous tensor is one dimension of their product.
-    let mut kept: Vec<(usize, usize)> = Vec::new();
-    let mut red: Vec<(usize, usize)> = Vec::new();
-    let mut last: Option<bool> = None;
-    for d in 0..xs.len() {
-        if xs[d] == 1 {
-            continue;
-        }
-        let list = if reduce[d] { &mut red } else { &mut kept };
-        match list.last_mut() {
-            Some(run) if last == Some(reduce[d]) => *run = (run.0 * xs[d], strides[d]),
-            _ => list.push((xs[d], strides[d])),
-        }
-        last = Some(reduce[d]);
+    let axes: Vec<usize> = (0..reduce.len()).filter(|&d| reduce[d]).collect();
+    if axes.is_empty() {
+        return crate::ops::unary(x, crate::ops::UnaryOp::MulScalar(scale))?.reshape(out_shape);
     }
-    let m: usize = kept.iter().map(|k| k.0).product();
-    let r: usize = red.iter().map(|k| k.0).product();
-    let out = Tensor::uninit(dev, out_shape, op)?;
-    debug_assert_eq!(out.numel(), m);
-    if m == 0 {
-        return Ok(out);
-    }
-    if r == 0 {
-        crate::ops::fill(&out, 0.0)?;
-        return Ok(out);
-    }
-    if kept.len() > 4 || red.len() > 4 {
-        return Err(Error::Shape(format!(
-            "{op}: {xs:?} has too many alternating reduced dimensions"
-        )));
-    }
-    let innermost_kept = last == Some(false);
-    if r <= SERIAL_MAX_REDUCE || (innermost_kept && m >= SERIAL_MIN_OUTPUTS) {
-        let params = reduce_params(op, m, r, r, 1, &kept, &red, scale)?;
-        let pipeline = dev.pipeline("layout/sum_serial", || {
-            include_str!("../shaders/layout_sum_serial.wgsl").into()
-        });
-        dev.dispatch(
-            &pipeline,
-            &params,
-            &[x.buffer(), out.buffer()],
-            dev.linear_grid(m),
-        )?;
-        return Ok(out);
-    }
-    let pipeline = dev.pipeline("layout/sum_parallel", || {
-        include_str!("../shaders/layout_sum_parallel.wgsl").into()
-    });
-    let wanted = r
-        .div_ceil(MIN_PER_WORKGROUP)
-        .min(TARGET_WORKGROUPS.div_ceil(m))
-        .max(1);
-    let chunk = r.div_ceil(wanted);
-    let nchunks = r.div_ceil(chunk);
-    let groups = |count: usize| dev.linear_grid(count * crate::device::LINEAR_WORKGROUP as usize);
-    if nchunks == 1 {
-        let params = reduce_params(op, m, r, chunk, 1, &kept, &red, scale)?;
-        dev.dispatch(&pipeline, &params, &[x.buffer(), out.buffer()], groups(m))?;
-        return Ok(out);
-    }
-    let partial = Tensor::uninit(dev, &[m, nchunks], op)?;
-    let params = reduce_params(op, m, r, chunk, nchunks, &kept, &red, 1.0)?;
-    dev.dispatch(
-        &pipeline,
-        &params,
-        &[x.buffer(), partial.buffer()],
-        groups(m * nchunks),
-    )?;
-    let params = reduce_params(
-        op,
-        m,
-        nchunks,
-        nchunks,
-        1,
-        &[(m, nchunks)],
-        &[(nchunks, 1)],
-        scale,
-    )?;
-    dev.dispatch(
-        &pipeline,
-        &params,
-        &[partial.buffer(), out.buffer()],
-        groups(m),
-    )?;
-    Ok(out)
-}
-
-/// Uniform of the sum kernels: m, r, chunk, nchunks, nk, nr, scale, pad,
-/// then kept dims, kept strides, reduced dims, reduced strides (4 words each).
-#[allow(clippy::too_many_arguments)]
-fn reduce_params(
-    op: &str,
-    m: usize,
-    r: usize,
-    chunk: usize,
-    nchunks: usize,
-    kept: &[(usize, usize)],
-    red: &[(usize, usize)],
-    scale: f32,
-) -> Result<Vec<u32>> {
-    let mut params = words(op, &[m, r, chunk, nchunks, kept.len(), red.len()])?;
-    params.extend([scale.to_bits(), 0]);
-    for list in [kept, red] {
-        let mut dims: Vec<usize> = list.iter().map(|k| k.0).collect();
-        let mut strides: Vec<usize> = list.iter().map(|k| k.1).collect();
-        dims.resize(4, 1);
-        strides.resize(4, 0);
-        params.extend(words(op, &dims)?);
-        params.extend(words(op, &strides)?);
-    }
-    Ok(params)
+    crate::ops::reduce::reduce_scaled(op, x, &axes, true, scale)?.reshape(out_shape)
 }
