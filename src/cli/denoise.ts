@@ -20,17 +20,11 @@ export function run(args: Parsed): void {
   const [input, output] = args.positional
   if (!input || !output || args.positional.length !== 2) throw new UsageError('expected IN and OUT image paths')
   const file = typeof args.flags['model'] === 'string' ? args.flags['model'] : defaultStudent()
-  const { model } = loadModel(file)
+  const { model, imageChannels } = loadModel(file)
   scope(() => {
-    const img = readImage(input)
-    const channels = img.shape[1]!
-    const modelChannels = 'config' in model ? (model as unknown as { config: { imageChannels: number } }).config.imageChannels : 1
-    if (channels !== modelChannels) {
-      const grey = readImage(input, { channels: modelChannels as 1 | 3 })
-      writeImage(output, restore(model, grey))
-    } else {
-      writeImage(output, restore(model, img))
-    }
+    // Read the file with the model's channel count (colour photos become luma for grey models).
+    const img = readImage(input, { channels: imageChannels === 3 ? 3 : 1 })
+    writeImage(output, restore(model, img))
   })
   console.log(`wrote ${output}`)
 }

@@ -25,6 +25,8 @@ export interface LoadedModel {
   model: Module & { forward(x: import('../tensor').Tensor): import('../tensor').Tensor }
   /** Training step of the checkpoint (null for published weights). */
   step: number | null
+  /** Channels of the images the model restores (1 grey, 3 colour). */
+  imageChannels: number
 }
 
 /** Creates an untrained model from its spec. */
@@ -45,7 +47,7 @@ export function loadModel(file: string): LoadedModel {
   const sidecar = file.endsWith('.json') ? file : file.replace(/(-step\d+)?(\.train)?\.safetensors$/, '.json')
   if (!file.endsWith('.json') && !fs.existsSync(sidecar)) {
     const model = DnCNN.fromSafetensors(file)
-    return { spec: { kind: 'dncnn', options: {} }, model, step: null }
+    return { spec: { kind: 'dncnn', options: {} }, model, step: null, imageChannels: 1 }
   }
   const { info } = readCheckpointInfo(file)
   const spec = info.config['model'] as ModelSpec | undefined
@@ -55,5 +57,5 @@ export function loadModel(file: string): LoadedModel {
   const model = buildModel(spec)
   loadCheckpoint(file, model)
   model.eval()
-  return { spec, model, step: info.step }
+  return { spec, model, step: info.step, imageChannels: spec.options.imageChannels ?? 1 }
 }
