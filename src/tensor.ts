@@ -368,7 +368,7 @@ export class Tensor {
     return new Tensor(this.#native.matmul(unwrap(other)))
   }
 
-  /** `|this|`'s sign: −1, 0 or 1 (its gradient is 0). */
+  /** The sign of each element: −1, 0 or 1 (its gradient is 0). */
   sign(): Tensor {
     return new Tensor(this.#native.unary('sign'))
   }

@@ -10,7 +10,8 @@ export const summary = 'print the backend, adapter and limits of the device'
 
 export const flags: Record<string, FlagSpec> = {
   json: { type: 'boolean', description: 'print one JSON object' },
-  adapter: { type: 'string', description: 'auto, discrete, integrated, cpu, lavapipe or a name substring' },
+  device: { type: 'string', description: 'auto, gpu, cpu (native backend), lavapipe, or an adapter name' },
+  adapter: { type: 'string', description: 'the same as --device' },
 }
 
 function mib(bytes: number): string {
@@ -18,7 +19,7 @@ function mib(bytes: number): string {
 }
 
 export function run(args: Parsed): void {
-  const adapter = args.flags['adapter']
+  const adapter = args.flags['device'] ?? args.flags['adapter']
   const device: DeviceInfo = initDevice(typeof adapter === 'string' ? { adapter } : {})
   if (args.flags['json']) {
     console.log(JSON.stringify(device))
