@@ -75,3 +75,32 @@ pub fn assert_close(got: &[f32], want: &[f64], rtol: f64, atol: f64, what: &str)
         );
     }
 }
+
+/// `v` widened to f64.
+pub fn f64s(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
+
+/// `v` as a tensor of `shape` on the wgpu test device.
+pub fn upload(v: &[f32], shape: &[usize]) -> spikeir_core::Tensor {
+    spikeir_core::Tensor::from_slice(&device(), v, shape).unwrap()
+}
+
+/// Central differences in f64 of L(x) = Σ g ⊙ f(x), with f a CPU reference
+/// (exact up to rounding for the linear and piecewise-linear ops tested).
+pub fn fd_grad(x: &[f64], g: &[f64], f: &dyn Fn(&[f64]) -> Vec<f64>) -> Vec<f64> {
+    let eps = 1e-3;
+    let loss = |v: &[f64]| -> f64 { f(v).iter().zip(g).map(|(a, b)| a * b).sum() };
+    let mut xp = x.to_vec();
+    (0..x.len())
+        .map(|i| {
+            let orig = xp[i];
+            xp[i] = orig + eps;
+            let up = loss(&xp);
+            xp[i] = orig - eps;
+            let down = loss(&xp);
+            xp[i] = orig;
+            (up - down) / (2.0 * eps)
+        })
+        .collect()
+}

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{assert_close, data, device};
+use common::{assert_close, data, device, f64s, fd_grad, upload};
 use spikeir_core::ops::layout::{
     broadcast_to, concat, inverse_permutation, permute, pixel_shuffle, pixel_unshuffle, split,
     sum_to_shape,
@@ -44,32 +44,6 @@ fn unravel(shape: &[usize], mut flat: usize) -> Vec<usize> {
 
 fn ravel(shape: &[usize], idx: &[usize]) -> usize {
     idx.iter().zip(shape).fold(0, |acc, (&i, &s)| acc * s + i)
-}
-
-fn f64s(v: &[f32]) -> Vec<f64> {
-    v.iter().map(|&x| x as f64).collect()
-}
-
-fn upload(v: &[f32], shape: &[usize]) -> Tensor {
-    Tensor::from_slice(&device(), v, shape).unwrap()
-}
-
-/// Central differences in f64 of L(x) = Σ g ⊙ f(x), with f a CPU reference.
-fn fd_grad(x: &[f64], g: &[f64], f: &dyn Fn(&[f64]) -> Vec<f64>) -> Vec<f64> {
-    let eps = 1e-3;
-    let loss = |v: &[f64]| -> f64 { f(v).iter().zip(g).map(|(a, b)| a * b).sum() };
-    let mut xp = x.to_vec();
-    (0..x.len())
-        .map(|i| {
-            let orig = xp[i];
-            xp[i] = orig + eps;
-            let up = loss(&xp);
-            xp[i] = orig - eps;
-            let down = loss(&xp);
-            xp[i] = orig;
-            (up - down) / (2.0 * eps)
-        })
-        .collect()
 }
 
 // ---------- CPU references ----------

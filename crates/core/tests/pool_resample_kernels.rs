@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assert_close, data, device};
+use common::{assert_close, data, f64s, fd_grad, upload};
 use spikeir_core::ops::pool::{
     adaptive_avg_pool_1x1, adaptive_avg_pool_1x1_backward, avg_pool2d, avg_pool2d_backward,
     max_pool2d, max_pool2d_backward,
@@ -13,7 +13,7 @@ use spikeir_core::ops::resample::{
     upsample_bilinear2x, upsample_bilinear2x_backward, upsample_nearest2x,
     upsample_nearest2x_backward,
 };
-use spikeir_core::{Error, Tensor};
+use spikeir_core::Error;
 
 struct Rng(u64);
 
@@ -32,32 +32,6 @@ impl Rng {
 
 fn numel(shape: &[usize]) -> usize {
     shape.iter().product()
-}
-
-fn f64s(v: &[f32]) -> Vec<f64> {
-    v.iter().map(|&x| x as f64).collect()
-}
-
-fn upload(v: &[f32], shape: &[usize]) -> Tensor {
-    Tensor::from_slice(&device(), v, shape).unwrap()
-}
-
-/// Central differences in f64 of L(x) = Σ g ⊙ f(x), with f a CPU reference.
-fn fd_grad(x: &[f64], g: &[f64], f: &dyn Fn(&[f64]) -> Vec<f64>) -> Vec<f64> {
-    let eps = 1e-3;
-    let loss = |v: &[f64]| -> f64 { f(v).iter().zip(g).map(|(a, b)| a * b).sum() };
-    let mut xp = x.to_vec();
-    (0..x.len())
-        .map(|i| {
-            let orig = xp[i];
-            xp[i] = orig + eps;
-            let up = loss(&xp);
-            xp[i] = orig - eps;
-            let down = loss(&xp);
-            xp[i] = orig;
-            (up - down) / (2.0 * eps)
-        })
-        .collect()
 }
 
 /// Distinct values −1 − 0.01·k in shuffled order: no ties (so the argmax
