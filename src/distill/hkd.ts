@@ -13,7 +13,7 @@
  */
 import { Conv2d, ModuleList } from '../nn/layers'
 import { Module } from '../nn/module'
-import { noGrad, type Tensor } from '../tensor'
+import { noGrad, Tensor } from '../tensor'
 
 /** A model that exposes named intermediate features ("hint taps"). */
 export interface HintSource {
@@ -122,6 +122,8 @@ export interface HKDOptions {
 /** The parts of one H-KD loss evaluation (the `[1]` total keeps its gradient path). */
 export interface HKDLossParts {
   loss: Tensor
+  /** The value of `loss`. */
+  value: number
   l1: number
   fft: number
   hint: number
@@ -166,14 +168,13 @@ export class HKD extends Module {
     const l1 = k(output.l1Loss(target))
     const fft = k(output.fftLoss(target))
     let loss = l1.add(k(fft.mul(this.lambdaFft)))
-    let hintValue = 0
+    let hint: Tensor | null = null
     if (useHints) {
       const teacherFeatures = noGrad(() => {
         const r = this.teacher!.forwardHints(input, this.pairs.map((p) => p.teacher))
         r.output.dispose()
         return r.features
       })
-      let hint: Tensor | null = null
       this.pairs.forEach((p, i) => {
         const ft = teacherFeatures.get(p.teacher)!
         const fs = k(this.adapters.items[i]!.adapt(features.get(p.student)!, ft.shape))
@@ -181,13 +182,19 @@ export class HKD extends Module {
         hint = hint ? k(hint.add(mse)) : mse
       })
       for (const t of teacherFeatures.values()) t.dispose()
-      hintValue = hint!.toFloat32Array()[0]!
       const prev = loss
       loss = loss.add(k(hint!.mul(gamma)))
       prev.dispose()
     }
     for (const f of features.values()) f.dispose()
-    const parts = { loss, l1: l1.toFloat32Array()[0]!, fft: fft.toFloat32Array()[0]!, hint: hintValue, gamma }
+    // One readback for every reported number, not one per term.
+    const values = noGrad(() => {
+      const all = Tensor.concat(hint ? [loss, l1, fft, hint] : [loss, l1, fft], 0)
+      const v = all.toFloat32Array()
+      all.dispose()
+      return v
+    })
+    const parts = { loss, value: values[0]!, l1: values[1]!, fft: values[2]!, hint: values[3] ?? 0, gamma }
     for (const t of tmp) t.dispose()
     return { output, parts }
   }

@@ -83,6 +83,11 @@ export class SpikingNeuron extends Module {
     return spikes
   }
 
+  /** Mean spike rate of the last forward as a `[]` tensor on the device (not read back), or null before any. */
+  firingRateTensor(): Tensor | null {
+    return this.#rate
+  }
+
   /** Mean spike rate of the last forward (reads one number from the device), or null before any. */
   firingRate(): number | null {
     return this.#rate ? this.#rate.toFloat32Array()[0]! : null

@@ -12,7 +12,7 @@ import type { HKD } from '../distill/hkd'
 import type { NamedArray } from '../io'
 import type { Module } from '../nn/module'
 import { SpikingNeuron } from '../nn/spiking'
-import { scope, synchronize, zeroGrad, type Tensor } from '../tensor'
+import { noGrad, scope, synchronize, Tensor, zeroGrad } from '../tensor'
 import { loadCheckpoint, saveCheckpoint } from './checkpoint'
 import { AdamW, clipGradNorm } from './optim'
 import { cosineSchedule } from './schedule'
@@ -127,7 +127,7 @@ export function trainStudent(job: TrainJob): { last: StepRecord | null; validati
       const lr = schedule(step)
       const record = scope(() => {
         const { parts } = hkd.loss(batch.input, batch.target, step)
-        const lossValue = parts.loss.toFloat32Array()[0]!
+        const lossValue = parts.value
         if (!Number.isFinite(lossValue)) {
           throw new Error(`step ${step}: the loss is ${lossValue} (l1 ${parts.l1}, fft ${parts.fft}, hint ${parts.hint}); stopping before the weights change — lower the learning rate or enable clipping`)
         }
@@ -136,8 +136,14 @@ export function trainStudent(job: TrainJob): { last: StepRecord | null; validati
         opt.lr = lr
         opt.step()
         zeroGrad()
+        // All layers' rates in one readback.
+        const rates = neurons.flatMap(([n, l]) => {
+          const r = l.firingRateTensor()
+          return r ? [[n, r] as const] : []
+        })
+        const values = rates.length ? noGrad(() => Tensor.concat(rates.map(([, r]) => r.reshape([1])), 0).toFloat32Array()) : new Float32Array()
         const firingRates: Record<string, number> = {}
-        for (const [n, l] of neurons) firingRates[n] = l.firingRate() ?? 0
+        rates.forEach(([n], i) => (firingRates[n] = values[i]!))
         return { step, loss: lossValue, l1: parts.l1, fft: parts.fft, hint: parts.hint, gamma: parts.gamma, lr, gradNorm, firingRates, seconds: 0 }
       })
       batch.input.dispose()
