@@ -55,6 +55,21 @@ test('the demo runs end to end on the built-in data and writes its results', (t)
   const d = cli('denoise', '--model', ckpt, path.join(out, 'sample_noisy.png'), path.join(out, 'den.png'))
   t.is(d.status, 0, d.stderr)
   t.true(fs.existsSync(path.join(out, 'den.png')))
+  // Exported, the student ships without optimizer state and evaluates identically.
+  const shipped = path.join(out, 'shipped', 'tiny.json')
+  const e = cli('export', ckpt, shipped)
+  t.is(e.status, 0, e.stderr)
+  t.is(JSON.parse(fs.readFileSync(shipped, 'utf8')).trainingState, null)
+  t.true(fs.existsSync(path.join(out, 'shipped', 'tiny.safetensors')))
+  fs.mkdirSync(path.join(out, 'eval'))
+  fs.copyFileSync(path.join(out, 'sample_clean.png'), path.join(out, 'eval', 'clean.png'))
+  const psnr = (model: string) => {
+    const r = cli('eval', '--model', model, '--data', path.join(out, 'eval'), '--sigma', '25', '--json')
+    t.is(r.status, 0, r.stderr)
+    return JSON.parse(r.stdout).psnr as number
+  }
+  t.is(psnr(shipped), psnr(ckpt))
+  t.regex(cli('export', ckpt, path.join(out, 'x.safetensors')).stderr, /must be a sidecar path ending in \.json/)
   fs.rmSync(out, { recursive: true })
 })
 

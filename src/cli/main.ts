@@ -10,6 +10,7 @@ import * as denoise from './denoise'
 import * as distill from './distill'
 import * as energy from './energy'
 import * as evaluate from './eval'
+import * as exportCommand from './export'
 import * as info from './info'
 import * as trainTeacher from './train-teacher'
 
@@ -19,7 +20,7 @@ interface Command {
   run(args: Parsed): void | Promise<void>
 }
 
-const commands: Record<string, Command> = { demo, distill, 'train-teacher': trainTeacher, eval: evaluate, denoise, energy, info }
+const commands: Record<string, Command> = { demo, distill, 'train-teacher': trainTeacher, eval: evaluate, denoise, energy, export: exportCommand, info }
 
 function usage(): string {
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(14)}${c.summary}`)

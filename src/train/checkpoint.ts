@@ -84,3 +84,27 @@ export function loadCheckpoint(file: string, model: Module): { info: CheckpointI
   const trainingState = info.trainingState ? readSafetensors(path.join(dir, info.trainingState)).tensors : null
   return { info, trainingState }
 }
+
+/**
+ * Copies a checkpoint's model (not its optimizer state) to a new sidecar
+ * `file` (`DIR/NAME.json` beside `DIR/NAME.safetensors`): what ships, e.g. the
+ * bundled students under `weights/`. Config, step, seed and metrics are kept,
+ * so the copy still says how it was trained. Returns the new sidecar's path.
+ */
+export function exportCheckpoint(source: string, file: string): string {
+  if (!file.endsWith('.json')) throw new Error(`export: the destination must be a sidecar NAME.json, got '${file}'`)
+  const { info, dir } = readCheckpointInfo(source)
+  const from = path.join(dir, info.model)
+  if (!fs.existsSync(from)) throw new Error(`export: '${source}' names a model file '${from}' that does not exist`)
+  const name = path.basename(file, '.json')
+  const modelFile = `${name}.safetensors`
+  const bytes = fs.readFileSync(from)
+  const target = path.join(path.dirname(file), modelFile)
+  fs.mkdirSync(path.dirname(file), { recursive: true })
+  const tmp = `${target}.tmp-${process.pid}`
+  fs.writeFileSync(tmp, bytes)
+  fs.renameSync(tmp, target)
+  const out: CheckpointInfo = { ...info, model: modelFile, trainingState: null }
+  writeFileAtomic(file, JSON.stringify(out, null, 2) + '\n')
+  return file
+}
