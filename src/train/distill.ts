@@ -13,7 +13,7 @@ import type { NamedArray } from '../io'
 import type { Module } from '../nn/module'
 import { SpikingNeuron } from '../nn/spiking'
 import { noGrad, scope, synchronize, Tensor, zeroGrad } from '../tensor'
-import { loadCheckpoint, saveCheckpoint } from './checkpoint'
+import { loadCheckpoint, saveCheckpoint, writeFileAtomic } from './checkpoint'
 import { AdamW, clipGradNorm } from './optim'
 import { cosineSchedule } from './schedule'
 
@@ -99,6 +99,11 @@ export function trainStudent(job: TrainJob): { last: StepRecord | null; validati
   fs.mkdirSync(s.outDir, { recursive: true })
   const logFile = path.join(s.outDir, `${name}.log.jsonl`)
   if (!job.resume) fs.writeFileSync(logFile, '')
+  else if (fs.existsSync(logFile)) {
+    // A run killed between checkpoints logged steps that the resumed run repeats: keep each step once.
+    const kept = fs.readFileSync(logFile, 'utf8').split('\n').filter((l) => l.trim() && (JSON.parse(l) as { step: number }).step < start)
+    writeFileAtomic(logFile, kept.map((l) => l + '\n').join(''))
+  }
   const data = job.data(start)
   const neurons = student.namedModules().filter((e): e is [string, SpikingNeuron] => e[1] instanceof SpikingNeuron)
   let last: StepRecord | null = null
