@@ -2,7 +2,7 @@ import * as path from 'node:path'
 
 import test from 'ava'
 
-import { DnCNN, Tensor, listImages, noGrad, psnr, readImage, scope, ssim } from '../index'
+import { DnCNN, Tensor, listImages, noGrad, psnr, readImage, restore, scope, ssim } from '../index'
 import { sharedDir } from './helpers'
 
 const shared = sharedDir()
@@ -82,4 +82,23 @@ test('a few conv layers learn to denoise 32×32 patches: the loss falls at least
   const last = (losses[57]! + losses[58]! + losses[59]!) / 3
   t.log(`loss ${first.toExponential(3)} → ${last.toExponential(3)}`)
   t.true(last < first / 3, `loss fell from ${first} to ${last}`)
+})
+
+test('restore pads only models that need it, crops back and clips to [0, 1]', (t) => {
+  const seen: number[][] = []
+  const identity = (sizeMultiple?: number) => ({
+    ...(sizeMultiple ? { sizeMultiple } : {}),
+    forward: (x: Tensor) => {
+      seen.push(x.shape)
+      return x.mul(2)
+    },
+  })
+  const data = Float32Array.from({ length: 6 * 7 }, (_, i) => i / 50)
+  const noisy = Tensor.fromData(data, [1, 1, 6, 7])
+  const plain = restore(identity(), noisy).toFloat32Array()
+  const padded = restore(identity(4), noisy).toFloat32Array()
+  t.deepEqual(seen, [[1, 1, 6, 7], [1, 1, 8, 8]])
+  const expected = Array.from(data, (v) => Math.min(1, 2 * v))
+  t.deepEqual(Array.from(plain), expected)
+  t.deepEqual(Array.from(padded), expected)
 })

@@ -14,6 +14,8 @@ import { psnr, ssim } from './quality'
 /** A restoration model: noisy `[1, C, H, W]` in, restored image out. */
 export interface Restorer {
   forward(x: Tensor): Tensor
+  /** Image sides must be multiples of this (a U-Net's down-samplings); 1 when absent. */
+  readonly sizeMultiple?: number
 }
 
 /** Pads `[1, C, H, W]` by edge replication so H and W are multiples of `m`. */
@@ -32,11 +34,12 @@ function padTo(x: Float32Array, c: number, h: number, w: number, m: number): { d
 }
 
 /**
- * Restores one `[1, C, H, W]` image of any size: padded to a multiple of
- * `multiple` (the student's two down-samplings need 4), restored without a
- * tape, cropped back, clipped to [0, 1].
+ * Restores one `[1, C, H, W]` image of any size: padded by edge replication to
+ * the model's `sizeMultiple` (the student's two down-samplings need 4; a
+ * DnCNN is never padded, so its borders see the zeros it was trained with),
+ * restored without a tape, cropped back, clipped to [0, 1].
  */
-export function restore(model: Restorer, noisy: Tensor, multiple = 4): Tensor {
+export function restore(model: Restorer, noisy: Tensor, multiple = model.sizeMultiple ?? 1): Tensor {
   const [, c, h, w] = noisy.shape as [number, number, number, number]
   return scope(() => {
     const padded = padTo(noisy.toFloat32Array(), c, h, w, multiple)

@@ -215,6 +215,8 @@ export type SpikerIRTap = (typeof SPIKERIR_TAPS)[number]
 /** The SpikerIR student. */
 export class SpikerIR extends Module {
   readonly config: SpikerIRConfig
+  /** Two stride-2 down-samplings: image sides must be multiples of 4. */
+  readonly sizeMultiple = 4
   readonly patch_embed: MultiStep<Conv2d>
   readonly encoder_level1: ModuleList<SpikingResidualBlock>
   readonly down1_2: Sequential

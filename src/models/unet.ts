@@ -34,6 +34,8 @@ function block(inC: number, outC: number, seed: number): Sequential {
 /** The U-Net teacher. */
 export class UNet extends Module {
   readonly width: number
+  /** Two stride-2 down-samplings: image sides must be multiples of 4. */
+  readonly sizeMultiple = 4
   readonly imageChannels: number
   readonly encoder1: Sequential
   readonly down1: Conv2d
