@@ -72,11 +72,11 @@ function main(argv: string[]): number {
   const energy = { hkd: readJson<Energy>(path.join(out, 'hkd.energy.json')), baseline: readJson<Energy>(path.join(out, 'baseline.energy.json')) }
   const teacher = energy.hkd.teacher
   console.log('\n### Final figures (σ = 25; PSNR dB / SSIM; energy per BSD68 test001 image)\n')
-  console.log('| model | BSD68 | Set12 | parameters | energy (µJ) | teacher / model energy |\n|---|---:|---:|---:|---:|---:|')
+  console.log('| model | BSD68 | Set12 | parameters | energy (mJ) | teacher / model energy |\n|---|---:|---:|---:|---:|---:|')
   const row = (label: string, m: string, side: Side, ratio: string) => {
     const b = ev(m, 'bsd68')
     const s = ev(m, 'set12')
-    console.log(`| ${label} | ${b.psnr.toFixed(2)} / ${b.ssim.toFixed(4)} | ${s.psnr.toFixed(2)} / ${s.ssim.toFixed(4)} | ${side.parameters.toLocaleString('en-US')} | ${(side.report.totalPj / 1e6).toFixed(2)} | ${ratio} |`)
+    console.log(`| ${label} | ${b.psnr.toFixed(2)} / ${b.ssim.toFixed(4)} | ${s.psnr.toFixed(2)} / ${s.ssim.toFixed(4)} | ${side.parameters.toLocaleString('en-US')} | ${(side.report.totalPj / 1e9).toFixed(2)} | ${ratio} |`)
   }
   row('SpikerIR-tiny, H-KD', 'hkd', energy.hkd.model, `${energy.hkd.teacherToModelEnergy.toFixed(1)}×`)
   row('SpikerIR-tiny, no hints', 'baseline', energy.baseline.model, `${energy.baseline.teacherToModelEnergy.toFixed(1)}×`)
