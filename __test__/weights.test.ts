@@ -1,0 +1,64 @@
+import { spawnSync } from 'node:child_process'
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+
+import test from 'ava'
+
+import { Tensor, writeImage } from '../index'
+import { loadModel } from '../src/models/load'
+import { lcg, sharedDir } from './helpers'
+
+const main = path.join(__dirname, '..', 'src', 'cli', 'main.js')
+const weights = path.join(__dirname, '..', '..', 'weights')
+
+function cli(...args: string[]) {
+  return spawnSync(process.execPath, [main, ...args], { encoding: 'utf8' })
+}
+
+// The README's experiment table (benchmarks/sigma25.sh): the bundled H-KD
+// student's Set12 PSNR at σ = 25, and its first two images.
+const README_SET12_PSNR = 29.17
+const README_SET12_FIRST_TWO = { '01.png': 28.69, '02.png': 31.33 }
+
+test('the bundled σ = 25 students load as tiny SpikerIR models', (t) => {
+  for (const name of ['spikerir_tiny_sigma25', 'spikerir_tiny_sigma25_nohints']) {
+    const { model, spec } = loadModel(path.join(weights, `${name}.json`))
+    t.is(spec.kind, 'spikerir')
+    t.is(model.numParameters(), 71393, name)
+  }
+})
+
+test('denoise without --model uses the bundled student', (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spikeir-weights-'))
+  const noisy = Float32Array.from(lcg(3, 32 * 32), (v) => 0.5 + 0.2 * v)
+  writeImage(path.join(dir, 'in.png'), Tensor.fromData(noisy, [1, 1, 32, 32]))
+  const r = cli('denoise', path.join(dir, 'in.png'), path.join(dir, 'out.png'))
+  t.is(r.status, 0, r.stderr)
+  t.true(fs.statSync(path.join(dir, 'out.png')).size > 0)
+  fs.rmSync(dir, { recursive: true })
+})
+
+test('eval without --model reproduces the README figure on Set12', (t) => {
+  const shared = sharedDir()
+  if (!shared) {
+    t.log('skipped: ../shared (Set12) is absent')
+    t.pass()
+    return
+  }
+  // All twelve images (about half a minute on the native CPU backend); on
+  // lavapipe, which is slow, the first two, each to the same 0.02 dB.
+  const full = process.env['SPIKEIR_DEVICE'] !== 'lavapipe'
+  const args = ['eval', '--data', path.join(shared, 'data', 'set12'), '--sigma', '25', '--json', ...(full ? [] : ['--limit', '2'])]
+  const r = cli(...args)
+  t.is(r.status, 0, r.stderr)
+  const result = JSON.parse(r.stdout) as { psnr: number; images: number; perImage: { name: string; psnr: number }[] }
+  if (full) {
+    t.is(result.images, 12)
+    t.true(Math.abs(result.psnr - README_SET12_PSNR) <= 0.02, `${result.psnr} vs README ${README_SET12_PSNR}`)
+  }
+  for (const [name, psnr] of Object.entries(README_SET12_FIRST_TWO)) {
+    const got = result.perImage.find((p) => p.name === name)!.psnr
+    t.true(Math.abs(got - psnr) <= 0.02, `${name}: ${got} vs ${psnr}`)
+  }
+})
