@@ -2,11 +2,12 @@
 # The README's experiment: Train400 → BSD68 / Set12 at σ = 25, teacher DnCNN-S.
 # Trains the tiny SpikerIR student twice with the same seed, data and steps —
 # with H-KD hints from the teacher and without (the baseline) — then evaluates
-# both and the teacher, measures energy on a real image, prints the report and
-# exports both students to weights/ (the bundled defaults).
+# both and the teacher, measures energy on a real image and prints the report.
+# With EXPORT=weights it also replaces the bundled students under weights/.
 #
 #   bash benchmarks/sigma25.sh            # the README's recipe (5000 steps)
 #   STEPS=600 bash benchmarks/sigma25.sh  # a quick look
+#   EXPORT=weights bash benchmarks/sigma25.sh  # regenerate weights/
 #
 # The two trainings run side by side, one thread each (RAYON_NUM_THREADS=1),
 # which uses a 2-core machine better than running them one after the other.
@@ -16,7 +17,8 @@ SHARED=${SHARED:-../shared}
 OUT=${OUT:-out/sigma25}
 STEPS=${STEPS:-5000}
 THREADS=${THREADS:-1}
-EXPORT=${EXPORT:-weights}
+EXPORT=${EXPORT:-}
+export SHARED OUT
 cli=(node dist/src/cli/main.js)
 teacher=$SHARED/models/dncnn_s_sigma25.safetensors
 for need in "$SHARED/data/train400" "$SHARED/data/set12" "$SHARED/data/bsd68" "$teacher"; do
