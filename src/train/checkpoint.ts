@@ -29,11 +29,11 @@ export interface CheckpointInfo {
   trainingState: string | null
 }
 
-/** Writes `text` to `file` atomically (temporary file, then rename). */
-export function writeFileAtomic(file: string, text: string): void {
+/** Writes `contents` to `file` atomically (temporary file, then rename). */
+export function writeFileAtomic(file: string, contents: string | Uint8Array): void {
   fs.mkdirSync(path.dirname(file), { recursive: true })
   const tmp = `${file}.tmp-${process.pid}`
-  fs.writeFileSync(tmp, text)
+  fs.writeFileSync(tmp, contents)
   fs.renameSync(tmp, file)
 }
 
@@ -98,12 +98,7 @@ export function exportCheckpoint(source: string, file: string): string {
   if (!fs.existsSync(from)) throw new Error(`export: '${source}' names a model file '${from}' that does not exist`)
   const name = path.basename(file, '.json')
   const modelFile = `${name}.safetensors`
-  const bytes = fs.readFileSync(from)
-  const target = path.join(path.dirname(file), modelFile)
-  fs.mkdirSync(path.dirname(file), { recursive: true })
-  const tmp = `${target}.tmp-${process.pid}`
-  fs.writeFileSync(tmp, bytes)
-  fs.renameSync(tmp, target)
+  writeFileAtomic(path.join(path.dirname(file), modelFile), fs.readFileSync(from))
   const out: CheckpointInfo = { ...info, model: modelFile, trainingState: null }
   writeFileAtomic(file, JSON.stringify(out, null, 2) + '\n')
   return file

@@ -100,8 +100,16 @@ export function trainStudent(job: TrainJob): { last: StepRecord | null; validati
   const logFile = path.join(s.outDir, `${name}.log.jsonl`)
   if (!job.resume) fs.writeFileSync(logFile, '')
   else if (fs.existsSync(logFile)) {
-    // A run killed between checkpoints logged steps that the resumed run repeats: keep each step once.
-    const kept = fs.readFileSync(logFile, 'utf8').split('\n').filter((l) => l.trim() && (JSON.parse(l) as { step: number }).step < start)
+    // A run killed between checkpoints logged steps that the resumed run repeats (and maybe a
+    // torn last line): keep each step before the checkpoint once.
+    const before = (line: string) => {
+      try {
+        return (JSON.parse(line) as { step: number }).step < start
+      } catch {
+        return false
+      }
+    }
+    const kept = fs.readFileSync(logFile, 'utf8').split('\n').filter(before)
     writeFileAtomic(logFile, kept.map((l) => l + '\n').join(''))
   }
   const data = job.data(start)
