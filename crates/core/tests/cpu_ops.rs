@@ -8,31 +8,12 @@
 
 mod common;
 
-use common::{data, device};
+use common::{data, device, numel, Rng};
 use spikeir_core::cpu::{activation as cact, elementwise as cel, layout as clay, pool as cpool};
 use spikeir_core::cpu::{reduce as cred, resample as cres};
 use spikeir_core::ops::{self, activation as act, layout, pool, reduce, resample};
 use spikeir_core::ops::{BinaryOp, UnaryOp};
 use spikeir_core::Tensor;
-
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 33) % n as u64) as usize
-    }
-    fn size(&mut self, lo: usize, hi: usize) -> usize {
-        lo + self.below(hi - lo + 1)
-    }
-}
-
-fn numel(shape: &[usize]) -> usize {
-    shape.iter().product()
-}
 
 fn up(v: &[f32], shape: &[usize]) -> Tensor {
     Tensor::from_slice(&device(), v, shape).unwrap()

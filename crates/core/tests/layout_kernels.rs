@@ -5,33 +5,12 @@
 
 mod common;
 
-use common::{assert_close, data, device, f64s, fd_grad, upload};
+use common::{assert_close, data, device, f64s, fd_grad, numel, upload, Rng};
 use spikeir_core::ops::layout::{
     broadcast_to, concat, inverse_permutation, permute, pixel_shuffle, pixel_unshuffle, split,
     sum_to_shape,
 };
 use spikeir_core::{Error, Tensor};
-
-/// Small deterministic generator for test shapes.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 33) % n as u64) as usize
-    }
-    /// A size in [lo, hi].
-    fn size(&mut self, lo: usize, hi: usize) -> usize {
-        lo + self.below(hi - lo + 1)
-    }
-}
-
-fn numel(shape: &[usize]) -> usize {
-    shape.iter().product()
-}
 
 fn unravel(shape: &[usize], mut flat: usize) -> Vec<usize> {
     let mut idx = vec![0; shape.len()];

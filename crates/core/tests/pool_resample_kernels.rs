@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assert_close, data, f64s, fd_grad, upload};
+use common::{assert_close, data, f64s, fd_grad, numel, upload, Rng};
 use spikeir_core::ops::pool::{
     adaptive_avg_pool_1x1, adaptive_avg_pool_1x1_backward, avg_pool2d, avg_pool2d_backward,
     max_pool2d, max_pool2d_backward,
@@ -14,25 +14,6 @@ use spikeir_core::ops::resample::{
     upsample_nearest2x_backward,
 };
 use spikeir_core::Error;
-
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 33) % n as u64) as usize
-    }
-    fn size(&mut self, lo: usize, hi: usize) -> usize {
-        lo + self.below(hi - lo + 1)
-    }
-}
-
-fn numel(shape: &[usize]) -> usize {
-    shape.iter().product()
-}
 
 /// Distinct values −1 − 0.01·k in shuffled order: no ties (so the argmax
 /// cannot flip under a 1e-3 perturbation) and all below the zero a buggy
