@@ -11,13 +11,13 @@ import { HKD, parseGammaSchedule, type HintPair, type HintSource } from '../dist
 import { evaluatePairs } from '../metrics/evaluate'
 import { buildModel, loadModel, type ModelSpec } from '../models/load'
 import type { Module } from '../nn/module'
-import { trainStudent, type StepRecord, type TrainableModel } from './distill'
+import { trainStudent, type StepRecord, type TrainableModel, type TrainSettings } from './distill'
 
 /** A model with hint taps and their channel counts. */
 type Tapped = TrainableModel & { tapChannels(tap: string): number }
 
-/** A training run. */
-export interface Recipe {
+/** A training run: the trainer's settings plus what to build them from. */
+export interface Recipe extends TrainSettings {
   /** The model to train (the student, or a teacher for `train-teacher`). */
   model: ModelSpec
   /** A frozen teacher: a checkpoint or published DnCNN weights; null trains without hints. */
@@ -32,18 +32,8 @@ export interface Recipe {
   sigma: number | [number, number]
   patch: number
   batch: number
-  steps: number
-  lr: number
-  warmup: number
-  minLr: number
-  weightDecay: number
-  clipNorm: number | null
-  seed: number
   /** Validation images (whole, noise from a fixed seed) and how many of them. */
   val: { source: DataSource; limit: number } | null
-  valEvery: number
-  checkpointEvery: number
-  outDir: string
   name: string
 }
 
