@@ -12,6 +12,7 @@ import * as energy from './energy'
 import * as evaluate from './eval'
 import * as exportCommand from './export'
 import * as info from './info'
+import * as report from './report'
 import * as trainTeacher from './train-teacher'
 
 interface Command {
@@ -20,7 +21,7 @@ interface Command {
   run(args: Parsed): void | Promise<void>
 }
 
-const commands: Record<string, Command> = { demo, distill, 'train-teacher': trainTeacher, eval: evaluate, denoise, energy, export: exportCommand, info }
+const commands: Record<string, Command> = { demo, distill, 'train-teacher': trainTeacher, eval: evaluate, denoise, energy, export: exportCommand, report, info }
 
 function usage(): string {
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(14)}${c.summary}`)
