@@ -130,7 +130,11 @@ export interface HKDLossParts {
   gamma: number
 }
 
-/** H-KD: the loss of a student against its targets and a frozen teacher's hints. */
+/**
+ * H-KD: the loss of a student against its targets and a frozen teacher's
+ * hints. A teacher that is a {@link Module} runs in evaluation mode (batch
+ * norm on its running statistics), whatever mode it was left in.
+ */
 export class HKD extends Module {
   readonly adapters: ModuleList<HintAdapter>
   readonly lambdaFft: number
@@ -156,8 +160,27 @@ export class HKD extends Module {
   }
 
   /**
+   * The teacher's features at the hint taps, in evaluation mode; its mode is
+   * handed back as it came (a model shared with other code keeps its state).
+   */
+  private teacherHints(input: Tensor): Map<string, Tensor> {
+    const teacher = this.teacher!
+    const modules = teacher instanceof Module ? teacher.namedModules().map(([, m]) => m) : []
+    const modes = modules.map((m) => m.training)
+    for (const m of modules) m.training = false
+    try {
+      const r = teacher.forwardHints(input, this.pairs.map((p) => p.teacher))
+      r.output.dispose()
+      return r.features
+    } finally {
+      modules.forEach((m, i) => (m.training = modes[i]!))
+    }
+  }
+
+  /**
    * The student's output and the loss on one batch. The teacher runs
-   * without a tape; only the student and the adapters receive gradients.
+   * without a tape and in evaluation mode; only the student and the
+   * adapters receive gradients.
    */
   loss(input: Tensor, target: Tensor, step: number): { output: Tensor; parts: HKDLossParts } {
     const gamma = this.teacher ? gammaAt(this.gamma, this.schedule, step) : 0
@@ -170,11 +193,7 @@ export class HKD extends Module {
     let loss = l1.add(k(fft.mul(this.lambdaFft)))
     let hint: Tensor | null = null
     if (useHints) {
-      const teacherFeatures = noGrad(() => {
-        const r = this.teacher!.forwardHints(input, this.pairs.map((p) => p.teacher))
-        r.output.dispose()
-        return r.features
-      })
+      const teacherFeatures = noGrad(() => this.teacherHints(input))
       this.pairs.forEach((p, i) => {
         const ft = teacherFeatures.get(p.teacher)!
         const fs = k(this.adapters.items[i]!.adapt(features.get(p.student)!, ft.shape))

@@ -84,7 +84,8 @@ export function runRecipe(
     return { student: s, teacher: t, studentChannels: model.tapChannels(s), teacherChannels: teacher!.tapChannels(t) }
   })
   const source = (m: Tapped): HintSource => ({ forwardHints: (x, taps) => m.forwardHints(x, taps) })
-  const hkd = new HKD(source(model), teacher ? source(teacher) : null, pairs, {
+  // The teacher goes in as itself (a module), so H-KD can run it in evaluation mode.
+  const hkd = new HKD(source(model), teacher ?? null, pairs, {
     lambdaFft: recipe.lambdaFft,
     gamma: recipe.gamma,
     schedule: parseGammaSchedule(recipe.gammaSchedule),

@@ -2,7 +2,7 @@
 //! what its backward needs on the autograd tape (only when an input needs a
 //! gradient). The gradient rules themselves live in `autograd.rs`.
 
-use crate::autograd::{record, Op};
+use crate::autograd::{is_recording, record, Op};
 use crate::error::{Error, Result};
 use crate::ops::neuron::{NeuronConfig, Surrogate};
 use crate::ops::{self, conv::Conv2dArgs, BinaryOp, UnaryOp};
@@ -321,7 +321,7 @@ pub struct RunningStats<'a> {
 }
 
 /// Batch norm over NCHW. In training it normalises with the batch statistics
-/// (and updates `running` if given); in evaluation with `running`.
+/// (and updates `running` if given, outside no-grad); in evaluation with `running`.
 pub fn batch_norm(
     x: &Tensor,
     weight: &Tensor,
@@ -350,7 +350,10 @@ pub fn batch_norm(
         );
     }
     let (y, mean, invstd) = ops::norm::batch_norm_train(x, weight, bias, eps)?;
-    if let Some(r) = running {
+    // Under no-grad (a teacher's forward, evaluation of a model left in
+    // training mode) the batch is only looked at, never learned from: the
+    // running statistics stay as training left them.
+    if let Some(r) = running.filter(|_| is_recording()) {
         let s = x.shape();
         let count = s[0] * s[2..].iter().product::<usize>();
         ops::norm::batch_norm_update_running(

