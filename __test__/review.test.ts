@@ -77,3 +77,31 @@ test('inside H-KD the teacher runs in evaluation mode, whatever mode it was left
   zeroGrad()
   for (const m of [student, teacher, hkd]) m.dispose()
 })
+
+test('a partial neuron override keeps the student defaults and the tdBN initialisation', (t) => {
+  for (const [neuron, want] of [
+    [{ kind: 'if' }, { kind: 'if', vThreshold: 0.15 }],
+    [{ vThreshold: 0.3 }, { kind: 'lif', vThreshold: 0.3 }],
+  ] as const) {
+    const m = new SpikerIR({ width: 4, timeSteps: 2, neuron })
+    t.deepEqual(m.config.neuron, { kind: want.kind, tau: 2, vThreshold: want.vThreshold, vReset: 0, decayInput: false, detachReset: false, surrogate: 'sigmoid', alpha: 4 })
+    const neurons = m.neurons()
+    t.true(neurons.length > 0)
+    for (const [name, n] of neurons) {
+      t.deepEqual(
+        [n.kind, n.tau, n.vThreshold, n.vReset, n.decayInput, n.surrogate, n.alpha],
+        [want.kind, 2, want.vThreshold, 0, false, 'sigmoid', 4],
+        name,
+      )
+    }
+    // tdBN weights: α·V_th (α = 1/√2), and 0.2·V_th for the second BN of a residual branch.
+    const block = m.encoder_level1.items[0]!
+    const bnWeight = (seq: Module, i: number) => seq.namedParameters().find(([n]) => n === `${i}.module.weight`)![1].toFloat32Array()[0]!
+    const close = (a: number, b: number) => Math.abs(a - b) < 1e-7
+    t.true(close(bnWeight(block.residual, 2), Math.SQRT1_2 * want.vThreshold), `residual.2 ${bnWeight(block.residual, 2)}`)
+    t.true(close(bnWeight(block.residual, 5), 0.2 * want.vThreshold), `residual.5 ${bnWeight(block.residual, 5)}`)
+    t.true(close(bnWeight(block.shortcut, 1), Math.SQRT1_2 * want.vThreshold), `shortcut.1 ${bnWeight(block.shortcut, 1)}`)
+    t.true(close(bnWeight(m.down1_2, 2), Math.SQRT1_2 * want.vThreshold), `down1_2.2 ${bnWeight(m.down1_2, 2)}`)
+    m.dispose()
+  }
+})

@@ -51,19 +51,30 @@ export const SPIKERIR_PRESETS: Record<'tiny' | 'small' | 'base', Partial<SpikerI
   base: { width: 48, blocks: [2, 2, 4, 4, 2, 2] },
 }
 
-/** A complete config from a preset name and overrides. */
+/** The fields of `options` that are set (an explicit `undefined` does not override a default). */
+function defined<T extends object>(options: T | undefined): Partial<T> {
+  return Object.fromEntries(Object.entries(options ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>
+}
+
+/**
+ * A complete config from a preset name and overrides. A `neuron` override is
+ * merged field by field into the student's defaults, so `{ kind: 'if' }`
+ * keeps V_th = 0.15 and decay_input false (and the tdBN weights that follow
+ * from V_th).
+ */
 export function spikerIRConfig(preset: keyof typeof SPIKERIR_PRESETS = 'tiny', overrides: Partial<SpikerIRConfig> = {}): SpikerIRConfig {
+  const base = SPIKERIR_PRESETS[preset]
   return {
     width: 8,
     blocks: [1, 1, 1, 1, 1, 1],
     timeSteps: 4,
     imageChannels: 1,
-    neuron: { ...STUDENT_NEURON },
     temporalReduction: 4,
     channelReduction: 16,
     seed: 0,
-    ...SPIKERIR_PRESETS[preset],
-    ...overrides,
+    ...defined(base),
+    ...defined(overrides),
+    neuron: { ...STUDENT_NEURON, ...defined(base.neuron), ...defined(overrides.neuron) },
   }
 }
 
