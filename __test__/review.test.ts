@@ -1,10 +1,17 @@
 // Correctness checks from review: batch norm under noGrad, the teacher's
 // mode inside H-KD, neuron overrides, one evaluation protocol, per-name
 // initialisation seeds and the energy report's structure.
+import { spawnSync } from 'node:child_process'
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+
 import test from 'ava'
 
-import { BatchNorm2d, Conv2d, HKD, Module, SpikerIR, Tensor, noGrad, scope, zeroGrad } from '../index'
+import { BatchNorm2d, Conv2d, HKD, Module, SpikerIR, Tensor, defaultRecipe, noGrad, runRecipe, scope, writeImage, zeroGrad } from '../index'
 import { lcg } from './helpers'
+
+const cliMain = path.join(__dirname, '..', 'src', 'cli', 'main.js')
 
 /** A teacher whose hint passes through batch norm: train and eval modes give different features. */
 class BatchNormTeacher extends Module {
@@ -104,4 +111,35 @@ test('a partial neuron override keeps the student defaults and the tdBN initiali
     t.true(close(bnWeight(m.down1_2, 2), Math.SQRT1_2 * want.vThreshold), `down1_2.2 ${bnWeight(m.down1_2, 2)}`)
     m.dispose()
   }
+})
+
+test('validation during training and spikeir eval give the same figures for the same weights', (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spikeir-protocol-'))
+  const images = path.join(dir, 'images')
+  fs.mkdirSync(images)
+  // Two smooth 16×16 grey images (8-bit PNGs, so both paths read the same values).
+  for (const [k, name] of ['a.png', 'b.png'].entries()) {
+    const v = Float32Array.from({ length: 256 }, (_, i) => 0.5 + 0.3 * Math.sin((i % 16) / (3 + k)) * Math.cos(Math.floor(i / 16) / 4))
+    writeImage(path.join(images, name), Tensor.fromData(v, [1, 1, 16, 16]))
+  }
+  const out = path.join(dir, 'run')
+  const { metrics } = runRecipe({
+    ...defaultRecipe(out),
+    model: { kind: 'spikerir', options: { width: 4, timeSteps: 2, seed: 1 } },
+    data: { kind: 'deadLeaves', count: 4, size: 32, seed: 1 },
+    patch: 16,
+    batch: 2,
+    steps: 2,
+    warmup: 0,
+    val: { source: { kind: 'folder', dir: images, channels: 1 }, limit: 2 },
+    name: 'student',
+  })
+  t.truthy(metrics)
+  const r = spawnSync(process.execPath, [cliMain, 'eval', '--model', path.join(out, 'student.json'), '--data', images, '--sigma', '25', '--json'], { encoding: 'utf8' })
+  t.is(r.status, 0, r.stderr)
+  const result = JSON.parse(r.stdout) as { psnr: number; ssim: number; images: number }
+  t.is(result.images, 2)
+  t.true(Math.abs(result.psnr - metrics!['psnr']!) < 1e-9, `eval ${result.psnr} dB vs validation ${metrics!['psnr']} dB`)
+  t.true(Math.abs(result.ssim - metrics!['ssim']!) < 1e-12, `eval SSIM ${result.ssim} vs validation ${metrics!['ssim']}`)
+  fs.rmSync(dir, { recursive: true })
 })

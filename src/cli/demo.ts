@@ -10,10 +10,10 @@
  */
 import * as path from 'node:path'
 
-import { evalPairs, type DataSource } from '../data/pipeline'
+import type { DataSource } from '../data/pipeline'
 import { writeImage } from '../io'
 import { energyReport } from '../metrics/energy'
-import { evaluatePairs, restore } from '../metrics/evaluate'
+import { denoisingPairs, evaluatePairs, restore } from '../metrics/evaluate'
 import { loadModel } from '../models/load'
 import { info, scope } from '../tensor'
 import { writeFileAtomic } from '../train/checkpoint'
@@ -78,7 +78,7 @@ export function run(args: Parsed): void {
 
   say('evaluating, measuring energy, denoising a sample')
   const results = scope(() => {
-    const pairs = evalPairs({ source: valSource, degradation: { kind: 'awgn', sigma }, seed: 1000 }).slice(0, 4)
+    const pairs = denoisingPairs(valSource, sigma, { limit: 4 })
     const models = {
       teacher: loadModel(teacherCkpt),
       studentHkd: loadModel(path.join(out, 'student-hkd', 'student-hkd.json')),

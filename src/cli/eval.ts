@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { evaluateDenoising } from '../metrics/evaluate'
+import { evaluateDenoising, type DenoisingSetOptions } from '../metrics/evaluate'
 import { loadModel } from '../models/load'
 import { UsageError, type FlagSpec, type Parsed } from './args'
 import { defaultStudent } from './defaults'
@@ -26,10 +26,11 @@ export function run(args: Parsed): void {
   const sigma = (args.flags['sigma'] as number | undefined) ?? 25
   if (!(sigma >= 0)) throw new UsageError(`--sigma must be ≥ 0, got ${sigma}`)
   const file = typeof args.flags['model'] === 'string' ? args.flags['model'] : defaultStudent()
-  const { model, spec, step } = loadModel(file)
-  const options: { seed?: number; limit?: number } = {}
+  const { model, spec, step, imageChannels } = loadModel(file)
+  const options: DenoisingSetOptions = { channels: imageChannels === 3 ? 3 : 1 }
   if (typeof args.flags['seed'] === 'number') options.seed = args.flags['seed']
   if (typeof args.flags['limit'] === 'number') options.limit = args.flags['limit']
+  // The noise protocol of validation during training: the same weights give the same figures.
   const result = evaluateDenoising(model, data, sigma, options)
   if (args.flags['json']) {
     console.log(JSON.stringify({ model: file, kind: spec.kind, step, sigma, ...result }))

@@ -2,12 +2,13 @@
  * Whole-image evaluation (DESIGN §6): each image is degraded with noise from
  * a fixed seed, restored in one forward without a tape, clipped to [0, 1],
  * and scored with PSNR and SSIM on the 0–255 scale; averages over the set.
+ * `spikeir eval`, validation during training and the demo share one noise
+ * protocol ({@link denoisingPairs}) and one scoring ({@link evaluatePairs}),
+ * so the same weights give the same figures everywhere.
  *
  * @module
  */
-import * as path from 'node:path'
-
-import { listImages, readImage } from '../io'
+import { evalPairs, type DataSource, type EvalPair } from '../data/pipeline'
 import { noGrad, scope, Tensor } from '../tensor'
 import { psnr, ssim } from './quality'
 
@@ -62,27 +63,56 @@ export interface EvalResult {
   perImage: { name: string; psnr: number; ssim: number }[]
 }
 
+/** Noise seed of the first evaluation image when none is given. */
+export const EVAL_NOISE_SEED = 1000
+
+/** Options of {@link denoisingPairs} and {@link evaluateDenoising}. */
+export interface DenoisingSetOptions {
+  /** Image i gets noise from seed `seed + i` (default {@link EVAL_NOISE_SEED}). */
+  seed?: number
+  /** Only the first N images (in file order). */
+  limit?: number
+  /** Channels when `source` is a folder path (default 1, grey). */
+  channels?: 1 | 3
+}
+
 /**
- * Evaluates AWGN denoising at `sigma` (0–255 scale) on the images of `dir`:
- * image i gets noise from seed `seed + i`, not clipped.
+ * The AWGN denoising evaluation set (DESIGN §6), the one noise protocol of
+ * `spikeir eval`, validation during training and the demo: the whole images
+ * of `source` in file order, image i degraded by N(0, (σ/255)²) drawn with
+ * `Tensor.randn` from seed `seed + i`, not clipped. The caller disposes the pairs.
  */
-export function evaluateDenoising(model: Restorer, dir: string, sigma: number, options: { seed?: number; limit?: number; channels?: 1 | 3 } = {}): EvalResult {
-  const seed = options.seed ?? 1000
-  const files = listImages(dir).slice(0, options.limit ?? Infinity)
-  const perImage = files.map((file, i) =>
-    scope(() => {
-      const clean = readImage(file, { channels: options.channels ?? 1 })
-      const [, c, h, w] = clean.shape as [number, number, number, number]
-      const noisy = clean.add(Tensor.randn(clean.shape, { seed: seed + i, std: sigma / 255 }))
-      const pred = restore(model, noisy).toFloat32Array()
-      const target = clean.toFloat32Array()
-      let s = 0
-      for (let ch = 0; ch < c; ch++) s += ssim(pred.subarray(ch * h * w, (ch + 1) * h * w), target.subarray(ch * h * w, (ch + 1) * h * w), h, w)
-      return { name: path.basename(file), psnr: psnr(pred, target), ssim: s / c }
-    }),
-  )
-  const mean = (f: (r: { psnr: number; ssim: number }) => number) => perImage.reduce((a, r) => a + f(r), 0) / perImage.length
-  return { images: perImage.length, psnr: mean((r) => r.psnr), ssim: mean((r) => r.ssim), perImage }
+export function denoisingPairs(source: DataSource | string, sigma: number, options: DenoisingSetOptions = {}): EvalPair[] {
+  if (!(sigma >= 0) || !Number.isFinite(sigma)) throw new Error(`denoising evaluation: sigma must be a finite number ≥ 0, got ${sigma}`)
+  const seed = options.seed ?? EVAL_NOISE_SEED
+  const src: DataSource = typeof source === 'string' ? { kind: 'folder', dir: source, channels: options.channels ?? 1 } : source
+  const all = evalPairs({ source: src })
+  const kept = all.slice(0, options.limit ?? Infinity)
+  for (const p of all.slice(kept.length)) {
+    p.input.dispose()
+    p.target.dispose()
+  }
+  return kept.map((p, i) => {
+    const input = scope(() => p.input.add(Tensor.randn(p.input.shape, { seed: seed + i, std: sigma / 255 })))
+    p.input.dispose()
+    return { name: p.name, input, target: p.target }
+  })
+}
+
+/**
+ * Evaluates AWGN denoising at `sigma` (0–255 scale) on the images of `source`
+ * (a folder path or a data source), with the noise of {@link denoisingPairs}.
+ */
+export function evaluateDenoising(model: Restorer, source: DataSource | string, sigma: number, options: DenoisingSetOptions = {}): EvalResult {
+  const pairs = denoisingPairs(source, sigma, options)
+  try {
+    return evaluatePairs(model, pairs)
+  } finally {
+    for (const p of pairs) {
+      p.input.dispose()
+      p.target.dispose()
+    }
+  }
 }
 
 /** Scores a model on prepared pairs (input, target `[1, C, H, W]`); the pairs are left to the caller. */

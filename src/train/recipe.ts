@@ -6,9 +6,9 @@
  *
  * @module
  */
-import { evalPairs, DataLoader, type DataSource } from '../data/pipeline'
+import { DataLoader, type DataSource } from '../data/pipeline'
 import { HKD, parseGammaSchedule, type HintPair, type HintSource } from '../distill/hkd'
-import { evaluatePairs } from '../metrics/evaluate'
+import { denoisingPairs, evaluatePairs } from '../metrics/evaluate'
 import { buildModel, loadModel, type ModelSpec } from '../models/load'
 import type { Module } from '../nn/module'
 import { trainStudent, type StepRecord, type TrainableModel, type TrainSettings } from './distill'
@@ -93,9 +93,8 @@ export function runRecipe(
   })
   const degradation =
     typeof recipe.sigma === 'number' ? { kind: 'awgn' as const, sigma: recipe.sigma } : { kind: 'awgn' as const, sigmaMin: recipe.sigma[0], sigmaMax: recipe.sigma[1] }
-  const valPairs = recipe.val
-    ? evalPairs({ source: recipe.val.source, degradation: { kind: 'awgn', sigma: typeof recipe.sigma === 'number' ? recipe.sigma : 25 }, seed: 1000 }).slice(0, recipe.val.limit)
-    : []
+  // The noise protocol of `spikeir eval`, so validation figures and eval agree.
+  const valPairs = recipe.val ? denoisingPairs(recipe.val.source, typeof recipe.sigma === 'number' ? recipe.sigma : 25, { limit: recipe.val.limit }) : []
   try {
     const job = {
       student: model,
