@@ -8,7 +8,7 @@ import * as path from 'node:path'
 
 import test from 'ava'
 
-import { BatchNorm2d, Conv2d, HKD, Module, SpikerIR, Tensor, defaultRecipe, noGrad, runRecipe, scope, writeImage, zeroGrad } from '../index'
+import { BatchNorm2d, Conv2d, DnCNN, HKD, Module, SpikerIR, Tensor, UNet, defaultRecipe, noGrad, runRecipe, scope, writeImage, zeroGrad } from '../index'
 import { lcg } from './helpers'
 
 const cliMain = path.join(__dirname, '..', 'src', 'cli', 'main.js')
@@ -142,4 +142,41 @@ test('validation during training and spikeir eval give the same figures for the 
   t.true(Math.abs(result.psnr - metrics!['psnr']!) < 1e-9, `eval ${result.psnr} dB vs validation ${metrics!['psnr']} dB`)
   t.true(Math.abs(result.ssim - metrics!['ssim']!) < 1e-12, `eval SSIM ${result.ssim} vs validation ${metrics!['ssim']}`)
   fs.rmSync(dir, { recursive: true })
+})
+
+test('initialisation seeds come from (model seed, parameter name): no two parameters share a random prefix', (t) => {
+  const student = new SpikerIR({ width: 4, timeSteps: 4, seed: 0 })
+  const pairs = ['encoder1', 'decoder1'].map((s) => ({ student: s, teacher: 'layer1', studentChannels: student.tapChannels(s), teacherChannels: 4 }))
+  const models: [string, Module][] = [
+    ['spikerir0', student],
+    ['spikerir1', new SpikerIR({ width: 4, timeSteps: 4, seed: 1 })],
+    ['dncnn0', new DnCNN({ depth: 3, channels: 4, seed: 0 })],
+    ['dncnn101', new DnCNN({ depth: 3, channels: 4, seed: 101 })],
+    ['unet0', new UNet({ width: 4, seed: 0 })],
+    ['hkd0', new HKD(student, null, pairs, { seed: 0 })],
+  ]
+  // Uniform U(−b, b) parameters: v = b·(2u − 1), so v[i]/v[0] depends on the
+  // draws u only, not on the bound. Equal ratios mean the same random stream.
+  const drawn: { name: string; ratios: number[] }[] = []
+  for (const [model, m] of models) {
+    for (const [name, p] of m.namedParameters()) {
+      const v = p.toFloat32Array()
+      if (v.length < 4 || v.every((x) => x === v[0])) continue // constant inits (tdBN, zeroed outputs)
+      drawn.push({ name: `${model}:${name}`, ratios: [1, 2, 3].map((i) => v[i]! / v[0]!) })
+    }
+  }
+  t.true(drawn.length > 60, `${drawn.length} random parameters`)
+  const shared: string[] = []
+  for (let a = 0; a < drawn.length; a++) {
+    for (let b = a + 1; b < drawn.length; b++) {
+      const ra = drawn[a]!.ratios
+      const rb = drawn[b]!.ratios
+      if (ra.every((r, i) => Math.abs(r - rb[i]!) <= 1e-4 * (1 + Math.abs(r)))) shared.push(`${drawn[a]!.name} = ${drawn[b]!.name}`)
+    }
+  }
+  t.deepEqual(shared, [])
+  // Still reproducible: the same seed gives the same weights.
+  const again = new SpikerIR({ width: 4, timeSteps: 4, seed: 0 })
+  t.deepEqual(again.encoder_level1.items[0]!.attn.temporal.fc2.weight.toFloat32Array(), student.encoder_level1.items[0]!.attn.temporal.fc2.weight.toFloat32Array())
+  for (const [, m] of [...models, ['again', again] as [string, Module]]) m.dispose()
 })

@@ -152,7 +152,9 @@ export class HKD extends Module {
     this.gamma = teacher ? (options.gamma ?? 0.12) : 0
     this.schedule = options.schedule ?? { kind: 'constant' }
     const seed = options.seed ?? 0
-    this.adapters = this.registerModule('adapters', new ModuleList(pairs.map((p, i) => new HintAdapter(p, seed + 7 * i + 1))))
+    this.adapters = this.registerModule('adapters', new ModuleList(pairs.map((p) => new HintAdapter(p, seed))))
+    // Each adapter from (seed, its name), unrelated to the student's draws.
+    this.initParameters(seed)
   }
 
   forward(): Tensor {

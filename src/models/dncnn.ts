@@ -36,9 +36,11 @@ export class DnCNN extends Module {
     for (let i = 0; i < this.depth; i++) {
       const inC = i === 0 ? io : c
       const outC = i === this.depth - 1 ? io : c
-      convs.push(new Conv2d(inC, outC, 3, { padding: 1, seed: seed + 101 * i }))
+      convs.push(new Conv2d(inC, outC, 3, { padding: 1, seed }))
     }
     this.layers = this.registerModule('layers', new ModuleList(convs))
+    // Each parameter from (seed, its name): no two layers or models share random numbers.
+    this.initParameters(seed)
   }
 
   /** A DnCNN with the published weights of a safetensors file. */

@@ -78,43 +78,36 @@ export function spikerIRConfig(preset: keyof typeof SPIKERIR_PRESETS = 'tiny', o
   }
 }
 
-/** Hands out distinct seeds to the layers of one model. */
-export class Seeds {
-  #next: number
-  constructor(seed: number) {
-    this.#next = seed * 1000 + 1
-  }
-  take(): number {
-    return this.#next++
-  }
-}
-
-/** LIF → conv → tdBN, the spiking unit of blocks, down- and up-sampling. */
-function spikingConv(cfg: SpikerIRConfig, seeds: Seeds, inC: number, outC: number, k: number, stride = 1, bnScale = 1): Module[] {
+/**
+ * LIF → conv → tdBN, the spiking unit of blocks, down- and up-sampling. The
+ * conv's weights are drawn again by the owning model from its seed and their
+ * full name, so layers never share random numbers.
+ */
+function spikingConv(cfg: SpikerIRConfig, inC: number, outC: number, k: number, stride = 1, bnScale = 1): Module[] {
   return [
     new SpikingNeuron(cfg.neuron),
-    new MultiStep(new Conv2d(inC, outC, k, { stride, bias: false, seed: seeds.take() })),
+    new MultiStep(new Conv2d(inC, outC, k, { stride, bias: false, seed: cfg.seed })),
     new ThresholdDependentBatchNorm(outC, { vThreshold: (cfg.neuron.vThreshold ?? 1) * bnScale }),
   ]
 }
 
-/** A spiking residual block: x + attn(residual(x) + shortcut(x)). */
+/** A spiking residual block: x + attn(residual(x) + shortcut(x)); initialised from `cfg.seed` and its parameter names. */
 export class SpikingResidualBlock extends Module {
   readonly residual: Sequential
   readonly shortcut: Sequential
   readonly attn: MultiDimensionalAttention
 
-  constructor(cfg: SpikerIRConfig, seeds: Seeds, channels: number) {
+  constructor(cfg: SpikerIRConfig, channels: number) {
     super()
     // The second BN of the residual branch starts at 0.2·V_th, as in the template.
     this.residual = this.registerModule(
       'residual',
-      new Sequential(...spikingConv(cfg, seeds, channels, channels, 3), ...spikingConv(cfg, seeds, channels, channels, 3, 1, 0.2 / Math.SQRT1_2)),
+      new Sequential(...spikingConv(cfg, channels, channels, 3), ...spikingConv(cfg, channels, channels, 3, 1, 0.2 / Math.SQRT1_2)),
     )
     this.shortcut = this.registerModule(
       'shortcut',
       new Sequential(
-        new MultiStep(new Conv2d(channels, channels, 1, { bias: false, seed: seeds.take() })),
+        new MultiStep(new Conv2d(channels, channels, 1, { bias: false, seed: cfg.seed })),
         new ThresholdDependentBatchNorm(channels, { vThreshold: cfg.neuron.vThreshold ?? 1 }),
       ),
     )
@@ -123,9 +116,10 @@ export class SpikingResidualBlock extends Module {
       new MultiDimensionalAttention(cfg.timeSteps, channels, {
         temporalReduction: cfg.temporalReduction,
         channelReduction: cfg.channelReduction,
-        seed: seeds.take(),
+        seed: cfg.seed,
       }),
     )
+    this.initParameters(cfg.seed)
   }
 
   forward(x: Tensor): Tensor {
@@ -140,8 +134,8 @@ export class SpikingResidualBlock extends Module {
 }
 
 /** Blocks of one level, named `0`, `1`, … */
-function level(cfg: SpikerIRConfig, seeds: Seeds, channels: number, n: number): ModuleList<SpikingResidualBlock> {
-  return new ModuleList(Array.from({ length: n }, () => new SpikingResidualBlock(cfg, seeds, channels)))
+function level(cfg: SpikerIRConfig, channels: number, n: number): ModuleList<SpikingResidualBlock> {
+  return new ModuleList(Array.from({ length: n }, () => new SpikingResidualBlock(cfg, channels)))
 }
 
 function runLevel(blocks: ModuleList<SpikingResidualBlock>, x: Tensor): Tensor {
@@ -158,9 +152,10 @@ function runLevel(blocks: ModuleList<SpikingResidualBlock>, x: Tensor): Tensor {
 export class SpikingUp extends Module {
   readonly body: Sequential
 
-  constructor(cfg: SpikerIRConfig, seeds: Seeds, inC: number, outC: number) {
+  constructor(cfg: SpikerIRConfig, inC: number, outC: number) {
     super()
-    this.body = this.registerModule('body', new Sequential(...spikingConv(cfg, seeds, inC, outC, 3)))
+    this.body = this.registerModule('body', new Sequential(...spikingConv(cfg, inC, outC, 3)))
+    this.initParameters(cfg.seed)
   }
 
   forward(x: Tensor): Tensor {
@@ -186,14 +181,15 @@ export class RefinementBlock extends Module {
   readonly conv2: Conv2d
   readonly conv3: Conv2d
 
-  constructor(channels: number, seeds: Seeds) {
+  constructor(channels: number, seed = 0) {
     super()
     const r = Math.max(1, Math.floor(channels / 8))
-    this.gate1 = this.registerModule('gate1', new Conv2d(channels, r, 1, { seed: seeds.take() }))
-    this.gate2 = this.registerModule('gate2', new Conv2d(r, channels, 1, { seed: seeds.take() }))
-    this.conv1 = this.registerModule('conv1', new Conv2d(channels, channels, 3, { seed: seeds.take() }))
-    this.conv2 = this.registerModule('conv2', new Conv2d(channels, r, 3, { seed: seeds.take() }))
-    this.conv3 = this.registerModule('conv3', new Conv2d(r, channels, 3, { seed: seeds.take() }))
+    this.gate1 = this.registerModule('gate1', new Conv2d(channels, r, 1, { seed }))
+    this.gate2 = this.registerModule('gate2', new Conv2d(r, channels, 1, { seed }))
+    this.conv1 = this.registerModule('conv1', new Conv2d(channels, channels, 3, { seed }))
+    this.conv2 = this.registerModule('conv2', new Conv2d(channels, r, 3, { seed }))
+    this.conv3 = this.registerModule('conv3', new Conv2d(r, channels, 3, { seed }))
+    this.initParameters(seed)
   }
 
   forward(x: Tensor): Tensor {
@@ -248,22 +244,23 @@ export class SpikerIR extends Module {
     const cfg = spikerIRConfig('tiny', config)
     this.config = cfg
     const d = cfg.width
-    const seeds = new Seeds(cfg.seed)
     const [e1, e2, e3, d3, d2, d1] = cfg.blocks
-    this.patch_embed = this.registerModule('patch_embed', new MultiStep(new Conv2d(cfg.imageChannels, d, 3, { seed: seeds.take() })))
-    this.encoder_level1 = this.registerModule('encoder_level1', level(cfg, seeds, d, e1))
-    this.down1_2 = this.registerModule('down1_2', new Sequential(...spikingConv(cfg, seeds, d, 2 * d, 3, 2)))
-    this.encoder_level2 = this.registerModule('encoder_level2', level(cfg, seeds, 2 * d, e2))
-    this.down2_3 = this.registerModule('down2_3', new Sequential(...spikingConv(cfg, seeds, 2 * d, 4 * d, 3, 2)))
-    this.encoder_level3 = this.registerModule('encoder_level3', level(cfg, seeds, 4 * d, e3))
-    this.decoder_level3 = this.registerModule('decoder_level3', level(cfg, seeds, 4 * d, d3))
-    this.up3_2 = this.registerModule('up3_2', new SpikingUp(cfg, seeds, 4 * d, 2 * d))
-    this.reduce_chan_level2 = this.registerModule('reduce_chan_level2', new Sequential(...spikingConv(cfg, seeds, 4 * d, 2 * d, 1)))
-    this.decoder_level2 = this.registerModule('decoder_level2', level(cfg, seeds, 2 * d, d2))
-    this.up2_1 = this.registerModule('up2_1', new SpikingUp(cfg, seeds, 2 * d, d))
-    this.decoder_level1 = this.registerModule('decoder_level1', level(cfg, seeds, 2 * d, d1))
-    this.refinement = this.registerModule('refinement', new RefinementBlock(2 * d, seeds))
-    this.output = this.registerModule('output', new Conv2d(2 * d, cfg.imageChannels, 3, { seed: seeds.take() }))
+    this.patch_embed = this.registerModule('patch_embed', new MultiStep(new Conv2d(cfg.imageChannels, d, 3, { seed: cfg.seed })))
+    this.encoder_level1 = this.registerModule('encoder_level1', level(cfg, d, e1))
+    this.down1_2 = this.registerModule('down1_2', new Sequential(...spikingConv(cfg, d, 2 * d, 3, 2)))
+    this.encoder_level2 = this.registerModule('encoder_level2', level(cfg, 2 * d, e2))
+    this.down2_3 = this.registerModule('down2_3', new Sequential(...spikingConv(cfg, 2 * d, 4 * d, 3, 2)))
+    this.encoder_level3 = this.registerModule('encoder_level3', level(cfg, 4 * d, e3))
+    this.decoder_level3 = this.registerModule('decoder_level3', level(cfg, 4 * d, d3))
+    this.up3_2 = this.registerModule('up3_2', new SpikingUp(cfg, 4 * d, 2 * d))
+    this.reduce_chan_level2 = this.registerModule('reduce_chan_level2', new Sequential(...spikingConv(cfg, 4 * d, 2 * d, 1)))
+    this.decoder_level2 = this.registerModule('decoder_level2', level(cfg, 2 * d, d2))
+    this.up2_1 = this.registerModule('up2_1', new SpikingUp(cfg, 2 * d, d))
+    this.decoder_level1 = this.registerModule('decoder_level1', level(cfg, 2 * d, d1))
+    this.refinement = this.registerModule('refinement', new RefinementBlock(2 * d, cfg.seed))
+    this.output = this.registerModule('output', new Conv2d(2 * d, cfg.imageChannels, 3, { seed: cfg.seed }))
+    // Every parameter from (seed, its dotted name), so no two layers share random numbers.
+    this.initParameters(cfg.seed)
     // Start as the identity (output = input): the residual conv begins at
     // zero, so early training refines the image instead of first undoing a
     // random offset.

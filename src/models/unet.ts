@@ -22,13 +22,9 @@ export interface UNetOptions {
 /** Names of the U-Net's hint taps, in forward order (the student's names). */
 export const UNET_TAPS = ['encoder1', 'encoder2', 'encoder3', 'decoder2', 'decoder1'] as const
 
+/** Conv → ReLU ×2 (its weights are drawn again by the model, by name). */
 function block(inC: number, outC: number, seed: number): Sequential {
-  return new Sequential(
-    new Conv2d(inC, outC, 3, { seed }),
-    new Activation('relu'),
-    new Conv2d(outC, outC, 3, { seed: seed + 1 }),
-    new Activation('relu'),
-  )
+  return new Sequential(new Conv2d(inC, outC, 3, { seed }), new Activation('relu'), new Conv2d(outC, outC, 3, { seed }), new Activation('relu'))
 }
 
 /** The U-Net teacher. */
@@ -52,17 +48,19 @@ export class UNet extends Module {
     super()
     const c = (this.width = options.width ?? 32)
     const io = (this.imageChannels = options.imageChannels ?? 1)
-    const s = (options.seed ?? 0) * 1000
-    this.encoder1 = this.registerModule('encoder1', block(io, c, s + 1))
-    this.down1 = this.registerModule('down1', new Conv2d(c, 2 * c, 3, { stride: 2, seed: s + 10 }))
-    this.encoder2 = this.registerModule('encoder2', block(2 * c, 2 * c, s + 20))
-    this.down2 = this.registerModule('down2', new Conv2d(2 * c, 4 * c, 3, { stride: 2, seed: s + 30 }))
-    this.encoder3 = this.registerModule('encoder3', block(4 * c, 4 * c, s + 40))
-    this.up2 = this.registerModule('up2', new Conv2d(4 * c, 2 * c, 3, { seed: s + 50 }))
-    this.decoder2 = this.registerModule('decoder2', block(4 * c, 2 * c, s + 60))
-    this.up1 = this.registerModule('up1', new Conv2d(2 * c, c, 3, { seed: s + 70 }))
-    this.decoder1 = this.registerModule('decoder1', block(2 * c, c, s + 80))
-    this.output = this.registerModule('output', new Conv2d(c, io, 3, { seed: s + 90 }))
+    const s = options.seed ?? 0
+    this.encoder1 = this.registerModule('encoder1', block(io, c, s))
+    this.down1 = this.registerModule('down1', new Conv2d(c, 2 * c, 3, { stride: 2, seed: s }))
+    this.encoder2 = this.registerModule('encoder2', block(2 * c, 2 * c, s))
+    this.down2 = this.registerModule('down2', new Conv2d(2 * c, 4 * c, 3, { stride: 2, seed: s }))
+    this.encoder3 = this.registerModule('encoder3', block(4 * c, 4 * c, s))
+    this.up2 = this.registerModule('up2', new Conv2d(4 * c, 2 * c, 3, { seed: s }))
+    this.decoder2 = this.registerModule('decoder2', block(4 * c, 2 * c, s))
+    this.up1 = this.registerModule('up1', new Conv2d(2 * c, c, 3, { seed: s }))
+    this.decoder1 = this.registerModule('decoder1', block(2 * c, c, s))
+    this.output = this.registerModule('output', new Conv2d(c, io, 3, { seed: s }))
+    // Each parameter from (seed, its name); then the residual output starts at zero.
+    this.initParameters(s)
     zeroInit(this.output)
   }
 

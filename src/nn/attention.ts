@@ -16,7 +16,7 @@ export class Linear extends Module {
   constructor(readonly inFeatures: number, readonly outFeatures: number, seed = 0) {
     super()
     const bound = 1 / Math.sqrt(inFeatures)
-    this.weight = this.registerParameter('weight', Tensor.rand([outFeatures, inFeatures], { seed, low: -bound, high: bound }))
+    this.weight = this.registerRandomParameter('weight', seed, (s) => Tensor.rand([outFeatures, inFeatures], { seed: s, low: -bound, high: bound }))
   }
 
   forward(x: Tensor): Tensor {
@@ -36,7 +36,8 @@ export class GateMlp extends Module {
   constructor(n: number, hidden: number, seed: number) {
     super()
     this.fc1 = this.registerModule('fc1', new Linear(n, hidden, seed))
-    this.fc2 = this.registerModule('fc2', new Linear(hidden, n, seed + 1))
+    this.fc2 = this.registerModule('fc2', new Linear(hidden, n, seed))
+    this.initParameters(seed)
   }
 
   forward(x: Tensor): Tensor {
@@ -86,8 +87,9 @@ export class MultiDimensionalAttention extends Module {
     const rc = options.channelReduction ?? 16
     const k = options.kernelSize ?? 3
     this.temporal = this.registerModule('temporal', new GateMlp(timeSteps, Math.max(1, Math.floor(timeSteps / rt)), seed))
-    this.channel = this.registerModule('channel', new GateMlp(channels, Math.max(1, Math.floor(channels / rc)), seed + 10))
-    this.spatial = this.registerModule('spatial', new Conv2d(2, 1, k, { bias: false, seed: seed + 20 }))
+    this.channel = this.registerModule('channel', new GateMlp(channels, Math.max(1, Math.floor(channels / rc)), seed))
+    this.spatial = this.registerModule('spatial', new Conv2d(2, 1, k, { bias: false, seed }))
+    this.initParameters(seed)
   }
 
   forward(x: Tensor): Tensor {

@@ -1,6 +1,7 @@
 /**
  * Standard layers: convolution, normalisation, activations, containers.
- * Weights are initialised as PyTorch does, from an explicit seed.
+ * Weights are initialised as PyTorch does, from an explicit seed mixed with
+ * the parameter's name (`parameterSeed` in module.ts).
  *
  * @module
  */
@@ -15,7 +16,7 @@ export interface Conv2dLayerOptions {
   dilation?: number
   groups?: number
   bias?: boolean
-  /** Seed of the weight initialisation. */
+  /** Seed of the initialisation; weight and bias draw from `parameterSeed(seed, name)`. */
   seed?: number
 }
 
@@ -48,14 +49,10 @@ export class Conv2d extends Module {
     const seed = options.seed ?? 0
     const fanIn = (inChannels / this.groups) * kernelSize * kernelSize
     const bound = 1 / Math.sqrt(fanIn)
-    this.weight = this.registerParameter(
-      'weight',
-      Tensor.rand([outChannels, inChannels / this.groups, kernelSize, kernelSize], { seed, low: -bound, high: bound }),
-    )
+    const shape = [outChannels, inChannels / this.groups, kernelSize, kernelSize]
+    this.weight = this.registerRandomParameter('weight', seed, (s) => Tensor.rand(shape, { seed: s, low: -bound, high: bound }))
     this.bias =
-      options.bias === false
-        ? null
-        : this.registerParameter('bias', Tensor.rand([outChannels], { seed: seed + 0x9e37, low: -bound, high: bound }))
+      options.bias === false ? null : this.registerRandomParameter('bias', seed, (s) => Tensor.rand([outChannels], { seed: s, low: -bound, high: bound }))
   }
 
   forward(x: Tensor): Tensor {

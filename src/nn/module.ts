@@ -22,6 +22,30 @@ export interface OpRecord {
   realInput?: boolean
 }
 
+/** Draws a parameter's initial value from a seed; the layer fixes its shape and distribution. */
+export type ParameterInit = (seed: number) => Tensor
+
+/** FNV-1a over the UTF-16 code units of `text` from `basis`, then Murmur3's finaliser. */
+function hash32(text: string, basis: number): number {
+  let h = basis >>> 0
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) >>> 0
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0
+  return (h ^ (h >>> 16)) >>> 0
+}
+
+/**
+ * The initialisation seed of parameter `name` (its dotted name) in a model
+ * seeded with `seed`: a stable 53-bit hash of both. Distinct names or seeds
+ * give unrelated random streams, so no two parameters of one model, nor of
+ * two models with different seeds, start from the same random numbers (as
+ * consecutive per-layer seeds did when a layer drew from seed + 1).
+ */
+export function parameterSeed(seed: number, name: string): number {
+  const key = `${seed}/${name}`
+  return (hash32(key, 0x811c9dc5) & 0x1fffff) * 2 ** 32 + hash32(key, 0x050c5d1f)
+}
+
 let profiler: ((record: OpRecord) => void) | null = null
 
 /**
@@ -53,6 +77,8 @@ export abstract class Module {
   readonly #params = new Map<string, Tensor>()
   readonly #buffers = new Map<string, Tensor>()
   readonly #children = new Map<string, Module>()
+  /** How each randomly initialised parameter of this module is drawn. */
+  readonly #inits = new Map<string, ParameterInit>()
 
   abstract forward(x: Tensor): Tensor
 
@@ -62,6 +88,33 @@ export abstract class Module {
     if (p !== value) value.dispose()
     this.#params.set(name, p)
     return p
+  }
+
+  /**
+   * Registers a randomly initialised parameter: drawn now by `init` from
+   * {@link parameterSeed}(seed, name), and again under its full dotted name
+   * by {@link Module.initParameters}.
+   */
+  protected registerRandomParameter(name: string, seed: number, init: ParameterInit): Tensor {
+    this.#inits.set(name, init)
+    return this.registerParameter(name, init(parameterSeed(seed, name)))
+  }
+
+  /**
+   * Re-draws every randomly initialised parameter here and in every child,
+   * each from {@link parameterSeed}(seed, its dotted name below this module).
+   * A model calls this at the end of its constructor with its seed; constant
+   * initialisations (batch norm, zeroed outputs) are left alone.
+   */
+  initParameters(seed: number): this {
+    for (const [prefix, m] of this.namedModules()) {
+      for (const [name, init] of m.#inits) {
+        const value = init(parameterSeed(seed, prefix ? `${prefix}.${name}` : name))
+        m.#params.get(name)!.assign(value)
+        value.dispose()
+      }
+    }
+    return this
   }
 
   /** Registers non-trainable state (running statistics) saved with the model. */
