@@ -53,6 +53,8 @@ export interface ProgressOptions {
   start?: number
   /** In `lines` mode, print every N units (default: about 20 lines a run). */
   every?: number
+  /** What the PSNR field is called (`val PSNR` for training, `PSNR` for a running mean). */
+  psnrLabel?: string
   /** Clock in seconds (tests use a fake one). */
   now?: () => number
 }
@@ -83,6 +85,7 @@ export class Progress {
       mode: options.mode,
       stream: options.stream ?? process.stderr,
       unit: options.unit ?? 'steps',
+      psnrLabel: options.psnrLabel ?? 'PSNR',
       start: options.start ?? null,
       every: options.every ?? Math.max(1, Math.round(options.total / 20)),
       now: options.now ?? (() => performance.now() / 1000),
@@ -143,7 +146,7 @@ export class Progress {
     const left = this.o.total - this.done
     const parts = [`${this.done}/${this.o.total}`, `${formatRate(r)} ${this.o.unit}/s`, left > 0 ? `ETA ${formatDuration(left / r)}` : `took ${formatDuration(this.o.now() - this.t0)}`]
     if (this.fields.loss !== undefined) parts.push(`loss ${this.fields.loss.toFixed(4)}`)
-    if (this.fields.psnr !== undefined) parts.push(`PSNR ${this.fields.psnr.toFixed(2)} dB`)
+    if (this.fields.psnr !== undefined) parts.push(`${this.o.psnrLabel} ${this.fields.psnr.toFixed(2)} dB`)
     return parts.join('  ')
   }
 
@@ -154,7 +157,7 @@ export class Progress {
 
   private draw(): void {
     const text = this.status()
-    const cols = this.o.stream.columns ?? 80
+    const cols = this.o.stream.columns || 80
     const width = Math.max(10, Math.min(30, cols - this.o.label.length - text.length - 10))
     const filled = Math.round((this.done / this.o.total) * width)
     const pct = `${Math.floor((100 * this.done) / this.o.total)}`.padStart(3)
@@ -189,7 +192,7 @@ export class Output {
   }
 
   /** Starts a task's progress (ending the one before). */
-  progress(label: string, total: number, options: { unit?: string; every?: number } = {}): Progress {
+  progress(label: string, total: number, options: { unit?: string; every?: number; psnrLabel?: string } = {}): Progress {
     this.current?.finish()
     this.current = new Progress({ label, total, mode: this.mode, stream: this.stream, ...options })
     return this.current
@@ -208,6 +211,6 @@ export function trainingProgress(
   label: string,
   steps: number,
 ): { onStep: (r: { step: number; loss: number }) => void; onValidation: (step: number, metrics: Record<string, number>) => void } {
-  const p = out.progress(label, steps)
+  const p = out.progress(label, steps, { psnrLabel: 'val PSNR' })
   return { onStep: (r) => p.update(r.step + 1, { loss: r.loss }), onValidation: (step, m) => p.validation(step, m) }
 }

@@ -9,10 +9,10 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 
-import { evalPairs, type DataSource } from '../data/pipeline'
+import type { DataSource } from '../data/pipeline'
 import { readImage } from '../io'
 import { energyReport, type EnergyReport } from '../metrics/energy'
-import { restore } from '../metrics/evaluate'
+import { denoisingPairs, EVAL_NOISE_SEED, restore } from '../metrics/evaluate'
 import { psnr, ssim } from '../metrics/quality'
 import { loadModel } from '../models/load'
 import { SpikingNeuron } from '../nn/spiking'
@@ -55,7 +55,7 @@ export interface ImageAnalysis {
 
 /** Options of {@link analyseRuns}. */
 export interface AnalyseOptions {
-  /** A clean image to degrade (AWGN at the runs' σ, noise from seed 1000) instead of the first validation image. */
+  /** A clean image to degrade (AWGN at the runs' σ, the noise `spikeir eval` gives a first image) instead of the first validation image. */
   image?: string
   /** Side of the displayed crop (default 160). */
   cropSize?: number
@@ -114,17 +114,14 @@ export function analyseRuns(runs: readonly Run[], options: AnalyseOptions = {}):
       if (!fs.existsSync(options.image)) throw new Error(`report: --image '${options.image}' does not exist`)
       name = path.basename(options.image)
       clean = readImage(options.image, { channels: 1 })
-      // The same noise as image 0 of `spikeir eval` (seed 1000).
-      noisy = clean.add(Tensor.randn(clean.shape, { seed: 1000, std: sigma / 255 }))
+      // The noise `spikeir eval` gives the first image of a folder.
+      noisy = clean.add(Tensor.randn(clean.shape, { seed: EVAL_NOISE_SEED, std: sigma / 255 }))
     } else {
       const val = runs.map((r) => r.info?.config['val'] as { source: DataSource } | null | undefined).find((v) => v && v.source)
       if (!val) return null
-      const pairs = evalPairs({ source: val.source, degradation: { kind: 'awgn', sigma }, seed: 1000 })
+      // The first image of the validation set, with the noise validation gave it.
+      const pairs = denoisingPairs(val.source, sigma, { limit: 1 })
       if (pairs.length === 0) return null
-      for (const p of pairs.slice(1)) {
-        p.input.dispose()
-        p.target.dispose()
-      }
       name = pairs[0]!.name
       clean = pairs[0]!.target
       noisy = pairs[0]!.input

@@ -46,14 +46,18 @@ const FONT = 'font-family="system-ui, -apple-system, Segoe UI, Roboto, sans-seri
 /** Approximate advance of one character at 12 px, for laying out legends and labels. */
 const CHAR_W = 6.8
 
+/** `v` without the binary rounding noise of repeated steps. */
+const clean = (v: number) => (v === 0 ? 0 : Number(v.toPrecision(12)))
+
 /** Round tick values covering [lo, hi] (about `count` of them). */
 export function linearTicks(lo: number, hi: number, count = 5): number[] {
   if (!(hi > lo)) return [lo]
   const raw = (hi - lo) / count
   const mag = 10 ** Math.floor(Math.log10(raw))
-  const step = ([1, 2, 2.5, 5, 10].find((m) => m * mag >= raw) ?? 10) * mag
+  const step = ([1, 2, 2.5, 5, 10].find((m) => m * mag >= raw * (1 - 1e-9)) ?? 10) * mag
   const ticks: number[] = []
-  for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step) ticks.push(Math.abs(v) < step * 1e-9 ? 0 : v)
+  // Multiples of the step, rounded so labels and tests see 0.6 rather than 0.6000000000000001.
+  for (let k = Math.ceil(lo / step - 1e-9); k * step <= hi + step * 1e-9; k++) ticks.push(clean(k * step))
   return ticks
 }
 
@@ -66,7 +70,7 @@ export function logTicks(lo: number, hi: number): number[] {
   const b = Math.ceil(Math.log10(hi))
   for (const mult of [[1], [1, 2, 5], [1, 2, 3, 4, 5, 6, 7, 8, 9]]) {
     const ticks: number[] = []
-    for (let e = a; e <= b; e++) for (const m of mult) ticks.push(m * 10 ** e)
+    for (let e = a; e <= b; e++) for (const m of mult) ticks.push(clean(m * 10 ** e))
     const inside = ticks.filter((v) => v >= lo * 0.999 && v <= hi * 1.001)
     if (inside.length >= 3) return inside
   }
