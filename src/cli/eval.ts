@@ -4,10 +4,12 @@
  *
  * @module
  */
+import { listImages } from '../io'
 import { evaluateDenoising, type DenoisingSetOptions } from '../metrics/evaluate'
 import { loadModel } from '../models/load'
 import { UsageError, type FlagSpec, type Parsed } from './args'
 import { defaultStudent } from './defaults'
+import { Output } from './progress'
 
 export const summary = 'evaluate a model on a folder of clean images (AWGN, PSNR/SSIM)'
 
@@ -18,6 +20,7 @@ export const flags: Record<string, FlagSpec> = {
   seed: { type: 'number', description: 'noise seed of the first image (default 1000)' },
   limit: { type: 'number', description: 'evaluate only the first N images' },
   json: { type: 'boolean', description: 'print one JSON object' },
+  quiet: { type: 'boolean', description: 'print only errors' },
 }
 
 export function run(args: Parsed): void {
@@ -31,11 +34,19 @@ export function run(args: Parsed): void {
   if (typeof args.flags['seed'] === 'number') options.seed = args.flags['seed']
   if (typeof args.flags['limit'] === 'number') options.limit = args.flags['limit']
   // The noise protocol of validation during training: the same weights give the same figures.
-  const result = evaluateDenoising(model, data, sigma, options)
+  const output = Output.from(args.flags)
+  const progress = output.progress('eval', Math.min(listImages(data).length, options.limit ?? Infinity), { unit: 'images', psnrLabel: 'mean PSNR' })
+  let sum = 0
+  const result = evaluateDenoising(model, data, sigma, options, (done, _total, r) => {
+    sum += r.psnr
+    progress.update(done, { psnr: sum / done })
+  })
+  output.end()
   if (args.flags['json']) {
     console.log(JSON.stringify({ model: file, kind: spec.kind, step, sigma, ...result }))
     return
   }
+  if (output.quiet) return
   for (const r of result.perImage) console.log(`${r.name.padEnd(16)} PSNR ${r.psnr.toFixed(2)} dB  SSIM ${r.ssim.toFixed(4)}`)
   console.log(`average over ${result.images} images at σ = ${sigma}: PSNR ${result.psnr.toFixed(2)} dB, SSIM ${result.ssim.toFixed(4)}`)
 }

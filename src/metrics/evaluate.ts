@@ -99,14 +99,17 @@ export function denoisingPairs(source: DataSource | string, sigma: number, optio
   })
 }
 
+/** Told after each image of an evaluation (for progress). */
+export type OnImage = (done: number, total: number, result: { name: string; psnr: number; ssim: number }) => void
+
 /**
  * Evaluates AWGN denoising at `sigma` (0–255 scale) on the images of `source`
  * (a folder path or a data source), with the noise of {@link denoisingPairs}.
  */
-export function evaluateDenoising(model: Restorer, source: DataSource | string, sigma: number, options: DenoisingSetOptions = {}): EvalResult {
+export function evaluateDenoising(model: Restorer, source: DataSource | string, sigma: number, options: DenoisingSetOptions = {}, onImage?: OnImage): EvalResult {
   const pairs = denoisingPairs(source, sigma, options)
   try {
-    return evaluatePairs(model, pairs)
+    return evaluatePairs(model, pairs, onImage)
   } finally {
     for (const p of pairs) {
       p.input.dispose()
@@ -116,17 +119,19 @@ export function evaluateDenoising(model: Restorer, source: DataSource | string, 
 }
 
 /** Scores a model on prepared pairs (input, target `[1, C, H, W]`); the pairs are left to the caller. */
-export function evaluatePairs(model: Restorer, pairs: readonly { name: string; input: Tensor; target: Tensor }[]): EvalResult {
-  const perImage = pairs.map((p) =>
-    scope(() => {
+export function evaluatePairs(model: Restorer, pairs: readonly { name: string; input: Tensor; target: Tensor }[], onImage?: OnImage): EvalResult {
+  const perImage = pairs.map((p, i) => {
+    const result = scope(() => {
       const [, c, h, w] = p.target.shape as [number, number, number, number]
       const pred = restore(model, p.input).toFloat32Array()
       const target = p.target.toFloat32Array()
       let s = 0
       for (let ch = 0; ch < c; ch++) s += ssim(pred.subarray(ch * h * w, (ch + 1) * h * w), target.subarray(ch * h * w, (ch + 1) * h * w), h, w)
       return { name: p.name, psnr: psnr(pred, target), ssim: s / c }
-    }),
-  )
+    })
+    onImage?.(i + 1, pairs.length, result)
+    return result
+  })
   const mean = (f: (r: { psnr: number; ssim: number }) => number) => perImage.reduce((a, r) => a + f(r), 0) / Math.max(1, perImage.length)
   return { images: perImage.length, psnr: mean((r) => r.psnr), ssim: mean((r) => r.ssim), perImage }
 }
