@@ -15,10 +15,12 @@ import { writeImage } from '../io'
 import { energyReport } from '../metrics/energy'
 import { denoisingPairs, evaluatePairs, restore } from '../metrics/evaluate'
 import { loadModel } from '../models/load'
+import { writeReport } from '../report'
 import { info, scope } from '../tensor'
 import { writeFileAtomic } from '../train/checkpoint'
 import { defaultRecipe, runRecipe, type Recipe } from '../train/recipe'
 import { UsageError, type FlagSpec, type Parsed } from './args'
+import { Output, trainingProgress } from './progress'
 
 export const summary = 'train a teacher, distil a spiking student (and a baseline), evaluate, write results'
 
@@ -31,6 +33,7 @@ export const flags: Record<string, FlagSpec> = {
   'teacher-steps': { type: 'number', description: 'teacher training steps (default 150)' },
   seed: { type: 'number', description: 'seed (default 0)' },
   json: { type: 'boolean', description: 'print results.json to stdout' },
+  quiet: { type: 'boolean', description: 'print only errors' },
 }
 
 function positive(name: string, v: unknown, fallback: number): number {
@@ -50,7 +53,8 @@ export function run(args: Parsed): void {
   const valSource: DataSource =
     typeof f['val-data'] === 'string' ? { kind: 'folder', dir: f['val-data'], channels: 1 } : typeof f['data'] === 'string' ? data : { kind: 'deadLeaves', count: 4, size: 128, seed: 2 }
   const t0 = Date.now()
-  const say = (m: string) => console.error(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${m}`)
+  const output = Output.from(f)
+  const say = (m: string) => output.note(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${m}`)
   say(`device: ${info().adapterName}; output: ${out}`)
   const common = (name: string, overrides: Partial<Recipe>): Recipe => ({
     ...defaultRecipe(path.join(out, name)),
@@ -61,20 +65,22 @@ export function run(args: Parsed): void {
     name,
     ...overrides,
   })
-  const progress = (label: string, total: number) => (s: { step: number; loss: number }) => {
-    if ((s.step + 1) % Math.max(1, Math.floor(total / 5)) === 0) say(`${label}: step ${s.step + 1}/${total}, loss ${s.loss.toFixed(4)}`)
-  }
+  // Five validations a run give the report's PSNR curves their shape.
+  const valEvery = (n: number) => Math.max(1, Math.round(n / 5))
 
   say(`1/3 training the ANN teacher (U-Net, ${teacherSteps} steps)`)
-  const teacherRecipe = common('teacher', { model: { kind: 'unet', options: { width: 16, seed } }, steps: teacherSteps, patch: 48, batch: 8, lr: 2e-3, warmup: 10 })
-  const teacher = runRecipe(teacherRecipe, { onStep: progress('teacher', teacherSteps) })
+  const teacherRecipe = common('teacher', { model: { kind: 'unet', options: { width: 16, seed } }, steps: teacherSteps, valEvery: valEvery(teacherSteps), patch: 48, batch: 8, lr: 2e-3, warmup: 10 })
+  const teacher = runRecipe(teacherRecipe, trainingProgress(output, 'teacher', teacherSteps))
+  output.end()
   const teacherCkpt = path.join(out, 'teacher', 'teacher.json')
 
-  const studentBase = { model: { kind: 'spikerir' as const, options: { width: 8, timeSteps: 4, seed } }, steps, patch: 32, batch: 8, lr: 2e-3, warmup: 10 }
+  const studentBase = { model: { kind: 'spikerir' as const, options: { width: 8, timeSteps: 4, seed } }, steps, valEvery: valEvery(steps), patch: 32, batch: 8, lr: 2e-3, warmup: 10 }
   say(`2/3 distilling the tiny spiking student with hints (${steps} steps)`)
-  const hkd = runRecipe(common('student-hkd', { ...studentBase, teacher: teacherCkpt }), { onStep: progress('student (H-KD)', steps) })
+  const hkd = runRecipe(common('student-hkd', { ...studentBase, teacher: teacherCkpt }), trainingProgress(output, 'student (H-KD)', steps))
+  output.end()
   say(`3/3 training the same student without hints, the baseline (${steps} steps)`)
-  const baseline = runRecipe(common('student-baseline', { ...studentBase, teacher: null }), { onStep: progress('student (baseline)', steps) })
+  const baseline = runRecipe(common('student-baseline', { ...studentBase, teacher: null }), trainingProgress(output, 'student (baseline)', steps))
+  output.end()
 
   say('evaluating, measuring energy, denoising a sample')
   const results = scope(() => {
@@ -113,6 +119,8 @@ export function run(args: Parsed): void {
   writeFileAtomic(path.join(out, 'results.json'), JSON.stringify(results, null, 2) + '\n')
   say(`PSNR (dB): teacher ${results.psnr['teacher']!.toFixed(2)}, student with hints ${results.psnr['studentHkd']!.toFixed(2)}, without ${results.psnr['studentBaseline']!.toFixed(2)}`)
   if (results.energyPj) say(`energy per image: teacher ${(results.energyPj.teacher / 1e6).toFixed(2)} µJ, student ${(results.energyPj.student / 1e6).toFixed(2)} µJ (${results.energyPj.ratio.toFixed(1)}×)`)
-  say(`wrote ${path.join(out, 'results.json')} and sample PNGs`)
+  say('writing the report')
+  const report = writeReport([out], { out: path.join(out, 'report.html') })
+  say(`wrote ${path.join(out, 'results.json')}, sample PNGs and ${report}`)
   if (f['json']) console.log(JSON.stringify(results))
 }
