@@ -162,7 +162,8 @@ function validationCharts(runs: readonly Run[], col: Map<Run, string>): string {
 function lrChart(runs: readonly Run[], col: Map<Run, string>): string {
   // Identical schedules (a student and its baseline) would hide each other: dash every other run.
   const series = runs.map((r, i) => ({ label: legendName(r), color: col.get(r)!, ...(i % 2 ? { dash: '7 4' } : {}), points: thin(r.steps.map((s) => [s.step + 1, s.lr] as const), 800) }))
-  const gamma = runs.filter((r) => r.steps.some((s) => s.hint > 0)).map((r) => ({ label: legendName(r), color: col.get(r)!, points: thin(r.steps.map((s) => [s.step + 1, s.gamma] as const), 800) }))
+  // γ is worth a chart only when a schedule changes it.
+  const gamma = runs.filter((r) => r.steps.some((s) => s.hint > 0) && new Set(r.steps.map((s) => s.gamma)).size > 1).map((r) => ({ label: legendName(r), color: col.get(r)!, points: thin(r.steps.map((s) => [s.step + 1, s.gamma] as const), 800) }))
   return lineChart({ title: 'Learning rate', xLabel: 'training step', yLabel: 'learning rate', series }) + (gamma.length ? lineChart({ title: 'Hint weight γ', xLabel: 'training step', yLabel: 'γ', series: gamma }) : '')
 }
 
@@ -259,9 +260,12 @@ function energySection(a: ImageAnalysis): string {
 }
 
 function imageSection(a: ImageAnalysis): string {
-  const scale = Math.max(1, Math.min(3, Math.floor(300 / Math.max(a.crop.width, a.crop.height))))
+  // Side by side in one row of the page: up to 3× the crop, less when many models share the row.
+  const n = 2 + a.models.length
+  const room = Math.floor((1130 - 14 * (n - 1)) / n) - 18
+  const scale = Math.max(1, Math.min(3, room / Math.max(a.crop.width, a.crop.height)))
   const fig = (src: string, title: string, caption: string) =>
-    `<figure><img src="${src}" alt="${esc(title)}" width="${a.crop.width * scale}" height="${a.crop.height * scale}"><figcaption><b>${esc(title)}</b><br>${caption}</figcaption></figure>`
+    `<figure><img src="${src}" alt="${esc(title)}" width="${Math.round(a.crop.width * scale)}" height="${Math.round(a.crop.height * scale)}"><figcaption><b>${esc(title)}</b><br>${caption}</figcaption></figure>`
   const figs = [
     fig(a.clean, 'ground truth', esc(a.name)),
     fig(a.noisy, `degraded (σ = ${a.sigma})`, `${fmt(a.noisyPsnr)} dB`),
@@ -270,7 +274,7 @@ function imageSection(a: ImageAnalysis): string {
   const whole = a.crop.width === a.width && a.crop.height === a.height
   return (
     `<div class="figures">${figs.join('')}</div>` +
-    `<p class="intro">${whole ? `The whole ${a.width}×${a.height} image` : `A ${a.crop.width}×${a.crop.height} crop from the centre of the ${a.width}×${a.height} image`}, shown at ${scale}× without smoothing; ` +
+    `<p class="intro">${whole ? `The whole ${a.width}×${a.height} image` : `A ${a.crop.width}×${a.crop.height} crop from the centre of the ${a.width}×${a.height} image`}, shown at ${Number(scale.toFixed(2))}× without smoothing; ` +
     `PSNR and SSIM over the whole image (0–255 scale, output clipped), noise from seed 1000.</p>`
   )
 }

@@ -44,7 +44,7 @@ export interface LineChartOptions {
 
 const FONT = 'font-family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif"'
 /** Approximate advance of one character at 12 px, for laying out legends and labels. */
-const CHAR_W = 6.8
+const CHAR_W = 6.4
 
 /** `v` without the binary rounding noise of repeated steps. */
 const clean = (v: number) => (v === 0 ? 0 : Number(v.toPrecision(12)))
@@ -85,7 +85,9 @@ export function formatTick(v: number, spacing: number): string {
     const [m, e] = v.toExponential(2).split('e') as [string, string]
     return `${Number(m)}e${Number(e)}`
   }
-  const decimals = Math.max(0, Math.min(6, -Math.floor(Math.log10(spacing) + 1e-9)))
+  // As many decimals as the spacing needs: 0.025 steps need three, 0.2 steps one.
+  let decimals = 0
+  while (decimals < 6 && Math.abs(Math.round(spacing * 10 ** decimals) - spacing * 10 ** decimals) > 1e-6 * 10 ** decimals) decimals++
   return v.toFixed(decimals)
 }
 
@@ -102,7 +104,7 @@ function legend(items: readonly LegendItem[], x0: number, y0: number, width: num
   let row = 0
   const parts: string[] = []
   for (const it of items) {
-    const w = 26 + it.label.length * CHAR_W + 14
+    const w = 25 + it.label.length * CHAR_W + 12
     if (x > 0 && x + w > width) {
       x = 0
       row++
@@ -224,7 +226,7 @@ export function heatmap(o: HeatmapOptions): string {
   const rowH = Math.max(9, Math.min(18, 260 / Math.max(1, o.rows.length)))
   const left = Math.min(280, 14 + Math.max(...o.rows.map((r) => r.length), 4) * 6.2)
   const top = 40
-  const right = 74
+  const right = 84
   const bottom = 46
   const pw = W - left - right
   const ph = rowH * o.rows.length
@@ -248,7 +250,9 @@ export function heatmap(o: HeatmapOptions): string {
   const xticks = xt.map((v) => `<line x1="${num(xs(v))}" x2="${num(xs(v))}" y1="${top + ph}" y2="${top + ph + 5}" stroke="#666"/><text x="${num(xs(v))}" y="${top + ph + 18}" font-size="11" text-anchor="middle" fill="#444">${formatTick(v, xsp)}</text>`).join('')
   const barX = left + pw + 16
   const grad = Array.from({ length: 20 }, (_, i) => `<rect x="${barX}" y="${num(top + (ph * i) / 20)}" width="14" height="${num(ph / 20 + 0.5)}" fill="${ramp(1 - (i + 0.5) / 20)}"/>`).join('')
-  const barTicks = [hi, (lo + hi) / 2, lo].map((v, i) => `<text x="${barX + 19}" y="${num(top + (ph * i) / 2 + 4)}" font-size="11" fill="#444">${formatTick(v, (hi - lo) / 2)}</text>`).join('')
+  const bt = linearTicks(lo, hi, 4).filter((v) => v >= lo && v <= hi)
+  const btsp = bt.length > 1 ? bt[1]! - bt[0]! : 1
+  const barTicks = bt.map((v) => `<text x="${barX + 19}" y="${num(top + ph - ((v - lo) / (hi - lo)) * ph + 4)}" font-size="11" fill="#444">${formatTick(v, btsp)}</text>`).join('')
   return (
     `<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(o.title)}" ${FONT}>` +
     `<rect width="${W}" height="${H}" fill="#fff"/>` +
@@ -257,7 +261,7 @@ export function heatmap(o: HeatmapOptions): string {
     `<rect x="${left}" y="${top}" width="${pw}" height="${ph}" fill="none" stroke="#999"/>${xticks}` +
     `<text x="${left + pw / 2}" y="${H - 8}" font-size="12" text-anchor="middle" fill="#222">${esc(o.xLabel)}</text>` +
     `${grad}<rect x="${barX}" y="${top}" width="14" height="${ph}" fill="none" stroke="#999"/>${barTicks}` +
-    `<text transform="translate(${W - 8} ${top + ph / 2}) rotate(-90)" font-size="11" text-anchor="middle" fill="#222">${esc(o.colorLabel)}</text></svg>`
+    `<text transform="translate(${W - 6} ${top + ph / 2}) rotate(-90)" font-size="11" text-anchor="middle" fill="#222">${esc(o.colorLabel)}</text></svg>`
   )
 }
 
