@@ -8,8 +8,10 @@
 import * as fs from 'node:fs'
 
 import { SPIKERIR_PRESETS } from '../models/spikerir'
+import { writeReport } from '../report'
 import { defaultRecipe, runRecipe, type Recipe } from '../train/recipe'
 import { UsageError, type FlagSpec, type Parsed } from './args'
+import { Output, trainingProgress } from './progress'
 
 export const summary = 'train a spiking student (with a teacher\'s hints, or --no-hints)'
 
@@ -31,6 +33,8 @@ export const trainingFlags: Record<string, FlagSpec> = {
   'checkpoint-every': { type: 'number', description: 'checkpoint every N steps (0: at the end)' },
   resume: { type: 'string', description: 'checkpoint sidecar to resume from' },
   json: { type: 'boolean', description: 'print the result as one JSON object' },
+  quiet: { type: 'boolean', description: 'print only errors' },
+  'no-report': { type: 'boolean', description: 'do not write OUT/report.html at the end' },
 }
 
 export const flags: Record<string, FlagSpec> = {
@@ -105,16 +109,14 @@ export function run(args: Parsed): void {
 /** Runs a recipe with progress on stderr and the result on stdout. */
 export function train(r: Recipe, args: Parsed): void {
   const t0 = Date.now()
-  const every = Math.max(1, Math.floor(r.steps / 20))
+  const output = Output.from(args.flags)
   const result = runRecipe(r, {
     ...(typeof args.flags['resume'] === 'string' ? { resume: args.flags['resume'] } : {}),
-    onStep: (s) => {
-      if ((s.step + 1) % every === 0 || s.step === 0) {
-        console.error(`step ${s.step + 1}/${r.steps}  loss ${s.loss.toFixed(4)}  (l1 ${s.l1.toFixed(4)}, hint ${s.hint.toFixed(4)})  lr ${s.lr.toExponential(2)}  ${s.seconds.toFixed(2)} s`)
-      }
-    },
-    onValidation: (step, m) => console.error(`validation at step ${step}: PSNR ${m['psnr']!.toFixed(2)} dB, SSIM ${m['ssim']!.toFixed(4)}`),
+    ...trainingProgress(output, r.name, r.steps),
   })
-  const out = { checkpoint: `${r.outDir}/${r.name}.json`, parameters: result.parameters, steps: r.steps, seconds: (Date.now() - t0) / 1000, validation: result.metrics }
-  console.log(args.flags['json'] ? JSON.stringify(out) : `wrote ${out.checkpoint} (${out.parameters} parameters, ${out.seconds.toFixed(0)} s)`)
+  output.end()
+  const report = args.flags['no-report'] ? null : writeReport([r.outDir], { out: `${r.outDir}/report.html` })
+  const out = { checkpoint: `${r.outDir}/${r.name}.json`, parameters: result.parameters, steps: r.steps, seconds: (Date.now() - t0) / 1000, validation: result.metrics, report }
+  if (args.flags['json']) console.log(JSON.stringify(out))
+  else if (!output.quiet) console.log(`wrote ${out.checkpoint}${report ? ` and ${report}` : ''} (${out.parameters} parameters, ${out.seconds.toFixed(0)} s)`)
 }
