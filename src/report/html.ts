@@ -153,10 +153,10 @@ function validationCharts(runs: readonly Run[], col: Map<Run, string>): string {
         return `<tr><td class="n">${v.step}</td><td class="n">${fmt(v.metrics['psnr']!)}</td><td class="n">${fmt(b.get(v.step)!)}</td><td class="n ${d >= 0 ? 'pos' : 'neg'}">${d >= 0 ? '+' : ''}${fmt(d)}</td></tr>`
       })
     if (rows.length) {
-      delta = `<table class="compact"><thead><tr><th>step</th><th>${esc(hkd[0]!.label)} (hints)</th><th>${esc(base[0]!.label)} (no hints)</th><th>difference (dB)</th></tr></thead><tbody>${rows.join('')}</tbody></table>`
+      delta = `<table class="compact"><caption>Validation PSNR (dB) with and without hints</caption><thead><tr><th>step</th><th>${esc(hkd[0]!.label)} (hints)</th><th>${esc(base[0]!.label)} (no hints)</th><th>difference (dB)</th></tr></thead><tbody>${rows.join('')}</tbody></table>`
     }
   }
-  return `<div class="charts">${chart('psnr', 'Validation PSNR', 'PSNR (dB)')}${chart('ssim', 'Validation SSIM', 'SSIM')}</div>${delta}`
+  return chart('psnr', 'Validation PSNR', 'PSNR (dB)') + chart('ssim', 'Validation SSIM', 'SSIM') + (delta ? `<div class="side">${delta}</div>` : '')
 }
 
 function lrChart(runs: readonly Run[], col: Map<Run, string>): string {
@@ -284,7 +284,7 @@ body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#
 main{max-width:1180px;margin:0 auto;padding:18px 24px 40px}
 h1{font-size:24px;margin:4px 0 2px}h2{font-size:18px;margin:26px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
 .meta{color:#555;margin:0 0 6px}.intro{color:#444;margin:4px 0 10px;max-width:980px}
-.charts{display:flex;flex-wrap:wrap;gap:12px}
+.charts{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}.side{flex:0 1 auto}.side table{margin-top:0}
 svg.chart{background:#fff;border:1px solid #e2e2e2;border-radius:6px;max-width:100%;height:auto}
 table{border-collapse:collapse;background:#fff;margin:8px 0;font-size:13px}
 th,td{border:1px solid #e0e0e0;padding:4px 8px;text-align:left;vertical-align:top}th{background:#f0f2f5;font-weight:600}
@@ -295,7 +295,7 @@ td.pos{color:#1a7f37}td.neg{color:#b42318}table.compact td,table.compact th{padd
 figure{margin:0;background:#fff;border:1px solid #e2e2e2;border-radius:6px;padding:8px;text-align:center}
 figure img{display:block;image-rendering:pixelated;image-rendering:crisp-edges}
 figcaption{font-size:13px;margin-top:6px;color:#333}
-details{margin:6px 0}summary{cursor:pointer;color:#1f4f8f}ul.notes{color:#444;font-size:13px;margin:4px 0 8px;padding-left:20px}
+caption{text-align:left;font-weight:600;padding:2px 0 6px}details{margin:6px 0}summary{cursor:pointer;color:#1f4f8f}ul.notes{color:#444;font-size:13px;margin:4px 0 8px;padding-left:20px}
 `
 
 /** Renders the report page. */
@@ -310,8 +310,12 @@ export function renderReport(input: ReportInput): string {
   const body = [
     section('runs', 'Runs', summaryTable(runs, analysis, col) + (skipped.length ? `<p class="intro">${skipped.join('; ')}.</p>` : '')),
     section('losses', 'Training losses', `<div class="charts">${lossCharts(runs, col)}</div>`, 'Per-step training losses (log scale): L1 is the mean absolute error of the output, FFT the mean absolute difference of the output\'s and target\'s 2-D spectra, hint the mean squared error between the adapted student features and the teacher\'s (H-KD); long runs show a moving average over the faint raw values.'),
-    section('validation', 'Validation', validationCharts(runs, col), 'Whole validation images, noise from a fixed seed, output clipped to [0, 1].'),
-    section('schedule', 'Schedule', `<div class="charts">${lrChart(runs, col)}</div>`),
+    section(
+      'validation',
+      'Validation and schedule',
+      `<div class="charts">${validationCharts(runs, col)}${lrChart(runs, col)}</div>`,
+      'Validation on whole images, noise from a fixed seed, output clipped to [0, 1].',
+    ),
     section('firing', 'Firing rates', `<div class="charts">${firingCharts(runs, analysis, col)}</div>`, 'Mean spike rate of each spiking neuron layer: per training step (binned), and in one forward on the report image.'),
     analysis ? section('energy', 'Energy per image', energySection(analysis)) : '',
     analysis ? section('images', 'Restored images', imageSection(analysis)) : '',

@@ -177,7 +177,9 @@ export function lineChart(o: LineChartOptions): string {
     `<rect x="${left}" y="${top}" width="${pw}" height="${ph}" fill="none" stroke="#999"/>` +
     `<text x="${left + pw / 2}" y="${H - 8}" font-size="12" text-anchor="middle" fill="#222">${esc(o.xLabel)}</text>` +
     `<text transform="translate(15 ${top + ph / 2}) rotate(-90)" font-size="12" text-anchor="middle" fill="#222">${esc(o.yLabel)}${log ? ' (log scale)' : ''}</text>`
-  const lines = series
+  // Dashed series go on top, so a dashed line over an identical solid one shows both.
+  const lines = [...series]
+    .sort((a, b) => Number(!!a.dash) - Number(!!b.dash))
     .map((s) => {
       const d = s.points.map((p, i) => `${i ? 'L' : 'M'}${num(xs(p[0]))},${num(ys(p[1]))}`).join('')
       const path = `<path class="series" data-label="${esc(s.label)}" d="${d}" fill="none" stroke="${s.color}" stroke-width="${s.strokeWidth ?? 2}" stroke-linejoin="round"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}${s.opacity !== undefined ? ` stroke-opacity="${s.opacity}"` : ''}/>`
