@@ -65,9 +65,14 @@ fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// Writes `bytes` to `path` atomically (temporary file, then rename).
+/// Writes `bytes` to `path` atomically and durably: a temporary file in the
+/// same folder, flushed to disk before it is renamed over `path`, then the
+/// folder flushed so that the rename itself survives a power loss. Without the
+/// first flush a crash after the rename can leave an empty or partial file
+/// under the final name; without the second, the old file can come back.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    if let Some(dir) = dir {
         fs::create_dir_all(dir).map_err(|e| io_err("cannot create folder for", path, e))?;
     }
     let tmp = temp_path(path);
@@ -81,7 +86,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     write().map_err(|e| {
         let _ = fs::remove_file(&tmp);
         io_err("cannot write", path, e)
-    })
+    })?;
+    // Only Unix lets a folder be opened and flushed like a file.
+    #[cfg(unix)]
+    fs::File::open(dir.unwrap_or(Path::new(".")))
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_err("cannot flush the folder of", path, e))?;
+    Ok(())
 }
 
 /// Writes tensors (and string metadata) as a safetensors file, atomically.
