@@ -4,12 +4,15 @@
  * moments, hint adapters) in a second safetensors file, and a JSON sidecar
  * with config, step, seed and metrics.
  *
- * Files carry the step in their names and are each written atomically; the
- * sidecar `NAME.json` is written last and names them, so a write interrupted
- * at any point leaves the previous checkpoint intact and loadable.
+ * Files carry the step in their names and are each written atomically and
+ * flushed to disk (file before its rename, folder after); the sidecar
+ * `NAME.json` is written last and names them with their SHA-256, so a write
+ * interrupted at any point leaves the previous checkpoint intact and loadable,
+ * and a model and optimizer state of different steps never load as a pair.
  *
  * @module
  */
+import { createHash } from 'node:crypto'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 
@@ -27,14 +30,78 @@ export interface CheckpointInfo {
   /** File names (relative to the sidecar) of the model and training state. */
   model: string
   trainingState: string | null
+  /** SHA-256 (hex) of those files, checked on load; absent in checkpoints that predate it. */
+  sha256?: { model: string; trainingState: string | null }
 }
 
-/** Writes `contents` to `file` atomically (temporary file, then rename). */
+function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex')
+}
+
+/**
+ * Kill tests set `SPIKEIR_TEST_CHECKPOINT_PAUSE_MS` to hold each stage of a
+ * checkpoint write open that long, so that random kills land inside it often
+ * enough to be tested; unset, this does nothing.
+ */
+function pauseForKillTests(): void {
+  const ms = Number(process.env['SPIKEIR_TEST_CHECKPOINT_PAUSE_MS'] ?? 0)
+  if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
+}
+
+/** Flushes a folder's entries (a rename in it) to disk; only Unix can open a folder for that. */
+function syncFolder(dir: string): void {
+  if (process.platform === 'win32') return
+  const fd = fs.openSync(dir, 'r')
+  try {
+    fs.fsyncSync(fd)
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+/**
+ * Writes `contents` to `file` atomically and durably: a temporary file beside
+ * it, flushed before the rename (else a crash can leave a short file under the
+ * final name), then the folder flushed (else the old file can come back).
+ */
 export function writeFileAtomic(file: string, contents: string | Uint8Array): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true })
+  const dir = path.dirname(file)
+  fs.mkdirSync(dir, { recursive: true })
   const tmp = `${file}.tmp-${process.pid}`
-  fs.writeFileSync(tmp, contents)
-  fs.renameSync(tmp, file)
+  try {
+    const fd = fs.openSync(tmp, 'w')
+    try {
+      fs.writeFileSync(fd, contents)
+      fs.fsyncSync(fd)
+    } finally {
+      fs.closeSync(fd)
+    }
+    pauseForKillTests()
+    fs.renameSync(tmp, file)
+  } catch (e) {
+    fs.rmSync(tmp, { force: true })
+    throw new Error(`cannot write '${file}': ${e instanceof Error ? e.message : String(e)}`)
+  }
+  syncFolder(dir)
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/** Removes temporary files of checkpoint `name` left in `dir` by writers that were killed. */
+function removeStaleTemporaries(dir: string, name: string): void {
+  for (const f of fs.readdirSync(dir)) {
+    const m = /\.tmp-(\d+)$/.exec(f)
+    if (!m || !(f.startsWith(`${name}-step`) || f.startsWith(`${name}.`))) continue
+    const pid = Number(m[1])
+    if (pid !== process.pid && !alive(pid)) fs.rmSync(path.join(dir, f), { force: true })
+  }
 }
 
 /**
@@ -49,12 +116,22 @@ export function saveCheckpoint(
   info: Omit<CheckpointInfo, 'format' | 'version' | 'model' | 'trainingState'>,
   trainingState: NamedArray[] | null = null,
 ): string {
+  fs.mkdirSync(dir, { recursive: true })
+  removeStaleTemporaries(dir, name)
   const modelFile = `${name}-step${info.step}.safetensors`
   const stateFile = trainingState ? `${name}-step${info.step}.train.safetensors` : null
+  // Each file is durable before the sidecar names it; the hashes are of what
+  // is on disk now, so a later change to either file is caught on load.
   model.saveSafetensors(path.join(dir, modelFile), { step: String(info.step) })
-  if (trainingState && stateFile) writeSafetensors(path.join(dir, stateFile), trainingState)
+  const hashes: { model: string; trainingState: string | null } = { model: sha256(fs.readFileSync(path.join(dir, modelFile))), trainingState: null }
+  pauseForKillTests()
+  if (trainingState && stateFile) {
+    writeSafetensors(path.join(dir, stateFile), trainingState, { step: String(info.step) })
+    hashes.trainingState = sha256(fs.readFileSync(path.join(dir, stateFile)))
+    pauseForKillTests()
+  }
   const sidecar = path.join(dir, `${name}.json`)
-  const full: CheckpointInfo = { format: 'spikeir-checkpoint', version: 1, ...info, model: modelFile, trainingState: stateFile }
+  const full: CheckpointInfo = { format: 'spikeir-checkpoint', version: 1, ...info, model: modelFile, trainingState: stateFile, sha256: hashes }
   writeFileAtomic(sidecar, JSON.stringify(full, null, 2) + '\n')
   const keep = new Set([modelFile, stateFile])
   for (const f of fs.readdirSync(dir)) {
@@ -64,7 +141,7 @@ export function saveCheckpoint(
 }
 
 /** Reads a checkpoint's sidecar (`NAME.json`, or a model file beside one). */
-export function readCheckpointInfo(file: string): { info: CheckpointInfo; dir: string } {
+export function readCheckpointInfo(file: string): { info: CheckpointInfo; dir: string; sidecar: string } {
   const sidecar = file.endsWith('.json') ? file : file.replace(/(-step\d+)?(\.train)?\.safetensors$/, '.json')
   if (!fs.existsSync(sidecar)) throw new Error(`checkpoint: no sidecar '${sidecar}' (expected the JSON written with the model)`)
   let info: CheckpointInfo
@@ -74,14 +151,43 @@ export function readCheckpointInfo(file: string): { info: CheckpointInfo; dir: s
     throw new Error(`checkpoint: '${sidecar}' is not valid JSON: ${e instanceof Error ? e.message : String(e)}`)
   }
   if (info.format !== 'spikeir-checkpoint') throw new Error(`checkpoint: '${sidecar}' is not a spikeir checkpoint`)
-  return { info, dir: path.dirname(sidecar) }
+  return { info, dir: path.dirname(sidecar), sidecar }
 }
 
-/** Loads the model weights of a checkpoint into `model`; returns the sidecar. */
+/** Checks that a file the sidecar names exists and is the one it was written with. */
+function checkNamedFile(sidecar: string, role: string, file: string, expected: string | null | undefined): void {
+  if (!fs.existsSync(file)) throw new Error(`checkpoint '${sidecar}': its ${role} file '${file}' does not exist`)
+  if (typeof expected !== 'string') return
+  const actual = sha256(fs.readFileSync(file))
+  if (actual !== expected) {
+    throw new Error(
+      `checkpoint '${sidecar}': its ${role} file '${file}' is not the one written with it (SHA-256 ${actual.slice(0, 12)}…, the sidecar names ${expected.slice(0, 12)}…); ` +
+        'it was changed or replaced afterwards — restore it or train from another checkpoint',
+    )
+  }
+}
+
+/**
+ * Loads the model weights of a checkpoint into `model`; returns the sidecar
+ * and the training state. Each file must match the SHA-256 the sidecar
+ * recorded (when it has them), so weights and optimizer state of different
+ * writes are refused rather than resumed.
+ */
 export function loadCheckpoint(file: string, model: Module): { info: CheckpointInfo; trainingState: NamedArray[] | null } {
-  const { info, dir } = readCheckpointInfo(file)
-  model.loadSafetensors(path.join(dir, info.model))
-  const trainingState = info.trainingState ? readSafetensors(path.join(dir, info.trainingState)).tensors : null
+  const { info, dir, sidecar } = readCheckpointInfo(file)
+  const modelFile = path.join(dir, info.model)
+  checkNamedFile(sidecar, 'model', modelFile, info.sha256?.model)
+  let trainingState: NamedArray[] | null = null
+  if (info.trainingState) {
+    const stateFile = path.join(dir, info.trainingState)
+    checkNamedFile(sidecar, 'training state', stateFile, info.sha256?.trainingState)
+    const { tensors, metadata } = readSafetensors(stateFile)
+    if (metadata['step'] !== undefined && metadata['step'] !== String(info.step)) {
+      throw new Error(`checkpoint '${sidecar}' is at step ${info.step} but its training state '${stateFile}' is from step ${metadata['step']}`)
+    }
+    trainingState = tensors
+  }
+  model.loadSafetensors(modelFile)
   return { info, trainingState }
 }
 
@@ -93,13 +199,14 @@ export function loadCheckpoint(file: string, model: Module): { info: CheckpointI
  */
 export function exportCheckpoint(source: string, file: string): string {
   if (!file.endsWith('.json')) throw new Error(`export: the destination must be a sidecar NAME.json, got '${file}'`)
-  const { info, dir } = readCheckpointInfo(source)
+  const { info, dir, sidecar } = readCheckpointInfo(source)
   const from = path.join(dir, info.model)
   if (!fs.existsSync(from)) throw new Error(`export: '${source}' names a model file '${from}' that does not exist`)
+  checkNamedFile(sidecar, 'model', from, info.sha256?.model)
   const name = path.basename(file, '.json')
   const modelFile = `${name}.safetensors`
   writeFileAtomic(path.join(path.dirname(file), modelFile), fs.readFileSync(from))
-  const out: CheckpointInfo = { ...info, model: modelFile, trainingState: null }
+  const out: CheckpointInfo = { ...info, model: modelFile, trainingState: null, ...(info.sha256 ? { sha256: { model: info.sha256.model, trainingState: null } } : {}) }
   writeFileAtomic(file, JSON.stringify(out, null, 2) + '\n')
   return file
 }
