@@ -9,6 +9,8 @@ import * as fs from 'node:fs'
 
 import { SPIKERIR_PRESETS } from '../models/spikerir'
 import { writeReport } from '../report'
+import { readCheckpointInfo } from '../train/checkpoint'
+import { interruptRequested, releaseInterrupts, trapInterrupts } from '../train/interrupt'
 import { defaultRecipe, runRecipe, type Recipe } from '../train/recipe'
 import { UsageError, type FlagSpec, type Parsed } from './args'
 import { Output, trainingProgress } from './progress'
@@ -106,17 +108,34 @@ export function run(args: Parsed): void {
   train(r, args)
 }
 
-/** Runs a recipe with progress on stderr and the result on stdout. */
+/**
+ * Runs a recipe with progress on stderr and the result on stdout. SIGINT or
+ * SIGTERM stops it after the current step with a checkpoint there (exit 0,
+ * resumable with `--resume`); a second one terminates at once.
+ */
 export function train(r: Recipe, args: Parsed): void {
   const t0 = Date.now()
   const output = Output.from(args.flags)
-  const result = runRecipe(r, {
-    ...(typeof args.flags['resume'] === 'string' ? { resume: args.flags['resume'] } : {}),
-    ...trainingProgress(output, r.name, r.steps),
-  })
-  output.end()
+  trapInterrupts()
+  let result: ReturnType<typeof runRecipe>
+  let interrupted: boolean
+  try {
+    result = runRecipe(r, {
+      ...(typeof args.flags['resume'] === 'string' ? { resume: args.flags['resume'] } : {}),
+      ...trainingProgress(output, r.name, r.steps),
+    })
+    interrupted = interruptRequested()
+  } finally {
+    releaseInterrupts()
+    output.end()
+  }
+  const checkpoint = `${r.outDir}/${r.name}.json`
+  // Where the run stands is what its checkpoint says.
+  const step = readCheckpointInfo(checkpoint).info.step
+  const stopped = interrupted && step < r.steps
+  if (stopped) console.error(`interrupted: stopped after step ${step} of ${r.steps}; checkpoint ${checkpoint}; continue with --resume ${checkpoint}`)
   const report = args.flags['no-report'] ? null : writeReport([r.outDir], { out: `${r.outDir}/report.html` })
-  const out = { checkpoint: `${r.outDir}/${r.name}.json`, parameters: result.parameters, steps: r.steps, seconds: (Date.now() - t0) / 1000, validation: result.metrics, report }
+  const out = { checkpoint, parameters: result.parameters, steps: r.steps, step, interrupted: stopped, seconds: (Date.now() - t0) / 1000, validation: result.metrics, report }
   if (args.flags['json']) console.log(JSON.stringify(out))
-  else if (!output.quiet) console.log(`wrote ${out.checkpoint}${report ? ` and ${report}` : ''} (${out.parameters} parameters, ${out.seconds.toFixed(0)} s)`)
+  else if (!output.quiet) console.log(`wrote ${out.checkpoint} at step ${step}${stopped ? ` of ${r.steps}` : ''}${report ? ` and ${report}` : ''} (${out.parameters} parameters, ${out.seconds.toFixed(0)} s)`)
 }

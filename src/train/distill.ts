@@ -14,6 +14,7 @@ import type { Module } from '../nn/module'
 import { SpikingNeuron } from '../nn/spiking'
 import { noGrad, scope, synchronize, Tensor, zeroGrad } from '../tensor'
 import { loadCheckpoint, saveCheckpoint, writeFileAtomic } from './checkpoint'
+import { interruptRequested } from './interrupt'
 import { AdamW, clipGradNorm } from './optim'
 import { cosineSchedule } from './schedule'
 
@@ -77,8 +78,13 @@ export interface TrainJob {
   onValidation?: (step: number, metrics: Record<string, number>) => void
 }
 
-/** Trains the model (a student, or a teacher with no hints); returns the last step's record and the validation history. */
-export function trainStudent(job: TrainJob): { last: StepRecord | null; validation: { step: number; metrics: Record<string, number> }[] } {
+/**
+ * Trains the model (a student, or a teacher with no hints); returns the last
+ * step's record, the validation history, and the step it stopped at when a
+ * stop was requested (`trapInterrupts`) before the end, else null. A
+ * stopped run has a checkpoint at that step.
+ */
+export function trainStudent(job: TrainJob): { last: StepRecord | null; validation: { step: number; metrics: Record<string, number> }[]; stoppedAt: number | null } {
   const { student, hkd, settings: s } = job
   const name = s.name ?? 'student'
   const params = [...student.namedParameters(), ...hkd.adapters.namedParameters('hkd.adapters.')]
@@ -115,13 +121,23 @@ export function trainStudent(job: TrainJob): { last: StepRecord | null; validati
   const data = job.data(start)
   const neurons = student.namedModules().filter((e): e is [string, SpikingNeuron] => e[1] instanceof SpikingNeuron)
   let last: StepRecord | null = null
+  let stoppedAt: number | null = null
 
   const trainingState = (): NamedArray[] => [
     ...opt.stateArrays().map((a) => ({ ...a, name: `optim.${a.name}` })),
     ...[...hkd.stateDict()].map(([n, t]) => ({ name: `hkd.${n}`, shape: t.shape, data: t.toFloat32Array() })),
   ]
-  const checkpoint = (step: number) =>
+  const checkpoint = (step: number) => {
+    // The log's lines up to the checkpoint go to disk first, so that after a
+    // crash the log still holds every step the checkpoint has seen.
+    const fd = fs.openSync(logFile, 'a')
+    try {
+      fs.fsyncSync(fd)
+    } finally {
+      fs.closeSync(fd)
+    }
     saveCheckpoint(s.outDir, name, student, { step, seed: s.seed, config: job.config, metrics: { last, validation } }, trainingState())
+  }
   const runValidation = (step: number) => {
     if (!job.validate) return
     student.eval()
@@ -168,13 +184,21 @@ export function trainStudent(job: TrainJob): { last: StepRecord | null; validati
       job.onStep?.(record)
       const done = step + 1
       if (s.valEvery > 0 && done % s.valEvery === 0 && done < s.steps) runValidation(done)
-      if (s.checkpointEvery > 0 && done % s.checkpointEvery === 0 && done < s.steps) checkpoint(done)
+      const saved = s.checkpointEvery > 0 && done % s.checkpointEvery === 0 && done < s.steps
+      if (saved) checkpoint(done)
+      if (done < s.steps && interruptRequested()) {
+        if (!saved) checkpoint(done)
+        stoppedAt = done
+        break
+      }
     }
-    if (start < s.steps || validation.length === 0) runValidation(s.steps)
-    checkpoint(s.steps)
+    if (stoppedAt === null) {
+      if (start < s.steps || validation.length === 0) runValidation(s.steps)
+      checkpoint(s.steps)
+    }
   } finally {
     data.dispose()
     opt.dispose()
   }
-  return { last, validation }
+  return { last, validation, stoppedAt }
 }

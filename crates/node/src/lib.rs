@@ -12,6 +12,7 @@ use spikeir_core as core;
 mod data;
 mod files;
 mod optim;
+mod signals;
 mod tensor;
 
 pub(crate) fn js_err(e: core::Error) -> Error {
