@@ -119,6 +119,7 @@ pub(crate) enum Op {
     MaxAxes {
         x: Tensor,
         max_kept: Tensor,
+        axes: Vec<usize>,
     },
     Relu {
         x: Tensor,
@@ -425,12 +426,12 @@ impl Op {
                     g, &x_shape, &axes, keepdim,
                 )?)]
             }
-            // The gradient goes to every element equal to its maximum.
-            Op::MaxAxes { x, max_kept } => {
-                let below = ops::binary(&x, &max_kept, BinaryOp::Less)?;
-                let at_max = ops::unary(&below, UnaryOp::RsubScalar(1.0))?;
-                let g_kept = g.reshape(max_kept.shape())?;
-                vec![Some(mul(&at_max, &g_kept)?)]
+            // Split evenly among the elements equal to their maximum, as
+            // PyTorch's amax: tied elements are treated alike.
+            Op::MaxAxes { x, max_kept, axes } => {
+                vec![Some(ops::reduce::max_axes_backward(
+                    g, &x, &max_kept, &axes,
+                )?)]
             }
             Op::Relu { x } => vec![Some(ops::activation::relu_backward(g, &x)?)],
             Op::LeakyRelu { x, slope } => {

@@ -256,7 +256,8 @@ pub fn mean_axes(x: &Tensor, axes: &[usize], keepdim: bool) -> Result<Tensor> {
     ))
 }
 
-/// Maximum over `axes`; the gradient flows to the maximal elements.
+/// Maximum over `axes`; the gradient of each output is split evenly among
+/// the elements equal to its maximum (PyTorch's `amax`).
 pub fn max_axes(x: &Tensor, axes: &[usize], keepdim: bool) -> Result<Tensor> {
     let kept = ops::reduce::max_axes(x, axes, true)?;
     let y = if keepdim {
@@ -274,6 +275,7 @@ pub fn max_axes(x: &Tensor, axes: &[usize], keepdim: bool) -> Result<Tensor> {
         || Op::MaxAxes {
             x: saves(x),
             max_kept: kept.detach(),
+            axes: axes.to_vec(),
         },
         &[x],
         y,

@@ -1,5 +1,5 @@
-//! Sums, means and maxima over any set of axes on the CPU, and the backward
-//! of sums and means (a broadcast back). Same conventions as `ops/reduce.rs`:
+//! Sums, means and maxima over any set of axes on the CPU, and their
+//! backward (a broadcast back; for maxima, split among ties). Same conventions as `ops/reduce.rs`:
 //! an empty reduction sums to 0, its mean is NaN and its maximum −f32::MAX;
 //! the output holds the kept dimensions in order, so its values are the same
 //! with or without `keepdim` (the caller owns the shape).
@@ -12,7 +12,7 @@
 
 use rayon::prelude::*;
 
-use super::elementwise::{fill, Odometer, CHUNK, PAR_MIN};
+use super::elementwise::{fill, map2, Odometer, CHUNK, PAR_MIN};
 use super::layout::gather_scaled;
 
 /// How a reduction combines values.
@@ -341,4 +341,40 @@ pub fn sum_all_backward(grad: &[f32], x_numel: usize) -> Vec<f32> {
     let mut gx = vec![0.0f32; x_numel];
     fill(&mut gx, grad[0]);
     gx
+}
+
+/// Backward of [`max_axes`], PyTorch's `amax` rule: the gradient of each
+/// output is split evenly among the elements equal to its maximum (a
+/// subgradient that treats tied elements alike, unlike picking one).
+/// `maxima` and `grad` hold one value per output, kept axes in order.
+pub fn max_axes_backward(
+    grad: &[f32],
+    x: &[f32],
+    maxima: &[f32],
+    x_shape: &[usize],
+    axes: &[usize],
+) -> Vec<f32> {
+    let m = mask(x_shape.len(), axes);
+    let at_max = map2(x, &broadcast_back(maxima, x_shape, &m, 1.0), |v, mx| {
+        (v == mx) as u8 as f32
+    });
+    // Counts are exact in f32 (a reduction holds far fewer than 2^24 values).
+    let ties = sum_mask(&at_max, x_shape, &m, 1.0);
+    let share: Vec<f32> = grad
+        .iter()
+        .zip(&ties)
+        .map(|(&g, &k)| if k > 0.0 { g / k } else { 0.0 })
+        .collect();
+    // Elements below the maximum get exactly 0, whatever the share holds.
+    map2(
+        &at_max,
+        &broadcast_back(&share, x_shape, &m, 1.0),
+        |t, s| {
+            if t != 0.0 {
+                s
+            } else {
+                0.0
+            }
+        },
+    )
 }

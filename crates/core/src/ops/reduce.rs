@@ -1,4 +1,5 @@
-//! Sums and means over any set of axes, and their backward (a broadcast).
+//! Sums, means and maxima over any set of axes, and their backward (a
+//! broadcast; for maxima, split evenly among tied elements).
 //!
 //! The input's dimensions are first simplified: size-1 dimensions are
 //! dropped and neighbouring dimensions of the same kind (kept or reduced) are
@@ -315,6 +316,70 @@ pub fn max_axes(x: &Tensor, axes: &[usize], keepdim: bool) -> Result<Tensor> {
     Ok(out)
 }
 
+/// Backward of [`max_axes`], PyTorch's `amax` rule: the gradient of each
+/// output is split evenly among the elements of `x` equal to its maximum.
+/// `max_kept` is the forward's result with the axes kept (size 1); `grad`
+/// holds one value per output, with or without the kept axes.
+pub fn max_axes_backward(
+    grad: &Tensor,
+    x: &Tensor,
+    max_kept: &Tensor,
+    axes: &[usize],
+) -> Result<Tensor> {
+    let op = "max_backward";
+    let mask = axis_mask(op, x.shape(), axes)?;
+    let kept = output_shape(x.shape(), &mask, true);
+    if max_kept.shape() != kept.as_slice() || grad.numel() != max_kept.numel() {
+        return Err(Error::Shape(format!(
+            "{op}: the maximum {:?} and gradient {:?} must hold one value per output of reducing {:?} over axes {axes:?} ({kept:?})",
+            max_kept.shape(),
+            grad.shape(),
+            x.shape()
+        )));
+    }
+    let dev = x.device();
+    if x.is_cpu() {
+        let gx = cpu::reduce::max_axes_backward(
+            &grad.host(),
+            &x.host(),
+            &max_kept.host(),
+            x.shape(),
+            axes,
+        );
+        return Tensor::from_vec(dev, gx, x.shape());
+    }
+    let n = u32_arg(op, x.numel())?;
+    let pipeline = dev.pipeline("reduce/max_backward", || {
+        include_str!("../shaders/reduce_max_backward.wgsl").into()
+    });
+    // Pass 1 marks the elements at their maximum; their count per output
+    // (exact in f32) comes from the sum reduction; pass 2 writes each marked
+    // element its share g / count.
+    let at_max = Tensor::uninit(dev, x.shape(), op)?;
+    dev.dispatch(
+        &pipeline,
+        &broadcast_params(n, x.shape(), &mask, 1),
+        &[
+            x.buffer(),
+            max_kept.buffer(),
+            max_kept.buffer(),
+            at_max.buffer(),
+        ],
+        dev.linear_grid(n as usize),
+    )?;
+    let ties = reduce_scaled(op, &at_max, axes, true, 1.0)?;
+    drop(at_max);
+    let share = super::binary(&grad.reshape(&kept)?, &ties, super::BinaryOp::Div)?;
+    let gx = Tensor::uninit(dev, x.shape(), op)?;
+    dev.dispatch(
+        &pipeline,
+        &broadcast_params(n, x.shape(), &mask, 0),
+        &[x.buffer(), max_kept.buffer(), share.buffer(), gx.buffer()],
+        dev.linear_grid(n as usize),
+    )?;
+    Ok(gx)
+}
+
 /// Number of values each output of a reduction over `axes` combines.
 fn reduced_count(x_shape: &[usize], axes: &[usize]) -> usize {
     axes.iter().map(|&a| x_shape[a]).product()
@@ -344,6 +409,32 @@ pub fn sum_all(x: &Tensor) -> Result<Tensor> {
     reduce_scaled("sum_all", &flat, &[0], true, 1.0)
 }
 
+/// The uniform of the broadcast kernels (reduce_broadcast.wgsl,
+/// reduce_max_backward.wgsl): `n`, the segment count, one kernel-specific
+/// word, padding, then the simplified input segments' sizes and their output
+/// strides (0 on reduced segments, row-major over the kept sizes otherwise).
+fn broadcast_params(n: u32, x_shape: &[usize], mask: &[bool], word: u32) -> Vec<u32> {
+    let segs = segments(x_shape, mask);
+    let mut ostr = vec![0usize; segs.len()];
+    let mut acc = 1;
+    for (k, s) in segs.iter().enumerate().rev() {
+        if !s.2 {
+            ostr[k] = acc;
+            acc *= s.0;
+        }
+    }
+    let mut dims = [1u32; 8];
+    let mut strides = [0u32; 8];
+    for (k, s) in segs.iter().enumerate() {
+        dims[k] = s.0 as u32;
+        strides[k] = ostr[k] as u32;
+    }
+    let mut params = vec![n, segs.len() as u32, word, 0];
+    params.extend(dims);
+    params.extend(strides);
+    params
+}
+
 /// g_x[i] = scale · grad[o(i)]: `grad` broadcast back over the reduced axes.
 fn broadcast_back(
     op: &str,
@@ -371,25 +462,7 @@ fn broadcast_back(
     }
     let gx = Tensor::uninit(dev, x_shape, op)?;
     let n = u32_arg(op, gx.numel())?;
-    // Output strides of the kept segments: row-major over the kept sizes.
-    let segs = segments(x_shape, &mask);
-    let mut ostr = vec![0usize; segs.len()];
-    let mut acc = 1;
-    for (k, s) in segs.iter().enumerate().rev() {
-        if !s.2 {
-            ostr[k] = acc;
-            acc *= s.0;
-        }
-    }
-    let mut dims = [1u32; 8];
-    let mut strides = [0u32; 8];
-    for (k, s) in segs.iter().enumerate() {
-        dims[k] = s.0 as u32;
-        strides[k] = ostr[k] as u32;
-    }
-    let mut params = vec![n, segs.len() as u32, scale.to_bits(), 0];
-    params.extend(dims);
-    params.extend(strides);
+    let params = broadcast_params(n, x_shape, &mask, scale.to_bits());
     let pipeline = dev.pipeline("reduce/broadcast", || {
         include_str!("../shaders/reduce_broadcast.wgsl").into()
     });
