@@ -34,7 +34,7 @@ export { SpikingNeuron, MultiStep, ThresholdDependentBatchNorm, directEncode, ra
 export type { NeuronOptions } from './src/nn/spiking'
 export { GateMlp, Linear, MultiDimensionalAttention } from './src/nn/attention'
 export type { AttentionOptions } from './src/nn/attention'
-export { profile, recordOp } from './src/nn/module'
+export { overTime, profile, recordOp, recordSpikes } from './src/nn/module'
 export type { OpRecord } from './src/nn/module'
 export { energyReport, E_AC, E_MAC } from './src/metrics/energy'
 export type { EnergyReport, LayerEnergy } from './src/metrics/energy'

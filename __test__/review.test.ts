@@ -8,7 +8,7 @@ import * as path from 'node:path'
 
 import test from 'ava'
 
-import { BatchNorm2d, Conv2d, DnCNN, HKD, Module, SpikerIR, Tensor, UNet, defaultRecipe, noGrad, runRecipe, scope, writeImage, zeroGrad } from '../index'
+import { BatchNorm2d, Conv2d, DnCNN, E_AC, E_MAC, HKD, Linear, Module, SpikerIR, Tensor, UNet, defaultRecipe, energyReport, noGrad, runRecipe, scope, writeImage, zeroGrad } from '../index'
 import { lcg } from './helpers'
 
 const cliMain = path.join(__dirname, '..', 'src', 'cli', 'main.js')
@@ -179,4 +179,57 @@ test('initialisation seeds come from (model seed, parameter name): no two parame
   const again = new SpikerIR({ width: 4, timeSteps: 4, seed: 0 })
   t.deepEqual(again.encoder_level1.items[0]!.attn.temporal.fc2.weight.toFloat32Array(), student.encoder_level1.items[0]!.attn.temporal.fc2.weight.toFloat32Array())
   for (const [, m] of [...models, ['again', again] as [string, Module]]) m.dispose()
+})
+
+test('the energy report of SpikerIR lists every conv and linear layer, spike-fed by structure, with MACs per step, T and SOPs', (t) => {
+  const model = new SpikerIR({ width: 4, timeSteps: 2, seed: 3 }).eval()
+  // A black-and-white image: binary values, yet the embedding conv is fed real values by construction.
+  const image = Tensor.fromData(Float32Array.from({ length: 64 }, (_, i) => ((i * 7) % 3 === 0 ? 1 : 0)), [1, 1, 8, 8])
+  const report = energyReport(model, image)
+  // Spike-fed (DESIGN §4): the conv after the LIF of every LIF → conv → tdBN unit.
+  const levels = ['encoder_level1', 'encoder_level2', 'encoder_level3', 'decoder_level3', 'decoder_level2', 'decoder_level1']
+  const spikeFed = new Set([
+    ...levels.flatMap((l) => [`${l}.0.residual.1.module`, `${l}.0.residual.4.module`]),
+    ...['down1_2.1.module', 'down2_3.1.module', 'up3_2.body.1.module', 'reduce_chan_level2.1.module', 'up2_1.body.1.module'],
+  ])
+  t.is(spikeFed.size, 17)
+  const weighted = model.namedModules().filter(([, m]) => m instanceof Conv2d || m instanceof Linear)
+  const seen = new Map<string, number>()
+  for (const l of report.layers.filter((l) => l.kind !== 'gate')) {
+    const base = l.name.replace(/#\d+$/, '')
+    seen.set(base, (seen.get(base) ?? 0) + 1)
+  }
+  // Every conv once; every gate MLP layer twice (average and maximum summaries).
+  t.deepEqual(
+    [...seen].sort(),
+    weighted.map(([n, m]) => [n, m instanceof Linear ? 2 : 1] as [string, number]).sort(),
+  )
+  for (const l of report.layers) {
+    const base = l.name.replace(/#\d+$/, '')
+    t.is(l.input, spikeFed.has(base) ? 'spikes' : 'real', l.name)
+    t.is(l.macs, l.macsPerStep * l.timeSteps, l.name)
+    if (l.input === 'spikes') {
+      t.true(l.firingRate !== null && l.firingRate >= 0 && l.firingRate <= 1, l.name)
+      t.true(Math.abs(l.synapticOps - l.firingRate! * l.macs) <= 1e-9 * l.macs, l.name)
+      t.true(Math.abs(l.energyPj - E_AC * l.synapticOps) <= 1e-9 * (1 + l.energyPj), l.name)
+    } else {
+      t.is(l.firingRate, null, l.name)
+      t.is(l.synapticOps, 0, l.name)
+      t.true(Math.abs(l.energyPj - E_MAC * l.macs) <= 1e-9 * l.energyPj, l.name)
+    }
+  }
+  // Hand-derived MACs per image and step (8×8 pixels; d = 4, T = 2):
+  const layer = (name: string) => report.layers.find((l) => l.name === name)!
+  // embedding 1 → 4, 3×3: 64 · 4 · 9 = 2304, on T = 2 steps;
+  t.deepEqual([layer('patch_embed.module').macsPerStep, layer('patch_embed.module').timeSteps], [2304, 2])
+  // first residual conv 4 → 4, 3×3: 64 · 4 · 4 · 9 = 9216, on T = 2 steps;
+  t.deepEqual([layer('encoder_level1.0.residual.1.module').macsPerStep, layer('encoder_level1.0.residual.1.module').timeSteps], [9216, 2])
+  // after the mean over T, the refinement conv 8 → 8, 3×3: 64 · 8 · 8 · 9 = 36864 and the output conv 8 → 1: 4608, once.
+  t.deepEqual([layer('refinement.conv1').macsPerStep, layer('refinement.conv1').timeSteps], [36864, 1])
+  t.deepEqual([layer('output').macsPerStep, layer('output').timeSteps], [4608, 1])
+  const sum = (f: (l: (typeof report.layers)[number]) => number) => report.layers.reduce((a, l) => a + f(l), 0)
+  t.true(Math.abs(report.totalPj - sum((l) => l.energyPj)) <= 1e-9 * report.totalPj)
+  t.is(report.totalSynapticOps, sum((l) => l.synapticOps))
+  image.dispose()
+  model.dispose()
 })

@@ -41,14 +41,21 @@ function report(file: string, image: string): { file: string; parameters: number
 
 function print(label: string, r: { file: string; parameters: number; report: EnergyReport }): void {
   console.log(`${label}: ${r.file} (${r.parameters} parameters)`)
-  console.log('  layer'.padEnd(44) + 'input   rate     MACs         SOPs         energy (µJ)')
+  // Per image: MACs of one time step, the steps T the layer runs, their
+  // product (the equivalent ANN's MACs), and the accumulates of spike-fed layers.
+  console.log('  layer'.padEnd(44) + 'input   rate     MACs/step    T   MACs         SOPs         energy (µJ)')
   for (const l of r.report.layers) {
     console.log(
       `  ${l.name.padEnd(42)}${l.input.padEnd(8)}${(l.firingRate === null ? '-' : l.firingRate.toFixed(3)).padEnd(9)}` +
-        `${l.macs.toExponential(3).padEnd(13)}${l.synapticOps.toExponential(3).padEnd(13)}${(l.energyPj / 1e6).toFixed(3)}`,
+        `${l.macsPerStep.toExponential(3).padEnd(13)}${String(l.timeSteps).padEnd(4)}${l.macs.toExponential(3).padEnd(13)}` +
+        `${l.synapticOps.toExponential(3).padEnd(13)}${(l.energyPj / 1e6).toFixed(3)}`,
     )
   }
-  console.log(`  total: ${r.report.totalMacs.toExponential(3)} MACs, ${r.report.totalSynapticOps.toExponential(3)} SOPs, ${(r.report.totalPj / 1e6).toFixed(3)} µJ per image`)
+  const t = r.report
+  console.log(
+    `  total: ${t.totalMacs.toExponential(3)} MACs (${t.totalRealMacs.toExponential(3)} on real inputs), ` +
+      `${t.totalSynapticOps.toExponential(3)} SOPs, ${(t.totalPj / 1e6).toFixed(3)} µJ per image`,
+  )
 }
 
 export function run(args: Parsed): void {

@@ -4,12 +4,14 @@
  * hardware, and memory traffic is not counted.
  *
  * Every weighted operation (conv, linear, attention gate) is recorded during
- * one forward on a real input. An operation whose input holds only 0s and 1s
- * (and is not real-valued by construction, like attention's summaries) is fed
- * with spikes: each spike triggers accumulates, E = 0.9 pJ × SOPs,
- * SOPs = firing rate × MACs (the MACs already include every time step, since
- * spike tensors run as one [T·B] batch). Any other input is real-valued:
- * E = 4.6 pJ × MACs (multiply–accumulates), for every time step it runs.
+ * one forward on a real input, with the MACs of the equivalent ANN operation
+ * per time step and the number of time steps T it runs (T inside the spiking
+ * part, where a layer sees all steps as one [T·B] batch; 1 after the mean
+ * over T). A layer is spike-fed when, by structure, its input is the spike
+ * train of a spiking neuron layer (or a view of it): each spike triggers
+ * accumulates, SOPs = firing rate × T × MACs per step, E = 0.9 pJ × SOPs.
+ * Every other layer is fed real values and multiplies at every step it runs:
+ * E = 4.6 pJ × T × MACs per step.
  *
  * @module
  */
@@ -21,27 +23,34 @@ export const E_MAC = 4.6
 /** pJ per accumulate (32-bit float, 45 nm). */
 export const E_AC = 0.9
 
-/** One weighted operation of the report. */
+/** One weighted operation of the report (all counts per image). */
 export interface LayerEnergy {
-  /** Dotted module name (`encoder_level1.0.conv1`), with `#k` for repeated calls. */
+  /** Dotted module name (`encoder_level1.0.residual.1.module`), with `#k` for repeated calls. */
   name: string
   kind: 'conv' | 'linear' | 'gate'
-  /** `spikes` (binary input) or `real`. */
+  /** `spikes`: fed by a spiking neuron layer; `real`: fed real values. */
   input: 'spikes' | 'real'
-  /** Mean input spike rate (per element and step), or null for real inputs. */
+  /** Mean input spike rate (per element and step) of a spike-fed layer, or null. */
   firingRate: number | null
-  /** Multiply–accumulates of the equivalent ANN operation, per image. */
+  /** Multiply–accumulates of the equivalent ANN operation in one time step. */
+  macsPerStep: number
+  /** Time steps the operation runs: T inside the spiking part, 1 after the mean over T. */
+  timeSteps: number
+  /** MACs of the equivalent ANN operation over every step: macsPerStep × timeSteps. */
   macs: number
-  /** Synaptic operations (accumulates) per image: firingRate × MACs; 0 for real inputs. */
+  /** Synaptic operations (accumulates): firingRate × macs for spike-fed layers; 0 for real ones. */
   synapticOps: number
-  /** Energy per image in pJ. */
+  /** Energy in pJ: 0.9 × synapticOps (spike-fed) or 4.6 × macs (real). */
   energyPj: number
 }
 
-/** Energy of one model on one input. */
+/** Energy of one model on one input, per image. */
 export interface EnergyReport {
   layers: LayerEnergy[]
+  /** MACs of every layer's equivalent ANN operation, over all its steps. */
   totalMacs: number
+  /** MACs the model performs as multiplies: those of real-fed layers. */
+  totalRealMacs: number
   totalSynapticOps: number
   /** Total energy per image in pJ. */
   totalPj: number
@@ -57,14 +66,18 @@ export function energyReport(model: Module, input: Tensor): EnergyReport {
   const seen = new Map<string, number>()
   const batch = input.shape[0] ?? 1
   const layers: LayerEnergy[] = []
+  // Spike trains emitted so far in this forward; a live one that shares an
+  // operation's input buffer is that input's producer (a disposed one may
+  // have handed its buffer on, so it no longer counts).
+  let spikeTrains: Tensor[] = []
   scope(() =>
     noGrad(() =>
       profile(
         (op) => {
-          // Binary input ⇔ Σ |x² − x| = 0; one readback per operation (report mode only).
           const x = op.input
-          const offBinary = op.realInput ? 1 : scope(() => x.mul(x).sub(x).abs().sum([...x.shape.keys()]).toFloat32Array()[0]!)
-          const spikes = offBinary === 0
+          spikeTrains = spikeTrains.filter((s) => !s.isDisposed)
+          const spikes = !op.realInput && spikeTrains.some((s) => x.sharesStorage(s))
+          // One readback per spike-fed operation (report mode only).
           const rate = spikes ? scope(() => x.mean([...x.shape.keys()]).toFloat32Array()[0]!) : null
           const base = names.get(op.module) ?? op.module.constructor.name
           const k = seen.get(base) ?? 0
@@ -76,12 +89,15 @@ export function energyReport(model: Module, input: Tensor): EnergyReport {
             kind: op.kind,
             input: spikes ? 'spikes' : 'real',
             firingRate: rate,
+            macsPerStep: macs / op.timeSteps,
+            timeSteps: op.timeSteps,
             macs,
             synapticOps: sops,
             energyPj: spikes ? E_AC * sops : E_MAC * macs,
           })
         },
         () => model.forward(input),
+        (s) => spikeTrains.push(s),
       ),
     ),
   )
@@ -89,6 +105,7 @@ export function energyReport(model: Module, input: Tensor): EnergyReport {
   return {
     layers,
     totalMacs: sum((l) => l.macs),
+    totalRealMacs: sum((l) => (l.input === 'real' ? l.macs : 0)),
     totalSynapticOps: sum((l) => l.synapticOps),
     totalPj: sum((l) => l.energyPj),
     note:

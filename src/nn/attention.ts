@@ -116,7 +116,7 @@ export class MultiDimensionalAttention extends Module {
     const x3 = keep(x2.mul(keep(sGate.reshape([1, b, 1, h, w]))))
     const y = x3.relu()
     // The three gate products are real-valued multiplies over every element.
-    recordOp({ module: this, kind: 'gate', input: x, macs: 3 * x.size, realInput: true })
+    recordOp({ module: this, kind: 'gate', input: x, macs: 3 * x.size, timeSteps: t, realInput: true })
     for (const v of temp) v.dispose()
     return y
   }

@@ -17,8 +17,15 @@ export interface OpRecord {
   module: Module
   kind: 'conv' | 'linear' | 'gate'
   input: Tensor
+  /** MACs over the whole batch and every time step the operation runs. */
   macs: number
-  /** The input is real-valued by construction (attention summaries, gates), whatever its values. */
+  /**
+   * Time steps the operation runs (T inside the spiking part, where
+   * `MultiStep` layers merge T into the batch; 1 after the mean
+   * over T). Filled in from the enclosing {@link overTime} when left out.
+   */
+  timeSteps?: number
+  /** The input is real-valued by construction (attention summaries, gates), whatever produced it. */
   realInput?: boolean
 }
 
@@ -46,15 +53,23 @@ export function parameterSeed(seed: number, name: string): number {
   return (hash32(key, 0x811c9dc5) & 0x1fffff) * 2 ** 32 + hash32(key, 0x050c5d1f)
 }
 
-let profiler: ((record: OpRecord) => void) | null = null
+interface Profiler {
+  onOp: (record: OpRecord & { timeSteps: number }) => void
+  onSpikes: ((spikes: Tensor) => void) | undefined
+}
+
+let profiler: Profiler | null = null
+let stepsInBatch = 1
 
 /**
  * Runs `fn` with `onOp` called for every weighted operation (conv, linear,
- * attention gate) executed inside it. Used by energy accounting.
+ * attention gate) executed inside it, and `onSpikes` for every spike train a
+ * spiking neuron layer emits. Used by energy accounting, which calls a layer
+ * spike-fed when its input is (a view of) such a spike train.
  */
-export function profile<T>(onOp: (record: OpRecord) => void, fn: () => T): T {
+export function profile<T>(onOp: (record: OpRecord & { timeSteps: number }) => void, fn: () => T, onSpikes?: (spikes: Tensor) => void): T {
   const previous = profiler
-  profiler = onOp
+  profiler = { onOp, onSpikes }
   try {
     return fn()
   } finally {
@@ -64,7 +79,26 @@ export function profile<T>(onOp: (record: OpRecord) => void, fn: () => T): T {
 
 /** Reports an operation to the active profiler, if any (layers call this). */
 export function recordOp(record: OpRecord): void {
-  profiler?.(record)
+  profiler?.onOp({ ...record, timeSteps: record.timeSteps ?? stepsInBatch })
+}
+
+/** Reports a spike train (binary `[T, …]` output of a spiking neuron layer) to the active profiler. */
+export function recordSpikes(spikes: Tensor): void {
+  profiler?.onSpikes?.(spikes)
+}
+
+/**
+ * Runs `fn` on a batch that merges `timeSteps` time steps (`[T·B, …]`):
+ * operations recorded inside run `timeSteps` times per image.
+ */
+export function overTime<T>(timeSteps: number, fn: () => T): T {
+  const previous = stepsInBatch
+  stepsInBatch = timeSteps
+  try {
+    return fn()
+  } finally {
+    stepsInBatch = previous
+  }
 }
 
 /**

@@ -8,7 +8,7 @@
  */
 import { noGrad, Tensor, type NeuronParams } from '../tensor'
 import { BatchNorm2d } from './layers'
-import { Module } from './module'
+import { Module, overTime, recordSpikes } from './module'
 
 /** Options of a spiking neuron layer. Defaults follow SpikingJelly's LIF. */
 export interface NeuronOptions {
@@ -78,6 +78,7 @@ export class SpikingNeuron extends Module {
     // Absent vReset means soft reset.
     if (this.vReset !== null) options.vReset = this.vReset
     const spikes = x.neuron(options, this.w)
+    recordSpikes(spikes)
     this.#rate?.dispose()
     this.#rate = noGrad(() => spikes.mean([...spikes.shape.keys()]))
     return spikes
@@ -115,7 +116,7 @@ export class MultiStep<M extends Module = Module> extends Module {
     const [t, b, ...rest] = x.shape
     if (t === undefined || b === undefined) throw new Error(`MultiStep: expected [T, B, ...], got [${x.shape.join(', ')}]`)
     const merged = x.reshape([t * b, ...rest])
-    const y = this.inner.forward(merged)
+    const y = overTime(t, () => this.inner.forward(merged))
     const out = y.reshape([t, b, ...y.shape.slice(1)])
     merged.dispose()
     y.dispose()
