@@ -5,23 +5,37 @@
  */
 import { Tensor, binding, nativeOf } from './tensor'
 
-/** Reads an image (PNG, JPEG, BMP, TIFF) as a `[1, C, H, W]` tensor in [0, 1]. */
+/**
+ * Reads an image (PNG, JPEG, BMP, TIFF; the content decides, not the
+ * extension) as a `[1, C, H, W]` tensor in [0, 1]. By rule: 16-bit samples
+ * keep their precision, palettes are expanded, CMYK becomes RGB, a fully
+ * opaque alpha channel is dropped; transparent pixels, truncated or corrupt
+ * files and images over 64 megapixels are errors that name the file.
+ */
 export function readImage(path: string, options: { channels?: 1 | 3 } = {}): Tensor {
   const img = binding.readImage(path, options.channels)
   return Tensor.fromData(img.data, [1, img.channels, img.height, img.width])
 }
 
-/** Writes a `[1, C, H, W]` or `[C, H, W]` tensor (C = 1 or 3) as an 8-bit PNG, clipped to [0, 1]. */
+/**
+ * Writes a `[1, C, H, W]` or `[C, H, W]` tensor (C = 1 or 3) as an 8-bit
+ * image clipped to [0, 1], atomically, in the format of the extension: `.png`,
+ * `.jpg`/`.jpeg` (quality 95), `.bmp`, `.tif`/`.tiff`.
+ */
 export function writeImage(path: string, image: Tensor): void {
   const s = image.shape
   const [c, h, w] = s.length === 4 && s[0] === 1 ? s.slice(1) : s
   if (s.length < 3 || s.length > 4 || (s.length === 4 && s[0] !== 1) || (c !== 1 && c !== 3)) {
     throw new Error(`writeImage: expected [1, C, H, W] or [C, H, W] with C = 1 or 3, got [${s.join(', ')}]`)
   }
-  binding.writePng(path, { channels: c!, height: h!, width: w!, data: image.toFloat32Array() })
+  binding.writeImage(path, { channels: c!, height: h!, width: w!, data: image.toFloat32Array() })
 }
 
-/** Image files of a folder, sorted by name; other files (such as a MANIFEST.tsv) are ignored. */
+/**
+ * Image files of a folder (by extension, hidden files skipped), sorted by
+ * name; other files (such as a MANIFEST.tsv) are ignored. A folder without
+ * images is an error that says what it holds.
+ */
 export function listImages(dir: string): string[] {
   return binding.listImages(dir)
 }
@@ -33,7 +47,11 @@ export interface NamedArray {
   data: Float32Array
 }
 
-/** Reads every tensor of a safetensors file (F32), with its string metadata. */
+/**
+ * Reads every tensor of a safetensors file as f32 (F16, BF16 and F64 are
+ * converted; integer dtypes, NaN and infinities are refused), with its
+ * string metadata.
+ */
 export function readSafetensors(path: string): { tensors: NamedArray[]; metadata: Record<string, string> } {
   return binding.readSafetensors(path)
 }

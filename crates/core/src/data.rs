@@ -213,6 +213,8 @@ pub enum Source {
 /// One loaded example: a name, the clean target and, for paired sources, the real input.
 struct Example {
     name: String,
+    /// The target file, for messages (the source name for synthetic images).
+    path: String,
     target: Image,
     input: Option<Image>,
 }
@@ -232,6 +234,7 @@ fn load(source: &Source) -> Result<Vec<Example>> {
                 .map(|p| {
                     Ok(Example {
                         name: file_name(p),
+                        path: p.display().to_string(),
                         target: read_image(p, *channels)?,
                         input: None,
                     })
@@ -250,12 +253,24 @@ fn load(source: &Source) -> Result<Vec<Example>> {
             let only_in: Vec<&String> = ni.iter().filter(|n| !nt.contains(n)).collect();
             let only_tg: Vec<&String> = nt.iter().filter(|n| !ni.contains(n)).collect();
             if !only_in.is_empty() || !only_tg.is_empty() {
-                return Err(Error::InvalidArgument(format!(
-                    "paired folders '{}' and '{}' do not match: without target {:?}, without input {:?}",
+                let list = |v: &[&String]| -> String {
+                    if v.is_empty() {
+                        return "none".into();
+                    }
+                    let shown: Vec<&str> = v.iter().take(5).map(|s| s.as_str()).collect();
+                    format!(
+                        "{} ({}{})",
+                        v.len(),
+                        shown.join(", "),
+                        if v.len() > 5 { ", …" } else { "" }
+                    )
+                };
+                return Err(Error::File(format!(
+                    "paired folders '{}' (inputs) and '{}' (targets) do not match: without target {}, without input {}",
                     input_dir.display(),
                     target_dir.display(),
-                    only_in,
-                    only_tg
+                    list(&only_in),
+                    list(&only_tg)
                 )));
             }
             // Both lists are sorted by path in folders of the same names, so index i pairs up.
@@ -268,12 +283,13 @@ fn load(source: &Source) -> Result<Vec<Example>> {
                     if (input.channels, input.height, input.width)
                         != (target.channels, target.height, target.width)
                     {
-                        return Err(Error::Shape(format!(
-                            "pair '{}': input is {}×{}×{} but target is {}×{}×{}",
-                            file_name(pi),
+                        return Err(Error::File(format!(
+                            "paired images differ in size: input '{}' is {}×{}×{} (channels × height × width) but target '{}' is {}×{}×{}",
+                            pi.display(),
                             input.channels,
                             input.height,
                             input.width,
+                            pt.display(),
                             target.channels,
                             target.height,
                             target.width
@@ -281,6 +297,7 @@ fn load(source: &Source) -> Result<Vec<Example>> {
                     }
                     Ok(Example {
                         name: file_name(pi),
+                        path: pt.display().to_string(),
                         target,
                         input: Some(input),
                     })
@@ -297,6 +314,7 @@ fn load(source: &Source) -> Result<Vec<Example>> {
                 .into_par_iter()
                 .map(|i| Example {
                     name: format!("deadleaves_{i:05}"),
+                    path: format!("dead leaves image {i}"),
                     target: dead_leaves(*size, draw(*seed, i as u64)),
                     input: None,
                 })
@@ -457,15 +475,40 @@ impl PatchSampler {
             if e.target.channels != channels {
                 return Err(Error::Shape(format!(
                     "'{}' has {} channels but '{}' has {}; set channels to 1 or 3",
-                    e.name, e.target.channels, examples[0].name, channels
+                    e.path, e.target.channels, examples[0].path, channels
                 )));
             }
-            if e.target.height < cfg.patch || e.target.width < cfg.patch {
-                return Err(Error::Shape(format!(
-                    "patch {} is larger than image '{}' ({}×{})",
-                    cfg.patch, e.name, e.target.height, e.target.width
-                )));
-            }
+        }
+        // Every image must hold a whole patch: sampling only the large ones
+        // would silently train on a different data set than the one named.
+        let small: Vec<&Example> = examples
+            .iter()
+            .filter(|e| e.target.height < cfg.patch || e.target.width < cfg.patch)
+            .collect();
+        if let Some(e) = small.first() {
+            let (h, w) = (e.target.height, e.target.width);
+            return Err(Error::InvalidArgument(if small.len() == examples.len() {
+                format!(
+                    "patch {} is larger than every image ({} of {}; '{}' is {h}×{w}); use a patch of at most {}",
+                    cfg.patch,
+                    small.len(),
+                    examples.len(),
+                    e.path,
+                    examples
+                        .iter()
+                        .map(|e| e.target.height.min(e.target.width))
+                        .min()
+                        .unwrap_or(0)
+                )
+            } else {
+                format!(
+                    "patch {} is larger than image '{}' ({h}×{w}) and {} other(s) of {}; every image must be at least patch × patch",
+                    cfg.patch,
+                    e.path,
+                    small.len() - 1,
+                    examples.len()
+                )
+            }));
         }
         let fixed_inputs = if cfg.degradation.is_random()
             || cfg.degradation == Degradation::Identity

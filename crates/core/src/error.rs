@@ -19,6 +19,8 @@ pub enum Error {
     InvalidArgument(String),
     /// The GPU reported a validation or out-of-memory error.
     Gpu(String),
+    /// A file that cannot be read, decoded or written; the message names it and says why.
+    File(String),
 }
 
 impl fmt::Display for Error {
@@ -30,6 +32,7 @@ impl fmt::Display for Error {
             Error::TooLarge(m) => write!(f, "tensor too large: {m}"),
             Error::InvalidArgument(m) => write!(f, "invalid argument: {m}"),
             Error::Gpu(m) => write!(f, "GPU error: {m}"),
+            Error::File(m) => write!(f, "{m}"),
         }
     }
 }

@@ -26,7 +26,8 @@ pub struct SafetensorsFile {
     pub metadata: HashMap<String, String>,
 }
 
-/// Reads a safetensors file (F32 tensors only).
+/// Reads a safetensors file: every tensor as f32 (F16, BF16 and F64 are
+/// converted; other dtypes, NaN and infinities are refused).
 #[napi(catch_unwind)]
 pub fn read_safetensors(path: String) -> Result<SafetensorsFile> {
     let (arrays, metadata) = core::io::read_safetensors(Path::new(&path)).map_err(js_err)?;
@@ -74,7 +75,9 @@ pub struct ImageData {
     pub data: Float32Array,
 }
 
-/// Reads PNG/JPEG/BMP/TIFF as 1 (grey) or 3 (RGB) channels; by default as stored.
+/// Reads PNG/JPEG/BMP/TIFF as 1 (grey) or 3 (RGB) channels; by default as
+/// stored. Images with transparent pixels and sizes over the decode limits
+/// are refused (see `spikeir_core::io::decode_image`).
 #[napi(catch_unwind)]
 pub fn read_image(path: String, channels: Option<u32>) -> Result<ImageData> {
     let img =
@@ -87,16 +90,26 @@ pub fn read_image(path: String, channels: Option<u32>) -> Result<ImageData> {
     })
 }
 
-/// Writes an 8-bit PNG (clipped to [0, 1]) atomically.
-#[napi(catch_unwind)]
-pub fn write_png(path: String, image: ImageData) -> Result<()> {
-    let img = core::io::Image {
+fn host_image(image: ImageData) -> core::io::Image {
+    core::io::Image {
         channels: image.channels as usize,
         height: image.height as usize,
         width: image.width as usize,
         data: image.data.to_vec(),
-    };
-    core::io::write_png(Path::new(&path), &img).map_err(js_err)
+    }
+}
+
+/// Writes an 8-bit PNG (clipped to [0, 1]) atomically.
+#[napi(catch_unwind)]
+pub fn write_png(path: String, image: ImageData) -> Result<()> {
+    core::io::write_png(Path::new(&path), &host_image(image)).map_err(js_err)
+}
+
+/// Writes an 8-bit image (clipped to [0, 1]) atomically, in the format of the
+/// extension: png, jpg/jpeg, bmp, tif/tiff.
+#[napi(catch_unwind)]
+pub fn write_image(path: String, image: ImageData) -> Result<()> {
+    core::io::write_image(Path::new(&path), &host_image(image)).map_err(js_err)
 }
 
 /// The image files of a folder, sorted; other files are ignored.
