@@ -77,7 +77,7 @@ test('training commands reject bad options by name', (t) => {
   t.regex(cli('distill', '--patch', '30').stderr, /--patch must be a multiple of 4/)
   t.regex(cli('distill', '--preset', 'huge').stderr, /unknown --preset 'huge'/)
   t.regex(cli('distill', '--no-hints', '--teacher', 'x.json').stderr, /contradict/)
-  t.regex(cli('distill', '--steps', '-1').stderr, /--steps must be a positive integer/)
+  t.regex(cli('distill', '--steps', '-1').stderr, /--steps must be an integer ≥ 1, got -1/)
   t.regex(cli('train-teacher', '--arch', 'vgg').stderr, /unknown --arch 'vgg'/)
   t.regex(cli('eval', '--data', '/nonexistent-dir', '--model', '/nonexistent.json').stderr, /does not exist/)
   t.regex(cli('denoise', 'only-one-arg').stderr, /expected IN and OUT/)

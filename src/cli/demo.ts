@@ -19,7 +19,7 @@ import { writeReport } from '../report'
 import { info, scope } from '../tensor'
 import { writeFileAtomic } from '../train/checkpoint'
 import { defaultRecipe, runRecipe, type Recipe } from '../train/recipe'
-import { UsageError, type FlagSpec, type Parsed } from './args'
+import { checkWritableFolder, type FlagSpec, type Parsed } from './args'
 import { Output, trainingProgress } from './progress'
 
 export const summary = 'train a teacher, distil a spiking student (and a baseline), evaluate, write results'
@@ -28,30 +28,26 @@ export const flags: Record<string, FlagSpec> = {
   out: { type: 'string', description: 'output folder (default spikeir-demo)' },
   data: { type: 'string', description: 'folder of clean training images instead of the built-in dead leaves' },
   'val-data': { type: 'string', description: 'folder of validation images' },
-  sigma: { type: 'number', description: 'AWGN σ on the 0–255 scale (default 25)' },
-  steps: { type: 'number', description: 'student training steps (default 200)' },
-  'teacher-steps': { type: 'number', description: 'teacher training steps (default 150)' },
-  seed: { type: 'number', description: 'seed (default 0)' },
+  sigma: { type: 'number', description: 'AWGN σ on the 0–255 scale (default 25)', min: 0, max: 255 },
+  steps: { type: 'number', description: 'student training steps (default 200)', integer: true, min: 1 },
+  'teacher-steps': { type: 'number', description: 'teacher training steps (default 150)', integer: true, min: 1 },
+  seed: { type: 'number', description: 'seed (default 0)', integer: true, min: 0 },
   json: { type: 'boolean', description: 'print results.json to stdout' },
   quiet: { type: 'boolean', description: 'print only errors' },
-}
-
-function positive(name: string, v: unknown, fallback: number): number {
-  if (v === undefined) return fallback
-  if (typeof v !== 'number' || !(v > 0) || !Number.isInteger(v)) throw new UsageError(`--${name} must be a positive integer, got ${String(v)}`)
-  return v
 }
 
 export function run(args: Parsed): void {
   const f = args.flags
   const out = (f['out'] as string | undefined) ?? 'spikeir-demo'
   const sigma = (f['sigma'] as number | undefined) ?? 25
-  const steps = positive('steps', f['steps'], 200)
-  const teacherSteps = positive('teacher-steps', f['teacher-steps'], 150)
+  // Numbers were checked against the flags' rules by the parser.
+  const steps = (f['steps'] as number | undefined) ?? 200
+  const teacherSteps = (f['teacher-steps'] as number | undefined) ?? 150
   const seed = (f['seed'] as number | undefined) ?? 0
   const data: DataSource = typeof f['data'] === 'string' ? { kind: 'folder', dir: f['data'], channels: 1 } : { kind: 'deadLeaves', count: 200, size: 96, seed: 1 }
   const valSource: DataSource =
     typeof f['val-data'] === 'string' ? { kind: 'folder', dir: f['val-data'], channels: 1 } : typeof f['data'] === 'string' ? data : { kind: 'deadLeaves', count: 4, size: 128, seed: 2 }
+  checkWritableFolder(out, typeof f['out'] === 'string' ? '--out' : 'output folder')
   const t0 = Date.now()
   const output = Output.from(f)
   const say = (m: string) => output.note(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${m}`)

@@ -7,7 +7,7 @@ import { readImage, writeImage } from '../io'
 import { restore } from '../metrics/evaluate'
 import { loadModel } from '../models/load'
 import { scope } from '../tensor'
-import { UsageError, type FlagSpec, type Parsed } from './args'
+import { checkWritableFile, UsageError, type FlagSpec, type Parsed } from './args'
 import { defaultStudent } from './defaults'
 
 export const summary = 'denoise one image: spikeir denoise [--model CKPT] IN OUT'
@@ -19,6 +19,9 @@ export const flags: Record<string, FlagSpec> = {
 export function run(args: Parsed): void {
   const [input, output] = args.positional
   if (!input || !output || args.positional.length !== 2) throw new UsageError('expected IN and OUT image paths')
+  // Checked before the model runs, so a typo costs no compute and leaves no file.
+  if (!/\.(png|jpe?g|bmp|tiff?)$/i.test(output)) throw new UsageError(`OUT '${output}' must end in .png, .jpg, .bmp or .tif (the format written)`)
+  checkWritableFile(output, 'OUT')
   const file = typeof args.flags['model'] === 'string' ? args.flags['model'] : defaultStudent()
   const { model, imageChannels } = loadModel(file)
   scope(() => {

@@ -12,7 +12,8 @@ import { writeReport } from '../report'
 import { readCheckpointInfo } from '../train/checkpoint'
 import { interruptRequested, releaseInterrupts, trapInterrupts } from '../train/interrupt'
 import { defaultRecipe, runRecipe, type Recipe } from '../train/recipe'
-import { UsageError, type FlagSpec, type Parsed } from './args'
+import { checkModelSpec } from '../models/load'
+import { checkNumber, checkWritableFolder, UsageError, type FlagSpec, type NumberRule, type Parsed } from './args'
 import { Output, trainingProgress } from './progress'
 
 export const summary = 'train a spiking student (with a teacher\'s hints, or --no-hints)'
@@ -23,16 +24,16 @@ export const trainingFlags: Record<string, FlagSpec> = {
   out: { type: 'string', description: 'output folder (checkpoints, log)' },
   data: { type: 'string', description: 'folder of clean training images (default: built-in dead leaves)' },
   'val-data': { type: 'string', description: 'folder of validation images (default: built-in dead leaves)' },
-  'val-limit': { type: 'number', description: 'validate on the first N images' },
-  'val-every': { type: 'number', description: 'validate every N steps (0: at the end)' },
-  sigma: { type: 'number', description: 'AWGN σ on the 0–255 scale (default 25)' },
-  patch: { type: 'number', description: 'patch side in pixels' },
-  batch: { type: 'number', description: 'patches per batch' },
-  steps: { type: 'number', description: 'training steps' },
-  lr: { type: 'number', description: 'peak learning rate (AdamW, cosine schedule)' },
-  warmup: { type: 'number', description: 'warm-up steps' },
-  seed: { type: 'number', description: 'seed of data and initialisation' },
-  'checkpoint-every': { type: 'number', description: 'checkpoint every N steps (0: at the end)' },
+  'val-limit': { type: 'number', description: 'validate on the first N images', integer: true, min: 1 },
+  'val-every': { type: 'number', description: 'validate every N steps (0: at the end)', integer: true, min: 0 },
+  sigma: { type: 'number', description: 'AWGN σ on the 0–255 scale (default 25)', min: 0, max: 255 },
+  patch: { type: 'number', description: 'patch side in pixels', integer: true, min: 4, max: 4096 },
+  batch: { type: 'number', description: 'patches per batch', integer: true, min: 1, max: 4096 },
+  steps: { type: 'number', description: 'training steps', integer: true, min: 1 },
+  lr: { type: 'number', description: 'peak learning rate (AdamW, cosine schedule)', min: 0, exclusiveMin: true, max: 1 },
+  warmup: { type: 'number', description: 'warm-up steps', integer: true, min: 0 },
+  seed: { type: 'number', description: 'seed of data and initialisation', integer: true, min: 0 },
+  'checkpoint-every': { type: 'number', description: 'checkpoint every N steps (0: at the end)', integer: true, min: 0 },
   resume: { type: 'string', description: 'checkpoint sidecar to resume from' },
   json: { type: 'boolean', description: 'print the result as one JSON object' },
   quiet: { type: 'boolean', description: 'print only errors' },
@@ -42,10 +43,10 @@ export const trainingFlags: Record<string, FlagSpec> = {
 export const flags: Record<string, FlagSpec> = {
   ...trainingFlags,
   preset: { type: 'string', description: `student preset (${Object.keys(SPIKERIR_PRESETS).join(', ')})` },
-  'time-steps': { type: 'number', description: 'time steps T (default 4)' },
+  'time-steps': { type: 'number', description: 'time steps T (default 4)', integer: true, min: 1, max: 64 },
   teacher: { type: 'string', description: 'teacher checkpoint or DnCNN weights' },
   hints: { type: 'string', description: 'hint pairs studentTap:teacherTap,… (default by teacher)' },
-  gamma: { type: 'number', description: 'hint weight γ (default 0.12)' },
+  gamma: { type: 'number', description: 'hint weight γ (default 0.12)', min: 0 },
   'gamma-schedule': { type: 'string', description: 'constant, linear:N, cosine:N, off-after:N' },
   'no-hints': { type: 'boolean', description: 'train without a teacher (the baseline)' },
 }
@@ -61,30 +62,80 @@ export function recipeFrom(args: Parsed, base: Recipe): Recipe {
     } catch (e) {
       throw new UsageError(`--config ${f['config']}: ${e instanceof Error ? e.message : String(e)}`)
     }
+    if (typeof file !== 'object' || file === null || Array.isArray(file)) throw new UsageError(`--config ${f['config']}: a recipe must be a JSON object, got ${Array.isArray(file) ? 'an array' : JSON.stringify(file)}`)
     const unknown = Object.keys(file).filter((k) => !(k in base))
     if (unknown.length) throw new UsageError(`--config ${f['config']}: unknown keys ${unknown.join(', ')}`)
     r = { ...r, ...file }
   }
+  // Flag values were checked against their rules by the parser.
   const num = (k: string) => (typeof f[k] === 'number' ? (f[k] as number) : undefined)
-  const positive = (k: string, v: number | undefined) => {
-    if (v !== undefined && !(v > 0 && Number.isInteger(v))) throw new UsageError(`--${k} must be a positive integer, got ${v}`)
-    return v
-  }
   if (typeof f['out'] === 'string') r.outDir = f['out']
   if (typeof f['data'] === 'string') r.data = { kind: 'folder', dir: f['data'], channels: 1 }
   if (typeof f['val-data'] === 'string') r.val = { source: { kind: 'folder', dir: f['val-data'], channels: 1 }, limit: r.val?.limit ?? 12 }
-  if (num('val-limit') !== undefined && r.val) r.val.limit = positive('val-limit', num('val-limit'))!
+  if (num('val-limit') !== undefined && r.val) r.val.limit = num('val-limit')!
   if (num('val-every') !== undefined) r.valEvery = num('val-every')!
   if (num('sigma') !== undefined) r.sigma = num('sigma')!
-  r.patch = positive('patch', num('patch')) ?? r.patch
-  r.batch = positive('batch', num('batch')) ?? r.batch
-  r.steps = positive('steps', num('steps')) ?? r.steps
+  r.patch = num('patch') ?? r.patch
+  r.batch = num('batch') ?? r.batch
+  r.steps = num('steps') ?? r.steps
   r.warmup = num('warmup') ?? r.warmup
   r.lr = num('lr') ?? r.lr
   r.seed = num('seed') ?? r.seed
   r.checkpointEvery = num('checkpoint-every') ?? r.checkpointEvery
+  checkRecipe(r, typeof f['config'] === 'string' ? `--config ${f['config']}: ` : '')
   if (r.patch % 4 !== 0) throw new UsageError(`--patch must be a multiple of 4 (the student down-samples twice), got ${r.patch}`)
   return r
+}
+
+/** The rules of a recipe's numbers, by key: those with a flag share its rule. */
+const RECIPE_NUMBERS: Record<string, NumberRule> = {
+  patch: trainingFlags['patch']!,
+  batch: trainingFlags['batch']!,
+  steps: trainingFlags['steps']!,
+  lr: trainingFlags['lr']!,
+  warmup: trainingFlags['warmup']!,
+  seed: trainingFlags['seed']!,
+  valEvery: trainingFlags['val-every']!,
+  checkpointEvery: trainingFlags['checkpoint-every']!,
+  gamma: { min: 0 },
+  lambdaFft: { min: 0 },
+  minLr: { min: 0 },
+  weightDecay: { min: 0 },
+  clipNorm: { min: 0 },
+}
+
+/**
+ * Checks a merged recipe (values from `--config` are only checked here), so a
+ * bad value stops the run before any model, data or output exists. `where`
+ * prefixes messages, e.g. `--config run.json: `.
+ */
+export function checkRecipe(r: Recipe, where: string): void {
+  const v = r as unknown as Record<string, unknown>
+  for (const [k, rule] of Object.entries(RECIPE_NUMBERS)) checkNumber(`${where}${k}`, v[k], rule)
+  const sigmaRule = trainingFlags['sigma']!
+  if (Array.isArray(r.sigma)) {
+    if (r.sigma.length !== 2) throw new UsageError(`${where}sigma must be a number or a [min, max] pair, got ${JSON.stringify(r.sigma)}`)
+    checkNumber(`${where}sigma[0]`, r.sigma[0], sigmaRule)
+    checkNumber(`${where}sigma[1]`, r.sigma[1], { ...sigmaRule, min: r.sigma[0] })
+  } else checkNumber(`${where}sigma`, r.sigma, sigmaRule)
+  const text = (k: string, ok: boolean, what: string) => {
+    if (!ok) throw new UsageError(`${where}${k} must be ${what}, got ${JSON.stringify(v[k]) ?? 'nothing'}`)
+  }
+  text('name', typeof r.name === 'string' && /^[\w.-]+$/.test(r.name) && r.name !== '.' && r.name !== '..', 'a file name (letters, digits, _ . -)')
+  text('outDir', typeof r.outDir === 'string' && r.outDir !== '', 'a folder path')
+  text('gammaSchedule', typeof r.gammaSchedule === 'string', 'a string')
+  text('teacher', r.teacher === null || (typeof r.teacher === 'string' && r.teacher !== ''), 'a checkpoint path or null')
+  text('hints', r.hints === undefined || (Array.isArray(r.hints) && r.hints.every((h) => typeof h === 'string')), 'a list of studentTap:teacherTap strings')
+  text('data', typeof r.data === 'object' && r.data !== null && typeof (r.data as { kind?: unknown }).kind === 'string', 'a data source { kind, … }')
+  if (r.val !== null) {
+    text('val', typeof r.val === 'object' && typeof r.val?.source === 'object' && r.val.source !== null, 'null or { source, limit }')
+    checkNumber(`${where}val.limit`, r.val.limit, trainingFlags['val-limit']!)
+  }
+  try {
+    checkModelSpec(r.model, `${where}model`)
+  } catch (e) {
+    throw new UsageError(e instanceof Error ? e.message : String(e))
+  }
 }
 
 export function run(args: Parsed): void {
@@ -114,6 +165,13 @@ export function run(args: Parsed): void {
  * resumable with `--resume`); a second one terminates at once.
  */
 export function train(r: Recipe, args: Parsed): void {
+  const resume = args.flags['resume']
+  if (typeof resume === 'string') {
+    const { info, sidecar } = readCheckpointInfo(resume)
+    const spec = checkModelSpec(info.config['model'], `--resume '${sidecar}': config.model`)
+    if (spec.kind !== r.model.kind) throw new UsageError(`--resume '${sidecar}' is a checkpoint of a ${spec.kind} model, but this run trains a ${r.model.kind}`)
+  }
+  checkWritableFolder(r.outDir, typeof args.flags['out'] === 'string' ? '--out' : 'output folder')
   const t0 = Date.now()
   const output = Output.from(args.flags)
   trapInterrupts()

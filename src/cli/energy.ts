@@ -30,6 +30,7 @@ function report(file: string, image: string): { file: string; parameters: number
     const img = readImage(image, { channels: 1 })
     const [, , h, w] = img.shape as [number, number, number, number]
     const [ch, cw] = crop4(h, w)
+    if (ch === 0 || cw === 0) throw new Error(`--image '${image}' is ${h}×${w} pixels; the estimate needs at least 4×4 (the student down-samples twice)`)
     // The student needs multiples of 4; crop (not pad) so no layer sees invented pixels.
     const rows = img.toFloat32Array()
     const data = new Float32Array(ch * cw)

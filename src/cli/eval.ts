@@ -16,9 +16,9 @@ export const summary = 'evaluate a model on a folder of clean images (AWGN, PSNR
 export const flags: Record<string, FlagSpec> = {
   model: { type: 'string', description: 'checkpoint (sidecar .json or model .safetensors), or DnCNN weights; default: the σ = 25 student' },
   data: { type: 'string', description: 'folder of clean images (required)' },
-  sigma: { type: 'number', description: 'noise level on the 0–255 scale (default 25)' },
-  seed: { type: 'number', description: 'noise seed of the first image (default 1000)' },
-  limit: { type: 'number', description: 'evaluate only the first N images' },
+  sigma: { type: 'number', description: 'noise level on the 0–255 scale (default 25)', min: 0, max: 255 },
+  seed: { type: 'number', description: 'noise seed of the first image (default 1000)', integer: true, min: 0 },
+  limit: { type: 'number', description: 'evaluate only the first N images', integer: true, min: 1 },
   json: { type: 'boolean', description: 'print one JSON object' },
   quiet: { type: 'boolean', description: 'print only errors' },
 }
@@ -27,7 +27,6 @@ export function run(args: Parsed): void {
   const data = args.flags['data']
   if (typeof data !== 'string') throw new UsageError('--data DIR is required')
   const sigma = (args.flags['sigma'] as number | undefined) ?? 25
-  if (!(sigma >= 0)) throw new UsageError(`--sigma must be ≥ 0, got ${sigma}`)
   const file = typeof args.flags['model'] === 'string' ? args.flags['model'] : defaultStudent()
   const { model, spec, step, imageChannels } = loadModel(file)
   const options: DenoisingSetOptions = { channels: imageChannels === 3 ? 3 : 1 }

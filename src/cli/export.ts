@@ -6,7 +6,7 @@
  * @module
  */
 import { exportCheckpoint } from '../train/checkpoint'
-import { UsageError, type FlagSpec, type Parsed } from './args'
+import { checkWritableFile, UsageError, type FlagSpec, type Parsed } from './args'
 
 export const summary = 'copy a checkpoint\'s model (no optimizer state): spikeir export CKPT OUT.json'
 
@@ -16,5 +16,6 @@ export function run(args: Parsed): void {
   const [source, target] = args.positional
   if (!source || !target || args.positional.length !== 2) throw new UsageError('expected CKPT and OUT.json')
   if (!target.endsWith('.json')) throw new UsageError(`OUT must be a sidecar path ending in .json, got '${target}'`)
+  checkWritableFile(target, 'OUT')
   console.log(`wrote ${exportCheckpoint(source, target)}`)
 }

@@ -13,8 +13,8 @@ export const summary = 'train an ANN teacher (U-Net or DnCNN)'
 export const flags: Record<string, FlagSpec> = {
   ...trainingFlags,
   arch: { type: 'string', description: 'unet (default) or dncnn' },
-  width: { type: 'number', description: 'U-Net width / DnCNN channels' },
-  depth: { type: 'number', description: 'DnCNN depth' },
+  width: { type: 'number', description: 'U-Net width / DnCNN channels', integer: true, min: 1, max: 1024 },
+  depth: { type: 'number', description: 'DnCNN depth', integer: true, min: 2, max: 256 },
 }
 
 export function run(args: Parsed): void {

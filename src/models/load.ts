@@ -7,6 +7,8 @@
  */
 import * as fs from 'node:fs'
 
+import { describeRule, type NumberRule } from '../cli/args'
+import { readSafetensors } from '../io'
 import type { Module } from '../nn/module'
 import { loadCheckpoint, readCheckpointInfo } from '../train/checkpoint'
 import { DnCNN } from './dncnn'
@@ -41,21 +43,125 @@ export function buildModel(spec: ModelSpec): LoadedModel['model'] {
   }
 }
 
+const int = (min: number, max?: number): NumberRule => ({ integer: true, min, ...(max === undefined ? {} : { max }) })
+
+/** The options each architecture takes, with the rule of each number; anything else is refused. */
+const OPTION_RULES: Record<ModelSpec['kind'], Record<string, NumberRule | 'blocks' | 'object'>> = {
+  spikerir: {
+    width: int(1, 1024),
+    blocks: 'blocks',
+    timeSteps: int(1, 64),
+    imageChannels: int(1, 3),
+    neuron: 'object',
+    temporalReduction: int(1),
+    channelReduction: int(1),
+    seed: int(0),
+  },
+  unet: { width: int(1, 1024), imageChannels: int(1, 3), seed: int(0) },
+  dncnn: { depth: int(2, 256), channels: int(1, 1024), imageChannels: int(1, 3), seed: int(0) },
+}
+
+function typeName(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v
+}
+
+function breaks(v: unknown, rule: NumberRule): boolean {
+  return (
+    typeof v !== 'number' ||
+    !Number.isFinite(v) ||
+    (rule.integer === true && !Number.isSafeInteger(v)) ||
+    (rule.min !== undefined && (rule.exclusiveMin ? v <= rule.min : v < rule.min)) ||
+    (rule.max !== undefined && v > rule.max)
+  )
+}
+
+/**
+ * Checks an architecture spec (a sidecar's or a recipe's `model`): a known
+ * kind and options of the right types and ranges. `where` names its origin
+ * in the error, e.g. `checkpoint 'a.json': config.model`.
+ */
+export function checkModelSpec(value: unknown, where: string): ModelSpec {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new Error(`${where} must be an object { kind, options }, got ${typeName(value)}`)
+  }
+  const { kind, options = {} } = value as { kind?: unknown; options?: unknown }
+  if (typeof kind !== 'string' || !(kind in OPTION_RULES)) {
+    throw new Error(`${where}.kind must be one of ${Object.keys(OPTION_RULES).join(', ')}, got ${JSON.stringify(kind) ?? 'nothing'}`)
+  }
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new Error(`${where}.options must be an object, got ${typeName(options)}`)
+  }
+  const rules = OPTION_RULES[kind as ModelSpec['kind']]
+  for (const [k, v] of Object.entries(options)) {
+    const rule = rules[k]
+    const at = `${where}.options.${k}`
+    if (rule === undefined) throw new Error(`${at}: unknown option for ${kind} (known: ${Object.keys(rules).join(', ')})`)
+    if (v === undefined) continue
+    if (rule === 'object') {
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error(`${at} must be an object, got ${typeName(v)}`)
+    } else if (rule === 'blocks') {
+      if (!Array.isArray(v) || v.length !== 6 || v.some((b) => breaks(b, int(1, 64)))) {
+        throw new Error(`${at} must be 6 integers ≥ 1 (blocks per level), got ${JSON.stringify(v)}`)
+      }
+    } else if (breaks(v, rule)) {
+      throw new Error(`${at} must be ${describeRule(rule)}, got ${JSON.stringify(v)}`)
+    }
+  }
+  // The rule above admits 1–3; images have 1 or 3 channels.
+  if ((options as { imageChannels?: number }).imageChannels === 2) throw new Error(`${where}.options.imageChannels must be 1 or 3, got 2`)
+  return { kind, options } as ModelSpec
+}
+
+/**
+ * Published DnCNN weights: a safetensors file without a sidecar. Its
+ * tensor names and shapes must be those of a DnCNN-S (17 layers, 64
+ * channels, grey); a file of another model says so, briefly.
+ */
+function loadDnCNNWeights(file: string): DnCNN {
+  const { tensors } = readSafetensors(file)
+  const model = new DnCNN()
+  const expected = model.stateDict()
+  const given = new Set(tensors.map((a) => a.name))
+  const missing = [...expected.keys()].filter((n) => !given.has(n))
+  const extra = tensors.filter((a) => !expected.has(a.name)).map((a) => a.name)
+  const wrong = tensors
+    .filter((a) => expected.has(a.name) && expected.get(a.name)!.shape.join(',') !== a.shape.join(','))
+    .map((a) => `${a.name} is [${a.shape.join(', ')}], DnCNN-S has [${expected.get(a.name)!.shape.join(', ')}]`)
+  const few = (v: string[]) => `${v.length} (${v.slice(0, 3).join(', ')}${v.length > 3 ? ', …' : ''})`
+  const problems = [
+    ...(missing.length ? [`missing tensors ${few(missing)}`] : []),
+    ...(extra.length ? [`unexpected tensors ${few(extra)}`] : []),
+    ...(wrong.length ? [`wrong shapes ${few(wrong)}`] : []),
+  ]
+  if (problems.length) {
+    model.dispose()
+    throw new Error(`model '${file}' has no sidecar, so it is read as DnCNN-S weights, but it does not match: ${problems.join('; ')}`)
+  }
+  model.loadStateDict(tensors)
+  return model.eval()
+}
+
 /** Loads a checkpoint (its sidecar or model file), or bare DnCNN weights. */
 export function loadModel(file: string): LoadedModel {
   if (!fs.existsSync(file)) throw new Error(`model '${file}' does not exist`)
+  if (fs.statSync(file).isDirectory()) throw new Error(`model '${file}' is a folder; pass a checkpoint sidecar (.json) or a .safetensors file`)
+  if (!file.endsWith('.json') && !file.endsWith('.safetensors')) {
+    throw new Error(`model '${file}' is neither a checkpoint sidecar (.json) nor a safetensors file (.safetensors)`)
+  }
   const sidecar = file.endsWith('.json') ? file : file.replace(/(-step\d+)?(\.train)?\.safetensors$/, '.json')
   if (!file.endsWith('.json') && !fs.existsSync(sidecar)) {
-    const model = DnCNN.fromSafetensors(file)
+    const model = loadDnCNNWeights(file)
     return { spec: { kind: 'dncnn', options: {} }, model, step: null, imageChannels: 1 }
   }
   const { info } = readCheckpointInfo(file)
-  const spec = info.config['model'] as ModelSpec | undefined
-  if (!spec || !['spikerir', 'unet', 'dncnn'].includes(spec.kind)) {
-    throw new Error(`model '${file}': its sidecar has no config.model (spikerir, unet or dncnn)`)
-  }
+  const spec = checkModelSpec(info.config['model'], `checkpoint '${sidecar}': config.model`)
   const model = buildModel(spec)
-  loadCheckpoint(file, model)
+  try {
+    loadCheckpoint(file, model)
+  } catch (e) {
+    model.dispose()
+    throw e
+  }
   model.eval()
   return { spec, model, step: info.step, imageChannels: spec.options.imageChannels ?? 1 }
 }

@@ -144,14 +144,53 @@ export function saveCheckpoint(
 export function readCheckpointInfo(file: string): { info: CheckpointInfo; dir: string; sidecar: string } {
   const sidecar = file.endsWith('.json') ? file : file.replace(/(-step\d+)?(\.train)?\.safetensors$/, '.json')
   if (!fs.existsSync(sidecar)) throw new Error(`checkpoint: no sidecar '${sidecar}' (expected the JSON written with the model)`)
-  let info: CheckpointInfo
+  if (fs.statSync(sidecar).isDirectory()) throw new Error(`checkpoint '${sidecar}' is a folder, not a sidecar file`)
+  let raw: unknown
   try {
-    info = JSON.parse(fs.readFileSync(sidecar, 'utf8'))
+    raw = JSON.parse(fs.readFileSync(sidecar, 'utf8'))
   } catch (e) {
     throw new Error(`checkpoint: '${sidecar}' is not valid JSON: ${e instanceof Error ? e.message : String(e)}`)
   }
-  if (info.format !== 'spikeir-checkpoint') throw new Error(`checkpoint: '${sidecar}' is not a spikeir checkpoint`)
-  return { info, dir: path.dirname(sidecar), sidecar }
+  return { info: checkCheckpointInfo(raw, sidecar), dir: path.dirname(sidecar), sidecar }
+}
+
+function typeName(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+
+/** A file name beside the sidecar: no folders, so a sidecar cannot point elsewhere. */
+const isSiblingName = (v: unknown): v is string => typeof v === 'string' && v !== '' && v === path.basename(v) && v !== '.' && v !== '..'
+
+const isHash = (v: unknown): boolean => typeof v === 'string' && /^[0-9a-f]{64}$/.test(v)
+
+/**
+ * Checks the fields of a parsed sidecar, naming the file and each bad
+ * field, so a hand-edited or foreign JSON file is refused before any tensor is read.
+ */
+export function checkCheckpointInfo(raw: unknown, sidecar: string): CheckpointInfo {
+  const where = `checkpoint '${sidecar}'`
+  if (!isObject(raw)) throw new Error(`${where}: the sidecar must be a JSON object, got ${typeName(raw)}`)
+  if (raw['format'] !== 'spikeir-checkpoint') {
+    throw new Error(`${where} is not a spikeir checkpoint (its "format" is ${JSON.stringify(raw['format']) ?? 'missing'}, expected "spikeir-checkpoint")`)
+  }
+  if (raw['version'] !== 1) throw new Error(`${where} has version ${JSON.stringify(raw['version']) ?? 'missing'}; this spikeir reads version 1`)
+  const problems: string[] = []
+  const need = (ok: boolean, field: string, what: string) => {
+    if (!ok) problems.push(`"${field}" must be ${what}, got ${JSON.stringify(raw[field]) ?? 'nothing'}`)
+  }
+  const count = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
+  need(count(raw['step']), 'step', 'an integer ≥ 0')
+  need(count(raw['seed']), 'seed', 'an integer ≥ 0')
+  need(isObject(raw['config']), 'config', 'an object')
+  need(isObject(raw['metrics']), 'metrics', 'an object')
+  need(isSiblingName(raw['model']), 'model', 'a file name beside the sidecar')
+  need(raw['trainingState'] === null || isSiblingName(raw['trainingState']), 'trainingState', 'null or a file name beside the sidecar')
+  const h = raw['sha256']
+  need(h === undefined || (isObject(h) && isHash(h['model']) && (h['trainingState'] === null || isHash(h['trainingState']))), 'sha256', '{ model, trainingState } SHA-256 hex digests')
+  if (problems.length) throw new Error(`${where}: ${problems.join('; ')}`)
+  return raw as unknown as CheckpointInfo
 }
 
 /** Checks that a file the sidecar names exists and is the one it was written with. */
@@ -187,7 +226,14 @@ export function loadCheckpoint(file: string, model: Module): { info: CheckpointI
     }
     trainingState = tensors
   }
-  model.loadSafetensors(modelFile)
+  try {
+    model.loadSafetensors(modelFile)
+  } catch (e) {
+    const m = e instanceof Error ? e.message : String(e)
+    // The names of a foreign model's tensors can run to hundreds of entries.
+    const brief = m.length > 400 ? `${m.slice(0, 400)} …` : m
+    throw new Error(m.includes(modelFile) ? brief : `checkpoint '${sidecar}': its model file '${modelFile}' does not fit this ${model.constructor.name}: ${brief}`)
+  }
   return { info, trainingState }
 }
 

@@ -102,6 +102,8 @@ export function trainStudent(job: TrainJob): { last: StepRecord | null; validati
     const history = (info.metrics['validation'] ?? []) as { step: number; metrics: Record<string, number> }[]
     validation.push(...history)
   }
+  // The data opens first: a bad data set fails before the output folder or log exists.
+  const data = job.data(start)
   fs.mkdirSync(s.outDir, { recursive: true })
   const logFile = path.join(s.outDir, `${name}.log.jsonl`)
   if (!job.resume) fs.writeFileSync(logFile, '')
@@ -118,7 +120,6 @@ export function trainStudent(job: TrainJob): { last: StepRecord | null; validati
     const kept = fs.readFileSync(logFile, 'utf8').split('\n').filter(before)
     writeFileAtomic(logFile, kept.map((l) => l + '\n').join(''))
   }
-  const data = job.data(start)
   const neurons = student.namedModules().filter((e): e is [string, SpikingNeuron] => e[1] instanceof SpikingNeuron)
   let last: StepRecord | null = null
   let stoppedAt: number | null = null
