@@ -3,7 +3,9 @@ import * as path from 'node:path'
 import test from 'ava'
 
 import { DataLoader, evalPairs } from '../src/data/pipeline'
-import { sharedDir } from './helpers'
+import { sharedTest } from './helpers'
+
+const { run: withShared, shared } = sharedTest()
 
 const leaves = { kind: 'deadLeaves', count: 4, size: 48, seed: 3 } as const
 
@@ -51,13 +53,7 @@ test('bad options throw, naming the option', (t) => {
   })
 })
 
-test('Set12 evaluation pairs: 12 whole images with fixed noise', (t) => {
-  const shared = sharedDir()
-  if (shared === null) {
-    t.log('skipped: ../shared/data is absent')
-    t.pass()
-    return
-  }
+withShared('Set12 evaluation pairs: 12 whole images with fixed noise', (t) => {
   const opts = {
     source: { kind: 'folder', dir: path.join(shared, 'data', 'set12'), channels: 1 },
     degradation: { kind: 'awgn', sigma: 25 },

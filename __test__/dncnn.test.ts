@@ -3,9 +3,9 @@ import * as path from 'node:path'
 import test from 'ava'
 
 import { DnCNN, Tensor, listImages, noGrad, psnr, readImage, restore, scope, ssim } from '../index'
-import { sharedDir } from './helpers'
+import { sharedTest } from './helpers'
 
-const shared = sharedDir()
+const { run: withShared, shared } = sharedTest()
 
 test('psnr and ssim give hand-derived values', (t) => {
   // MSE of 0.01 on [0, 1] → PSNR = 10·log10(1/0.01) = 20 dB.
@@ -21,12 +21,7 @@ test('psnr and ssim give hand-derived values', (t) => {
   t.true(Math.abs(ssim(a, b, 16, 16) - (2 * 100 * 110 + c1) / (100 ** 2 + 110 ** 2 + c1)) < 1e-9)
 })
 
-test('published DnCNN-S σ=25 reproduces its Set12 PSNR (30.44 dB) within 0.05 dB', (t) => {
-  if (!shared) {
-    t.log('skipped: ../shared (data and published weights) is absent')
-    t.pass()
-    return
-  }
+withShared('published DnCNN-S σ=25 reproduces its Set12 PSNR (30.44 dB) within 0.05 dB', (t) => {
   const model = DnCNN.fromSafetensors(path.join(shared, 'models', 'dncnn_s_sigma25.safetensors'))
   const files = listImages(path.join(shared, 'data', 'set12'))
   t.is(files.length, 12)

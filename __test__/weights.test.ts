@@ -7,7 +7,9 @@ import test from 'ava'
 
 import { Tensor, writeImage } from '../index'
 import { loadModel } from '../src/models/load'
-import { lcg, sharedDir } from './helpers'
+import { lcg, sharedTest } from './helpers'
+
+const { run: withShared, shared } = sharedTest()
 
 const main = path.join(__dirname, '..', 'src', 'cli', 'main.js')
 const weights = path.join(__dirname, '..', '..', 'weights')
@@ -39,13 +41,7 @@ test('denoise without --model uses the bundled student', (t) => {
   fs.rmSync(dir, { recursive: true })
 })
 
-test('eval without --model reproduces the README figure on Set12', (t) => {
-  const shared = sharedDir()
-  if (!shared) {
-    t.log('skipped: ../shared (Set12) is absent')
-    t.pass()
-    return
-  }
+withShared('eval without --model reproduces the README figure on Set12', (t) => {
   // All twelve images (about half a minute on the native CPU backend); on
   // lavapipe, which is slow, the first two, each to the same 0.02 dB.
   const full = process.env['SPIKEIR_DEVICE'] !== 'lavapipe'

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { initDevice, type DeviceInfo } from '../tensor'
+import { initDevice, probeAdapters, type DeviceInfo } from '../tensor'
 import type { FlagSpec, Parsed } from './args'
 
 export const summary = 'print the backend, adapter and limits of the device'
@@ -21,10 +21,12 @@ function mib(bytes: number): string {
 export function run(args: Parsed): void {
   const adapter = args.flags['device'] ?? args.flags['adapter']
   const device: DeviceInfo = initDevice(typeof adapter === 'string' ? { adapter } : {})
+  const adapters = probeAdapters()
   if (args.flags['json']) {
-    console.log(JSON.stringify(device))
+    console.log(JSON.stringify({ ...device, adapters }))
     return
   }
+  const listed = adapters.map((a) => `${a.name} (${a.deviceType}, ${a.backend}): ${a.usable ? 'usable' : `not usable: ${a.reason}`}`)
   console.log(
     [
       `adapter        ${device.adapterName} (${device.deviceType})`,
@@ -35,6 +37,7 @@ export function run(args: Parsed): void {
       `workgroup      ${device.maxWorkgroupSize.join('×')} (≤ ${device.maxInvocationsPerWorkgroup} invocations)`,
       `shared memory  ${device.sharedMemoryBytes} bytes`,
       `kernels        ${device.kernelVariant}`,
+      `wgpu adapters  ${listed.length ? listed.join('\n               ') : 'none (no Vulkan, Metal or DX12 driver; the native CPU backend runs everything)'}`,
     ].join('\n'),
   )
 }

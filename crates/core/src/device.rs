@@ -132,15 +132,6 @@ fn type_rank(t: wgpu::DeviceType) -> u32 {
     }
 }
 
-fn backend_rank(b: wgpu::Backend) -> u32 {
-    // Native compute APIs first; GL (EGL) is the fallback for drivers wgpu's
-    // Vulkan backend refuses.
-    match b {
-        wgpu::Backend::Vulkan | wgpu::Backend::Metal | wgpu::Backend::Dx12 => 0,
-        _ => 1,
-    }
-}
-
 pub(crate) fn device_type_name(t: wgpu::DeviceType) -> &'static str {
     match t {
         wgpu::DeviceType::DiscreteGpu => "discrete-gpu",
@@ -151,15 +142,39 @@ pub(crate) fn device_type_name(t: wgpu::DeviceType) -> &'static str {
     }
 }
 
-const NATIVE_BACKENDS: wgpu::Backends = wgpu::Backends::VULKAN
+/// The backends spikeir uses. wgpu's GL backend is left out on purpose: on
+/// Mesa's OpenGL without a Vulkan driver its adapter context lock deadlocks
+/// and panics ("Could not lock adapter context") as soon as two threads use
+/// it, so a machine without Vulkan/Metal/DX12 gets the native CPU backend.
+const BACKENDS: wgpu::Backends = wgpu::Backends::VULKAN
     .union(wgpu::Backends::METAL)
     .union(wgpu::Backends::DX12);
 
-fn enumerate(backends: wgpu::Backends) -> Vec<wgpu::Adapter> {
+fn enumerate() -> Vec<wgpu::Adapter> {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
-    desc.backends = backends;
+    desc.backends = BACKENDS;
     let instance = wgpu::Instance::new(desc);
-    pollster::block_on(instance.enumerate_adapters(backends))
+    pollster::block_on(instance.enumerate_adapters(BACKENDS))
+}
+
+fn describe(a: &wgpu::Adapter) -> String {
+    let i = a.get_info();
+    format!(
+        "{} ({}, {:?})",
+        i.name,
+        device_type_name(i.device_type),
+        i.backend
+    )
+}
+
+/// One wgpu adapter and whether it runs spikeir's kernels (see [`Device::probe_adapters`]).
+#[derive(Debug, Clone)]
+pub struct AdapterProbe {
+    pub name: String,
+    pub device_type: String,
+    pub backend: String,
+    /// `Ok` when a device opened and a kernel gave the right answer; else why not.
+    pub usable: std::result::Result<(), String>,
 }
 
 const NO_ADAPTER_HELP: &str =
@@ -204,57 +219,105 @@ impl Device {
             return Ok(Device::native_cpu());
         }
 
-        let mut adapters = enumerate(NATIVE_BACKENDS);
-        if adapters.is_empty() {
-            // Some drivers (old lavapipe builds among them) are refused by
-            // wgpu's Vulkan backend; GL through EGL still runs compute.
-            adapters = enumerate(wgpu::Backends::GL);
-        }
+        let mut adapters = enumerate();
         let is_gpu = |a: &wgpu::Adapter| a.get_info().device_type != wgpu::DeviceType::Cpu;
         if choice == AdapterChoice::Auto && !adapters.iter().any(is_gpu) {
             // No GPU: the native backend is far faster than a CPU adapter.
             return Ok(Device::native_cpu());
         }
-        if adapters.is_empty() {
-            return Err(Error::Device(format!(
-                "no wgpu adapter found for '{wanted}': {NO_ADAPTER_HELP}; or use the native CPU backend (SPIKEIR_DEVICE=cpu)"
-            )));
-        }
-        adapters.sort_by_key(|a| {
-            let i = a.get_info();
-            (type_rank(i.device_type), backend_rank(i.backend))
-        });
-        let names: Vec<String> = adapters
-            .iter()
-            .map(|a| {
-                let i = a.get_info();
-                format!(
-                    "{} ({}, {:?})",
-                    i.name,
-                    device_type_name(i.device_type),
-                    i.backend
-                )
-            })
-            .collect();
-        let adapter = adapters
+        adapters.sort_by_key(|a| type_rank(a.get_info().device_type));
+        let available = if adapters.is_empty() {
+            format!("no wgpu adapter on this machine ({NO_ADAPTER_HELP})")
+        } else {
+            adapters.iter().map(describe).collect::<Vec<_>>().join(", ")
+        };
+        let candidates: Vec<wgpu::Adapter> = adapters
             .into_iter()
-            .find(|a| {
+            .filter(|a| {
                 let i = a.get_info();
                 match &choice {
-                    AdapterChoice::Auto | AdapterChoice::Gpu => i.device_type != wgpu::DeviceType::Cpu,
+                    AdapterChoice::Auto | AdapterChoice::Gpu => {
+                        i.device_type != wgpu::DeviceType::Cpu
+                    }
                     AdapterChoice::Wgpu => true,
                     AdapterChoice::Native => false,
                     AdapterChoice::Type(t) => i.device_type == *t,
                     AdapterChoice::Name(n) => i.name.to_ascii_lowercase().contains(n.as_str()),
                 }
             })
-            .ok_or_else(|| {
-                Error::Device(format!(
-                    "no adapter matches '{wanted}' (from the device option, SPIKEIR_DEVICE or SPIKEIR_ADAPTER); available: {}, or the native CPU backend ('cpu')",
-                    names.join(", ")
-                ))
-            })?;
+            .collect();
+        if candidates.is_empty() {
+            return Err(Error::Device(format!(
+                "no adapter matches '{wanted}' (from the device option, SPIKEIR_DEVICE or SPIKEIR_ADAPTER); available: {available}, or the native CPU backend ('cpu')"
+            )));
+        }
+        // Take the first candidate that opens and passes the smoke test, so a
+        // broken driver never becomes the device that later panics mid-run.
+        let mut refusals = Vec::new();
+        for adapter in candidates {
+            let what = describe(&adapter);
+            match Device::open_checked(adapter, options) {
+                Ok(d) => return Ok(d),
+                Err(e) => refusals.push(format!("{what}: {e}")),
+            }
+        }
+        if choice == AdapterChoice::Auto {
+            return Ok(Device::native_cpu());
+        }
+        Err(Error::Device(format!(
+            "no usable adapter for '{wanted}': {}; or use the native CPU backend (SPIKEIR_DEVICE=cpu)",
+            refusals.join("; ")
+        )))
+    }
 
+    /// Every wgpu adapter on this machine, each opened and given a small
+    /// kernel to run (what the test runner and `info` use to say which
+    /// adapters work, and why the others do not).
+    pub fn probe_adapters() -> Vec<AdapterProbe> {
+        enumerate()
+            .into_iter()
+            .map(|a| {
+                let i = a.get_info();
+                AdapterProbe {
+                    name: i.name.clone(),
+                    device_type: device_type_name(i.device_type).to_string(),
+                    backend: format!("{:?}", i.backend).to_lowercase(),
+                    usable: Device::open_checked(a, &DeviceOptions::default())
+                        .map(|_| ())
+                        .map_err(|e| e.to_string()),
+                }
+            })
+            .collect()
+    }
+
+    /// Opens `adapter` and runs a small kernel on it, catching a driver panic.
+    fn open_checked(adapter: wgpu::Adapter, options: &DeviceOptions) -> Result<Arc<Device>> {
+        let run = std::panic::AssertUnwindSafe(|| -> Result<Arc<Device>> {
+            let dev = Device::open(adapter, options)?;
+            let x = crate::Tensor::from_slice(&dev, &[1.0, -2.0, 3.5, 0.25], &[4])?;
+            let y = crate::ops::unary(&x, crate::ops::UnaryOp::MulScalar(2.0))?.to_vec()?;
+            if y != [2.0, -4.0, 7.0, 0.5] {
+                return Err(Error::Device(format!(
+                    "its smoke test computed {y:?} for 2·[1, −2, 3.5, 0.25]"
+                )));
+            }
+            Ok(dev)
+        });
+        match std::panic::catch_unwind(run) {
+            Ok(r) => r,
+            Err(p) => {
+                let msg = p
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| p.downcast_ref::<&str>().copied())
+                    .unwrap_or("a panic");
+                Err(Error::Device(format!("the driver panicked: {msg}")))
+            }
+        }
+    }
+
+    /// Opens a wgpu device on `adapter`.
+    fn open(adapter: wgpu::Adapter, options: &DeviceOptions) -> Result<Arc<Device>> {
         let ainfo = adapter.get_info();
         let limits = adapter.limits();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
@@ -350,7 +413,7 @@ impl Device {
             None => (
                 self.cpu_bytes.load(Ordering::Relaxed),
                 self.cpu_buffers.load(Ordering::Relaxed),
-                0,
+                crate::cpu::buffers::cached_bytes(),
             ),
         }
     }
@@ -368,8 +431,9 @@ impl Device {
 
     /// Frees the pool's cached buffers.
     pub fn trim(&self) {
-        if let Some(g) = &self.gpu {
-            lock(&g.pool).trim();
+        match &self.gpu {
+            Some(g) => lock(&g.pool).trim(),
+            None => crate::cpu::buffers::trim(),
         }
     }
 

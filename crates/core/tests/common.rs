@@ -6,13 +6,15 @@ use std::sync::{Arc, OnceLock};
 
 use spikeir_core::{Device, DeviceOptions, KernelVariant};
 
-/// The wgpu adapter under test: the best one there is (lavapipe on a
-/// machine without a GPU), or `SPIKEIR_TEST_ADAPTER`.
+/// The device under test: `SPIKEIR_TEST_ADAPTER` (`cpu` for the native
+/// backend, else a wgpu adapter's name), or the best wgpu adapter there is.
+/// `npm run test:rust` (scripts/test-rust.mjs) runs the tests once on the
+/// native backend and once on every usable wgpu adapter.
 fn adapter() -> Option<String> {
     Some(std::env::var("SPIKEIR_TEST_ADAPTER").unwrap_or_else(|_| "wgpu".into()))
 }
 
-/// The wgpu device the kernel tests run on.
+/// The device the kernel tests run on.
 pub fn device() -> Arc<Device> {
     static DEV: OnceLock<Arc<Device>> = OnceLock::new();
     DEV.get_or_init(|| {
@@ -20,7 +22,9 @@ pub fn device() -> Arc<Device> {
             adapter: adapter(),
             ..Default::default()
         })
-        .expect("a wgpu adapter (install mesa-vulkan-drivers)")
+        .unwrap_or_else(|e| {
+            panic!("{e} (SPIKEIR_TEST_ADAPTER=cpu tests the native backend; `npm run test:rust` picks the devices)")
+        })
     })
     .clone()
 }
@@ -81,7 +85,7 @@ pub fn f64s(v: &[f32]) -> Vec<f64> {
     v.iter().map(|&x| x as f64).collect()
 }
 
-/// `v` as a tensor of `shape` on the wgpu test device.
+/// `v` as a tensor of `shape` on the device under test.
 pub fn upload(v: &[f32], shape: &[usize]) -> spikeir_core::Tensor {
     spikeir_core::Tensor::from_slice(&device(), v, shape).unwrap()
 }
