@@ -5,8 +5,9 @@
  *
  * @packageDocumentation
  */
-export { Tensor, scope, noGrad, zeroGrad, clearTape, tapeLength, initDevice, info, memory, synchronize } from './src/tensor'
+export { Tensor, scope, noGrad, zeroGrad, clearTape, tapeLength, initDevice, info, memory, probeAdapters, synchronize } from './src/tensor'
 export type {
+  AdapterProbe,
   BatchNormOptions,
   Conv2dOptions,
   DeviceInfo,

@@ -57,6 +57,8 @@ export interface MemoryInfo {
   buffers: number
   /** Bytes of freed buffers kept for reuse. */
   cachedBytes: number
+  /** Tensors not yet disposed (views and parameters may share a buffer). */
+  handles: number
 }
 
 /**
@@ -75,7 +77,26 @@ export function info(): DeviceInfo {
   return native.deviceInfo()
 }
 
-/** GPU bytes and buffers held by live tensors. */
+/** A wgpu adapter of this machine and whether it runs spikeir's kernels. */
+export interface AdapterProbe {
+  name: string
+  deviceType: string
+  backend: string
+  usable: boolean
+  /** Why it is not usable; empty when it is. */
+  reason: string
+}
+
+/**
+ * Every wgpu adapter (Vulkan, Metal, DX12) of this machine, each opened and
+ * given a small kernel to run; `auto` never picks one that failed. Empty
+ * where there is no GPU driver (the native CPU backend is always there).
+ */
+export function probeAdapters(): AdapterProbe[] {
+  return native.probeAdapters()
+}
+
+/** Device bytes and buffers held by live tensors, and the live tensor count. */
 export function memory(): MemoryInfo {
   return native.memory()
 }
@@ -157,12 +178,17 @@ function checkAxes(op: string, axes: number | readonly number[]): number[] {
   return list
 }
 
-function unwrap(t: Tensor): Binding.NativeTensor {
+function unwrap(t: Tensor): number {
   if (!(t instanceof Tensor)) throw new TypeError(`expected a Tensor, got ${typeof t}`)
-  return handles.get(t)!
+  return handleOf(t)
 }
 
-const handles = new WeakMap<Tensor, Binding.NativeTensor>()
+// Reads a tensor's private handle; set by the class's static block.
+let handleOf: (t: Tensor) => number
+
+// A tensor is a number naming a native table entry, freed by dispose(). For a
+// tensor that is never disposed, the garbage collector's notice frees it.
+const unreclaimed = new FinalizationRegistry<number>((h) => native.tensorDispose(h))
 
 function checkShape(op: string, shape: readonly number[]): number[] {
   if (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < 0)) {
@@ -194,24 +220,28 @@ function checkNumber(op: string, name: string, value: number): number {
  * ```
  */
 export class Tensor {
-  #native: Binding.NativeTensor
+  #h: number
 
-  /** @internal Wraps a native tensor; use the static constructors instead. */
-  constructor(handle: Binding.NativeTensor) {
-    this.#native = handle
-    handles.set(this, handle)
+  static {
+    handleOf = (t) => t.#h
+  }
+
+  /** @internal Wraps a native tensor handle; use the static constructors instead. */
+  constructor(handle: number) {
+    this.#h = handle
+    unreclaimed.register(this, handle, this)
     scopes[scopes.length - 1]?.add(this)
   }
 
   /** Copies `data` (row-major) to the device as a tensor of `shape`. */
   static fromData(data: Float32Array | readonly number[], shape: readonly number[]): Tensor {
     const values = data instanceof Float32Array ? data : Float32Array.from(data)
-    return new Tensor(native.NativeTensor.fromData(values, checkShape('fromData', shape)))
+    return new Tensor(native.tensorFromData(values, checkShape('fromData', shape)))
   }
 
   /** A tensor of `shape` filled with `value` (written on the device, no upload). */
   static full(shape: readonly number[], value: number): Tensor {
-    return new Tensor(native.NativeTensor.full(checkShape('full', shape), checkNumber('full', 'value', value)))
+    return new Tensor(native.tensorFull(checkShape('full', shape), checkNumber('full', 'value', value)))
   }
 
   static zeros(shape: readonly number[]): Tensor {
@@ -226,7 +256,7 @@ export class Tensor {
   static rand(shape: readonly number[], options: RandOptions = {}): Tensor {
     const { seed = 0, low = 0, high = 1 } = options
     return new Tensor(
-      native.NativeTensor.rand(
+      native.tensorRand(
         checkShape('rand', shape),
         checkNumber('rand', 'seed', seed),
         checkNumber('rand', 'low', low),
@@ -239,7 +269,7 @@ export class Tensor {
   static randn(shape: readonly number[], options: RandnOptions = {}): Tensor {
     const { seed = 0, mean = 0, std = 1 } = options
     return new Tensor(
-      native.NativeTensor.randn(
+      native.tensorRandn(
         checkShape('randn', shape),
         checkNumber('randn', 'seed', seed),
         checkNumber('randn', 'mean', mean),
@@ -250,7 +280,7 @@ export class Tensor {
 
   /** The dimensions, outermost first. Throws after {@link Tensor.dispose}. */
   get shape(): number[] {
-    return this.#native.shape
+    return native.tensorShape(this.#h)
   }
 
   /** Number of elements. */
@@ -260,38 +290,39 @@ export class Tensor {
 
   /** True once {@link Tensor.dispose} has been called. */
   get isDisposed(): boolean {
-    return this.#native.disposed
+    return native.tensorDisposed(this.#h)
   }
 
   /** Reads the values back to the host, waiting for pending work. */
   toFloat32Array(): Float32Array {
-    return this.#native.toFloat32Array()
+    return native.tensorToFloat32Array(this.#h)
   }
 
   /** Frees the GPU memory now. Any later use throws; calling it twice is harmless. */
   dispose(): void {
-    this.#native.dispose()
+    unreclaimed.unregister(this)
+    native.tensorDispose(this.#h)
   }
 
   /** The same values viewed with another shape of equal size (no copy). */
   reshape(shape: readonly number[]): Tensor {
-    return new Tensor(this.#native.reshape(checkShape('reshape', shape)))
+    return new Tensor(native.tensorReshape(this.#h, checkShape('reshape', shape)))
   }
 
   #binary(op: 'add' | 'sub' | 'mul' | 'div' | 'less' | 'maximum' | 'minimum', other: Tensor | number): Tensor {
     if (typeof other === 'number') {
       if (op === 'less' || op === 'maximum' || op === 'minimum') {
         const s = Tensor.full([1], checkNumber(op, 'scalar', other))
-        const out = new Tensor(this.#native.binary(op, unwrap(s)))
+        const out = new Tensor(native.tensorBinary(this.#h, op, unwrap(s)))
         s.dispose()
         return out
       }
-      return new Tensor(this.#native.unary(op, checkNumber(op, 'scalar', other)))
+      return new Tensor(native.tensorUnary(this.#h, op, checkNumber(op, 'scalar', other)))
     }
     if (!(other instanceof Tensor)) {
       throw new TypeError(`${op}: expected a Tensor or a number, got ${typeof other}`)
     }
-    return new Tensor(this.#native.binary(op, unwrap(other)))
+    return new Tensor(native.tensorBinary(this.#h, op, unwrap(other)))
   }
 
   /** `this + other`, broadcasting like NumPy. */
@@ -331,37 +362,37 @@ export class Tensor {
 
   /** `s − this`. */
   rsub(s: number): Tensor {
-    return new Tensor(this.#native.unary('rsub', checkNumber('rsub', 'scalar', s)))
+    return new Tensor(native.tensorUnary(this.#h, 'rsub', checkNumber('rsub', 'scalar', s)))
   }
 
   /** `s / this`. */
   rdiv(s: number): Tensor {
-    return new Tensor(this.#native.unary('rdiv', checkNumber('rdiv', 'scalar', s)))
+    return new Tensor(native.tensorUnary(this.#h, 'rdiv', checkNumber('rdiv', 'scalar', s)))
   }
 
   /** `this^p` elementwise (odd integer powers keep the sign). */
   pow(p: number): Tensor {
-    return new Tensor(this.#native.unary('pow', checkNumber('pow', 'exponent', p)))
+    return new Tensor(native.tensorUnary(this.#h, 'pow', checkNumber('pow', 'exponent', p)))
   }
 
   neg(): Tensor {
-    return new Tensor(this.#native.unary('neg'))
+    return new Tensor(native.tensorUnary(this.#h, 'neg'))
   }
 
   abs(): Tensor {
-    return new Tensor(this.#native.unary('abs'))
+    return new Tensor(native.tensorUnary(this.#h, 'abs'))
   }
 
   exp(): Tensor {
-    return new Tensor(this.#native.unary('exp'))
+    return new Tensor(native.tensorUnary(this.#h, 'exp'))
   }
 
   log(): Tensor {
-    return new Tensor(this.#native.unary('log'))
+    return new Tensor(native.tensorUnary(this.#h, 'log'))
   }
 
   sqrt(): Tensor {
-    return new Tensor(this.#native.unary('sqrt'))
+    return new Tensor(native.tensorUnary(this.#h, 'sqrt'))
   }
 
   /**
@@ -369,67 +400,67 @@ export class Tensor {
    * Batch dimensions must match, or one operand may be 2-D (shared).
    */
   matmul(other: Tensor): Tensor {
-    return new Tensor(this.#native.matmul(unwrap(other)))
+    return new Tensor(native.tensorMatmul(this.#h, unwrap(other)))
   }
 
   /** The sign of each element: −1, 0 or 1 (its gradient is 0). */
   sign(): Tensor {
-    return new Tensor(this.#native.unary('sign'))
+    return new Tensor(native.tensorUnary(this.#h, 'sign'))
   }
 
   /** Reorders the dimensions: output dimension i is input dimension `dims[i]`. */
   permute(dims: readonly number[]): Tensor {
-    return new Tensor(this.#native.permute(checkShape('permute', dims)))
+    return new Tensor(native.tensorPermute(this.#h, checkShape('permute', dims)))
   }
 
   /** Joins tensors along `axis`; all other dimensions must match. */
   static concat(tensors: readonly Tensor[], axis: number): Tensor {
-    return new Tensor(native.NativeTensor.concat(tensors.map(unwrap), axis))
+    return new Tensor(native.tensorConcat(tensors.map(unwrap), axis))
   }
 
   /** Splits along `axis` into pieces of the given sizes (they must add up to the dimension). */
   split(axis: number, sizes: readonly number[]): Tensor[] {
-    return this.#native.split(axis, checkShape('split', sizes)).map((h) => new Tensor(h))
+    return native.tensorSplit(this.#h, axis, checkShape('split', sizes)).map((h) => new Tensor(h))
   }
 
   /** Sum over `axes`; `keepdim` keeps them as size 1. */
   sum(axes: number | readonly number[], keepdim = false): Tensor {
-    return new Tensor(this.#native.sum(checkAxes('sum', axes), keepdim))
+    return new Tensor(native.tensorSum(this.#h, checkAxes('sum', axes), keepdim))
   }
 
   /** Mean over `axes` (e.g. `mean(0)` of `[T, B, C, H, W]` is the mean over time). */
   mean(axes: number | readonly number[], keepdim = false): Tensor {
-    return new Tensor(this.#native.mean(checkAxes('mean', axes), keepdim))
+    return new Tensor(native.tensorMean(this.#h, checkAxes('mean', axes), keepdim))
   }
 
   /** Maximum over `axes`; the gradient flows to the maximal elements. */
   max(axes: number | readonly number[], keepdim = false): Tensor {
-    return new Tensor(this.#native.max(checkAxes('max', axes), keepdim))
+    return new Tensor(native.tensorMax(this.#h, checkAxes('max', axes), keepdim))
   }
 
   relu(): Tensor {
-    return new Tensor(this.#native.activation('relu'))
+    return new Tensor(native.tensorActivation(this.#h, 'relu'))
   }
 
   leakyRelu(slope = 0.01): Tensor {
-    return new Tensor(this.#native.activation('leakyRelu', checkNumber('leakyRelu', 'slope', slope)))
+    return new Tensor(native.tensorActivation(this.#h, 'leakyRelu', checkNumber('leakyRelu', 'slope', slope)))
   }
 
   /** GELU, exact (erf) form. */
   gelu(): Tensor {
-    return new Tensor(this.#native.activation('gelu'))
+    return new Tensor(native.tensorActivation(this.#h, 'gelu'))
   }
 
   sigmoid(): Tensor {
-    return new Tensor(this.#native.activation('sigmoid'))
+    return new Tensor(native.tensorActivation(this.#h, 'sigmoid'))
   }
 
   tanh(): Tensor {
-    return new Tensor(this.#native.activation('tanh'))
+    return new Tensor(native.tensorActivation(this.#h, 'tanh'))
   }
 
   softmax(axis: number): Tensor {
-    return new Tensor(this.#native.softmax(axis))
+    return new Tensor(native.tensorSoftmax(this.#h, axis))
   }
 
   /**
@@ -440,7 +471,7 @@ export class Tensor {
     const groups = options.groups ?? 1
     if (!Number.isInteger(groups) || groups < 1) throw new TypeError(`conv2d: groups must be a positive integer, got ${groups}`)
     return new Tensor(
-      this.#native.conv2d(unwrap(weight), bias === null ? undefined : unwrap(bias), {
+      native.tensorConv2d(this.#h, unwrap(weight), bias === null ? undefined : unwrap(bias), {
         stride: pair('conv2d', 'stride', options.stride, 1),
         padding: pair('conv2d', 'padding', options.padding, 0),
         dilation: pair('conv2d', 'dilation', options.dilation, 1),
@@ -455,37 +486,38 @@ export class Tensor {
   }
 
   avgPool2d(options: PoolOptions): Tensor {
-    return new Tensor(this.#native.avgPool2d(this.#pool('avgPool2d', options)))
+    return new Tensor(native.tensorAvgPool2d(this.#h, this.#pool('avgPool2d', options)))
   }
 
   maxPool2d(options: PoolOptions): Tensor {
-    return new Tensor(this.#native.maxPool2d(this.#pool('maxPool2d', options)))
+    return new Tensor(native.tensorMaxPool2d(this.#h, this.#pool('maxPool2d', options)))
   }
 
   /** Global average pooling of NCHW to `[N, C, 1, 1]`. */
   adaptiveAvgPool1x1(): Tensor {
-    return new Tensor(this.#native.adaptiveAvgPool1x1())
+    return new Tensor(native.tensorAdaptiveAvgPool1x1(this.#h))
   }
 
   /** ×2 up-sampling of NCHW; bilinear follows PyTorch's `align_corners=False`. */
   upsample2x(mode: 'nearest' | 'bilinear' = 'bilinear'): Tensor {
-    return new Tensor(this.#native.upsample2x(mode))
+    return new Tensor(native.tensorUpsample2x(this.#h, mode))
   }
 
   /** `[N, C·r², H, W] → [N, C, H·r, W·r]`. */
   pixelShuffle(factor: number): Tensor {
-    return new Tensor(this.#native.pixelShuffle(factor))
+    return new Tensor(native.tensorPixelShuffle(this.#h, factor))
   }
 
   /** `[N, C, H·r, W·r] → [N, C·r², H, W]`. */
   pixelUnshuffle(factor: number): Tensor {
-    return new Tensor(this.#native.pixelUnshuffle(factor))
+    return new Tensor(native.tensorPixelUnshuffle(this.#h, factor))
   }
 
   /** Batch norm over NCHW with per-channel `weight` and `bias`. */
   batchNorm(weight: Tensor, bias: Tensor, options: BatchNormOptions): Tensor {
     return new Tensor(
-      this.#native.batchNorm(
+      native.tensorBatchNorm(
+        this.#h,
         unwrap(weight),
         unwrap(bias),
         unwrap(options.runningMean),
@@ -499,27 +531,27 @@ export class Tensor {
 
   /** Layer norm over the channels of NCHW at each pixel. */
   layerNorm(weight: Tensor, bias: Tensor, eps = 1e-5): Tensor {
-    return new Tensor(this.#native.layerNorm(unwrap(weight), unwrap(bias), eps))
+    return new Tensor(native.tensorLayerNorm(this.#h, unwrap(weight), unwrap(bias), eps))
   }
 
   /** Mean absolute error against `target` (a `[1]` tensor). */
   l1Loss(target: Tensor): Tensor {
-    return new Tensor(this.#native.loss('l1', unwrap(target)))
+    return new Tensor(native.tensorLoss(this.#h, 'l1', unwrap(target)))
   }
 
   /** Mean squared error against `target`. */
   mseLoss(target: Tensor): Tensor {
-    return new Tensor(this.#native.loss('mse', unwrap(target)))
+    return new Tensor(native.tensorLoss(this.#h, 'mse', unwrap(target)))
   }
 
   /** Mean of √((ŷ − y)² + ε²). */
   charbonnierLoss(target: Tensor, eps = 1e-3): Tensor {
-    return new Tensor(this.#native.loss('charbonnier', unwrap(target), eps))
+    return new Tensor(native.tensorLoss(this.#h, 'charbonnier', unwrap(target), eps))
   }
 
   /** Mean over all frequencies of |DFT(ŷ) − DFT(y)| (2-D DFT of each image plane). */
   fftLoss(target: Tensor): Tensor {
-    return new Tensor(this.#native.loss('fft', unwrap(target)))
+    return new Tensor(native.tensorLoss(this.#h, 'fft', unwrap(target)))
   }
 
   /**
@@ -527,25 +559,25 @@ export class Tensor {
    * `SpikingNeuron` for the options); `plifW` is PLIF's decay parameter.
    */
   neuron(options: NeuronParams, plifW: Tensor | null = null): Tensor {
-    return new Tensor(this.#native.neuron(options, plifW === null ? undefined : unwrap(plifW)))
+    return new Tensor(native.tensorNeuron(this.#h, options, plifW === null ? undefined : unwrap(plifW)))
   }
 
   /** Θ(x): 1 where x ≥ 0, else 0; its backward is the surrogate derivative g'(x). */
   heaviside(surrogate: 'sigmoid' | 'atan' | 'triangle' = 'sigmoid', alpha?: number): Tensor {
     const a = alpha ?? { sigmoid: 4, atan: 2, triangle: 1 }[surrogate]
-    return new Tensor(this.#native.heaviside(surrogate, a))
+    return new Tensor(native.tensorHeaviside(this.#h, surrogate, a))
   }
 
   /** Repeats size-1 (or missing leading) dimensions up to `shape`; the gradient sums back. */
   broadcastTo(shape: readonly number[]): Tensor {
-    return new Tensor(this.#native.broadcastTo(checkShape('broadcastTo', shape)))
+    return new Tensor(native.tensorBroadcastTo(this.#h, checkShape('broadcastTo', shape)))
   }
 
   // ---- autograd ----------------------------------------------------------
 
   /** True for parameters and for results of recorded ops that depend on one. */
   get requiresGrad(): boolean {
-    return this.#native.requiresGrad
+    return native.tensorRequiresGrad(this.#h)
   }
 
   /**
@@ -553,23 +585,23 @@ export class Tensor {
    * {@link Tensor.backward} accumulates into its {@link Tensor.grad}.
    */
   toParam(): Tensor {
-    return new Tensor(this.#native.toParam())
+    return new Tensor(native.tensorToParam(this.#h))
   }
 
   /** The same values, with no gradient path. */
   detach(): Tensor {
-    return new Tensor(this.#native.detach())
+    return new Tensor(native.tensorDetach(this.#h))
   }
 
   /** The accumulated gradient of a parameter, or null before any backward reached it. */
   get grad(): Tensor | null {
-    const g = this.#native.grad
-    return g ? new Tensor(g) : null
+    const g = native.tensorGrad(this.#h)
+    return g === null || g === undefined ? null : new Tensor(g)
   }
 
   /** Replaces (or clears) a parameter's gradient. */
   setGrad(grad: Tensor | null): void {
-    this.#native.setGrad(grad === null ? undefined : unwrap(grad))
+    native.tensorSetGrad(this.#h, grad === null ? undefined : unwrap(grad))
   }
 
   /**
@@ -577,17 +609,17 @@ export class Tensor {
    * parameter it depends on, then frees the recorded graph.
    */
   backward(seed?: Tensor): void {
-    this.#native.backward(seed === undefined ? undefined : unwrap(seed))
+    native.tensorBackward(this.#h, seed === undefined ? undefined : unwrap(seed))
   }
 
   /** Copies `source`'s values into this tensor in place (same shape). */
   assign(source: Tensor): void {
-    this.#native.assign(unwrap(source))
+    native.tensorAssign(this.#h, unwrap(source))
   }
 
   /** True when both tensors share one GPU buffer (views, parameters, gradients). */
   sharesStorage(other: Tensor): boolean {
-    return this.#native.sharesStorage(unwrap(other))
+    return native.tensorSharesStorage(this.#h, unwrap(other))
   }
 }
 
@@ -661,7 +693,7 @@ export function tapeLength(): number {
 }
 
 /** @internal The binding, for the few modules (files, optimizers) that pass handles through. */
-export function nativeOf(t: Tensor): Binding.NativeTensor {
+export function nativeOf(t: Tensor): number {
   return unwrap(t)
 }
 

@@ -1,5 +1,8 @@
-//! A size-bucketed pool of storage buffers. Training allocates the same few
-//! sizes every step; reusing buffers avoids a driver allocation per op.
+//! A size-bucketed pool of buffers: wgpu storage buffers for the GPU, host
+//! vectors for the native backend. Training allocates the same few sizes
+//! every step; reusing buffers avoids a driver or allocator call per op, and
+//! keeps resident memory flat (freeing and re-allocating large host vectors
+//! through malloc fragments its arenas, and resident memory creeps up).
 //!
 //! Reuse is safe while commands are still pending: all work goes through one
 //! queue in recording order, and uploads are recorded as copies in the same
@@ -20,9 +23,8 @@ pub(crate) fn size_class(bytes: u64) -> u64 {
     bytes.div_ceil(step) * step
 }
 
-#[derive(Default)]
-pub(crate) struct Pool {
-    free: HashMap<u64, Vec<wgpu::Buffer>>,
+pub(crate) struct Pool<B = wgpu::Buffer> {
+    free: HashMap<u64, Vec<B>>,
     cached_bytes: u64,
     /// Bytes in buffers handed out and not yet returned.
     pub live_bytes: u64,
@@ -30,8 +32,19 @@ pub(crate) struct Pool {
     pub live_buffers: u64,
 }
 
-impl Pool {
-    pub fn take(&mut self, class: u64) -> Option<wgpu::Buffer> {
+impl<B> Default for Pool<B> {
+    fn default() -> Self {
+        Pool {
+            free: HashMap::new(),
+            cached_bytes: 0,
+            live_bytes: 0,
+            live_buffers: 0,
+        }
+    }
+}
+
+impl<B> Pool<B> {
+    pub fn take(&mut self, class: u64) -> Option<B> {
         let buffer = self.free.get_mut(&class)?.pop()?;
         self.cached_bytes -= class;
         self.live_bytes += class;
@@ -44,7 +57,7 @@ impl Pool {
         self.live_buffers += 1;
     }
 
-    pub fn give_back(&mut self, class: u64, buffer: wgpu::Buffer) {
+    pub fn give_back(&mut self, class: u64, buffer: B) {
         self.live_bytes -= class;
         self.live_buffers -= 1;
         if self.cached_bytes + class > MAX_CACHED_BYTES {

@@ -30,8 +30,9 @@ impl Drop for Storage {
         match self.data.take() {
             Some(Data::Gpu { buffer, class }) => self.device.release(class, buffer),
             Some(Data::Cpu(v)) => {
-                let bytes = v.read().map(|v| v.len()).unwrap_or(0) as u64 * 4;
-                self.device.note_cpu(bytes, false);
+                let v = v.into_inner().unwrap_or_else(|e| e.into_inner());
+                self.device.note_cpu(4 * v.len() as u64, false);
+                crate::cpu::buffers::recycle(v);
             }
             None => {}
         }
@@ -69,13 +70,13 @@ impl Tensor {
         let n = shape::validate(shape)?;
         let bytes = device.check_size(what, n)?;
         let data = if device.is_cpu() {
-            let mut v = Vec::new();
-            v.try_reserve_exact(n).map_err(|_| {
+            // Sizes up to the physical memory pass check_size; refuse what
+            // the allocator cannot give instead of aborting the process.
+            let v = crate::cpu::buffers::try_zeroed(n).ok_or_else(|| {
                 Error::TooLarge(format!(
                     "{what}: cannot allocate {bytes} bytes of host memory for {shape:?}"
                 ))
             })?;
-            v.resize(n, 0.0);
             device.note_cpu(bytes, true);
             Data::Cpu(RwLock::new(v))
         } else {

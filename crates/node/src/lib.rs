@@ -70,6 +70,8 @@ pub struct MemoryInfo {
     pub bytes: f64,
     pub buffers: f64,
     pub cached_bytes: f64,
+    /// Tensor handles not yet disposed (several may share one buffer).
+    pub handles: f64,
 }
 
 /// Opens (or reopens) the device that new tensors go to. Tensors made on the
@@ -134,7 +136,35 @@ pub fn memory() -> Result<MemoryInfo> {
         bytes: bytes as f64,
         buffers: buffers as f64,
         cached_bytes: cached as f64,
+        handles: tensor::live_handles() as f64,
     })
+}
+
+/// One wgpu adapter and whether it runs spikeir's kernels.
+#[napi(object)]
+pub struct AdapterProbe {
+    pub name: String,
+    pub device_type: String,
+    pub backend: String,
+    pub usable: bool,
+    /// Why the adapter is not usable (empty when it is).
+    pub reason: String,
+}
+
+/// Every wgpu adapter of this machine, each opened and given a small kernel
+/// to run; `auto` never picks one that failed.
+#[napi(catch_unwind)]
+pub fn probe_adapters() -> Vec<AdapterProbe> {
+    core::Device::probe_adapters()
+        .into_iter()
+        .map(|p| AdapterProbe {
+            name: p.name,
+            device_type: p.device_type,
+            backend: p.backend,
+            usable: p.usable.is_ok(),
+            reason: p.usable.err().unwrap_or_default(),
+        })
+        .collect()
 }
 
 /// Waits until the device has finished all submitted work.

@@ -1,11 +1,11 @@
-//! Optimizer steps and gradient clipping over `NativeTensor`s.
+//! Optimizer steps and gradient clipping over tensor handles.
 
 use napi::Result;
 use napi_derive::napi;
 use spikeir_core as core;
 
 use crate::js_err;
-use crate::tensor::NativeTensor;
+use crate::tensor::get;
 
 /// Adam / AdamW hyper-parameters.
 #[napi(object)]
@@ -22,10 +22,10 @@ pub struct AdamOptions {
 /// One fused Adam/AdamW step (step counts from 1), in place.
 #[napi(catch_unwind)]
 pub fn adam_step(
-    param: &NativeTensor,
-    grad: &NativeTensor,
-    m: &NativeTensor,
-    v: &NativeTensor,
+    param: f64,
+    grad: f64,
+    m: f64,
+    v: f64,
     step: u32,
     options: AdamOptions,
 ) -> Result<()> {
@@ -38,10 +38,10 @@ pub fn adam_step(
         decoupled: options.decoupled,
     };
     core::optim::adam_step(
-        param.get("adam")?,
-        grad.get("adam")?,
-        m.get("adam")?,
-        v.get("adam")?,
+        &get(param, "adam")?,
+        &get(grad, "adam")?,
+        &get(m, "adam")?,
+        &get(v, "adam")?,
         step,
         &c,
     )
@@ -51,21 +51,18 @@ pub fn adam_step(
 /// One SGD step (with momentum when `momentum > 0`, using `buffer`), in place.
 #[napi(catch_unwind)]
 pub fn sgd_step(
-    param: &NativeTensor,
-    grad: &NativeTensor,
-    buffer: Option<&NativeTensor>,
+    param: f64,
+    grad: f64,
+    buffer: Option<f64>,
     lr: f64,
     momentum: f64,
     weight_decay: f64,
 ) -> Result<()> {
-    let buf = match buffer {
-        Some(b) => Some(b.get("sgd")?),
-        None => None,
-    };
+    let buf = buffer.map(|b| get(b, "sgd")).transpose()?;
     core::optim::sgd_step(
-        param.get("sgd")?,
-        grad.get("sgd")?,
-        buf,
+        &get(param, "sgd")?,
+        &get(grad, "sgd")?,
+        buf.as_ref(),
         lr as f32,
         momentum as f32,
         weight_decay as f32,
@@ -75,10 +72,10 @@ pub fn sgd_step(
 
 /// The global L2 norm of all gradients (one readback).
 #[napi(catch_unwind)]
-pub fn global_grad_norm(grads: Vec<&NativeTensor>) -> Result<f64> {
+pub fn global_grad_norm(grads: Vec<f64>) -> Result<f64> {
     let gs = grads
         .iter()
-        .map(|g| g.get("globalGradNorm").cloned())
+        .map(|&g| get(g, "globalGradNorm"))
         .collect::<Result<Vec<_>>>()?;
     core::optim::global_norm(&gs)
         .map(|n| n as f64)

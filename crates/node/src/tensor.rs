@@ -1,6 +1,17 @@
-//! `NativeTensor`: a core tensor behind a JS handle, and every differentiable
-//! op as a method (each goes through `core::functional`, so the autograd tape
-//! sees it).
+//! Tensors behind numeric handles, and every differentiable op as a function
+//! `tensorOp(handle, …) → handle` (each goes through `core::functional`, so
+//! the autograd tape sees it).
+//!
+//! A handle is a plain JS number naming an entry of a per-thread table, not a
+//! napi object: a wrapped object per tensor leaves its native shell (and
+//! V8's reference to it) alive until the garbage collector has run *and* the
+//! event loop has turned to run its finalizer, which a synchronous training
+//! loop never lets happen, so resident memory grew with every step. With
+//! handles, `tensorDispose` frees everything at once; the JS side adds a
+//! `FinalizationRegistry` only as a fallback for tensors never disposed.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 use napi::bindgen_prelude::Float32Array;
 use napi::Result;
@@ -9,6 +20,56 @@ use spikeir_core as core;
 use spikeir_core::functional as f;
 
 use crate::{default_device, invalid, js_err};
+
+struct Table {
+    live: HashMap<u64, core::Tensor>,
+    /// Handles are never reused, so a stale one is an error, not another tensor.
+    next: u64,
+}
+
+thread_local! {
+    static TABLE: RefCell<Table> = RefCell::new(Table { live: HashMap::new(), next: 1 });
+}
+
+/// A new handle for `t`.
+pub(crate) fn put(t: core::Tensor) -> f64 {
+    TABLE.with(|table| {
+        let mut table = table.borrow_mut();
+        let id = table.next;
+        table.next += 1;
+        table.live.insert(id, t);
+        id as f64
+    })
+}
+
+/// The tensor behind `handle` (a cheap clone: the buffer is shared).
+pub(crate) fn get(handle: f64, op: &str) -> Result<core::Tensor> {
+    TABLE.with(|table| {
+        table
+            .borrow()
+            .live
+            .get(&(handle as u64))
+            .cloned()
+            .ok_or_else(|| {
+                js_err(core::Error::Disposed(format!(
+                    "{op}: this tensor was disposed"
+                )))
+            })
+    })
+}
+
+fn get_opt(handle: Option<f64>, op: &str) -> Result<Option<core::Tensor>> {
+    handle.map(|h| get(h, op)).transpose()
+}
+
+/// Live handles (tensors not yet disposed), for `memory()`.
+pub(crate) fn live_handles() -> usize {
+    TABLE.with(|table| table.borrow().live.len())
+}
+
+fn out(r: core::Result<core::Tensor>) -> Result<f64> {
+    r.map(put).map_err(js_err)
+}
 
 pub(crate) fn to_shape(op: &str, shape: &[f64]) -> Result<Vec<usize>> {
     shape.iter().map(|&d| to_usize(op, "shape", d)).collect()
@@ -110,451 +171,396 @@ pub(crate) fn neuron_config(o: &NeuronOptions) -> Result<core::ops::neuron::Neur
     })
 }
 
-/// A tensor on the device. `dispose()` frees its GPU memory at once (when no
-/// other tensor shares the buffer); any later use throws.
-#[napi]
-pub struct NativeTensor {
-    inner: Option<core::Tensor>,
+/// Copies `data` to the device with the given shape.
+#[napi(catch_unwind)]
+pub fn tensor_from_data(data: Float32Array, shape: Vec<f64>) -> Result<f64> {
+    let shape = to_shape("fromData", &shape)?;
+    out(core::Tensor::from_slice(&default_device()?, &data, &shape))
 }
 
-impl NativeTensor {
-    pub(crate) fn wrap(t: core::Tensor) -> NativeTensor {
-        NativeTensor { inner: Some(t) }
-    }
+/// A tensor filled with `value`.
+#[napi(catch_unwind)]
+pub fn tensor_full(shape: Vec<f64>, value: f64) -> Result<f64> {
+    let shape = to_shape("full", &shape)?;
+    out(core::Tensor::full(&default_device()?, &shape, value as f32))
+}
 
-    pub(crate) fn get(&self, op: &str) -> Result<&core::Tensor> {
-        self.inner.as_ref().ok_or_else(|| {
-            js_err(core::Error::Disposed(format!(
-                "{op}: this tensor was disposed"
+/// Uniform values in [low, high) from `seed`.
+#[napi(catch_unwind)]
+pub fn tensor_rand(shape: Vec<f64>, seed: f64, low: f64, high: f64) -> Result<f64> {
+    let shape = to_shape("rand", &shape)?;
+    out(core::Tensor::rand(
+        &default_device()?,
+        &shape,
+        to_seed(seed)?,
+        low as f32,
+        high as f32,
+    ))
+}
+
+/// Normal values N(mean, std²) from `seed`.
+#[napi(catch_unwind)]
+pub fn tensor_randn(shape: Vec<f64>, seed: f64, mean: f64, std: f64) -> Result<f64> {
+    let shape = to_shape("randn", &shape)?;
+    out(core::Tensor::randn(
+        &default_device()?,
+        &shape,
+        to_seed(seed)?,
+        mean as f32,
+        std as f32,
+    ))
+}
+
+#[napi(catch_unwind)]
+pub fn tensor_shape(x: f64) -> Result<Vec<u32>> {
+    Ok(get(x, "shape")?.shape().iter().map(|&d| d as u32).collect())
+}
+
+#[napi(catch_unwind)]
+pub fn tensor_disposed(x: f64) -> bool {
+    TABLE.with(|table| !table.borrow().live.contains_key(&(x as u64)))
+}
+
+/// Reads the values back (waits for pending work).
+#[napi(catch_unwind)]
+pub fn tensor_to_float32_array(x: f64) -> Result<Float32Array> {
+    let v = get(x, "toFloat32Array")?.to_vec().map_err(js_err)?;
+    Ok(Float32Array::new(v))
+}
+
+/// Drops this handle's reference to the buffer (freed when no other tensor
+/// shares it). Idempotent.
+#[napi(catch_unwind)]
+pub fn tensor_dispose(x: f64) {
+    // Take the tensor out before dropping it, so the table is not borrowed
+    // while the buffer goes back to the pool.
+    let t = TABLE.with(|table| table.borrow_mut().live.remove(&(x as u64)));
+    drop(t);
+}
+
+/// True when both handles share one buffer.
+#[napi(catch_unwind)]
+pub fn tensor_shares_storage(x: f64, other: f64) -> Result<bool> {
+    Ok(get(x, "sharesStorage")?.same_storage(&get(other, "sharesStorage")?))
+}
+
+/// Copies `source`'s values into `x`'s buffer (same shape), in place.
+#[napi(catch_unwind)]
+pub fn tensor_assign(x: f64, source: f64) -> Result<()> {
+    get(x, "assign")?
+        .assign(&get(source, "assign")?)
+        .map_err(js_err)
+}
+
+// ---- autograd -------------------------------------------------------
+
+/// True for parameters and for outputs of recorded ops.
+#[napi(catch_unwind)]
+pub fn tensor_requires_grad(x: f64) -> Result<bool> {
+    Ok(get(x, "requiresGrad")?.requires_grad())
+}
+
+/// A parameter handle on the same buffer: gradients flow to it and accumulate.
+#[napi(catch_unwind)]
+pub fn tensor_to_param(x: f64) -> Result<f64> {
+    Ok(put(core::autograd::param(&get(x, "toParam")?)))
+}
+
+/// The same values, cut off from autograd.
+#[napi(catch_unwind)]
+pub fn tensor_detach(x: f64) -> Result<f64> {
+    Ok(put(get(x, "detach")?.detach()))
+}
+
+/// The accumulated gradient of this parameter, or null.
+#[napi(catch_unwind)]
+pub fn tensor_grad(x: f64) -> Result<Option<f64>> {
+    Ok(core::autograd::grad(&get(x, "grad")?).map(put))
+}
+
+/// Replaces (or with null clears) this parameter's gradient.
+#[napi(catch_unwind)]
+pub fn tensor_set_grad(x: f64, grad: Option<f64>) -> Result<()> {
+    let g = get_opt(grad, "setGrad")?;
+    core::autograd::set_grad(&get(x, "setGrad")?, g).map_err(js_err)
+}
+
+/// Back-propagates from `x` (seeded with ones unless `seed` is given) into
+/// the parameters' gradients, consuming the recorded graph.
+#[napi(catch_unwind)]
+pub fn tensor_backward(x: f64, seed: Option<f64>) -> Result<()> {
+    let seed = get_opt(seed, "backward")?;
+    core::autograd::backward(&get(x, "backward")?, seed.as_ref()).map_err(js_err)
+}
+
+// ---- elementwise and shape -----------------------------------------
+
+/// Elementwise `add`, `sub`, `mul`, `div` with broadcasting.
+#[napi(catch_unwind)]
+pub fn tensor_binary(x: f64, op: String, other: f64) -> Result<f64> {
+    let op = core::ops::BinaryOp::from_name(&op).map_err(js_err)?;
+    out(f::binary(&get(x, op.name())?, &get(other, op.name())?, op))
+}
+
+/// Unary and tensor–scalar ops (`neg`, `exp`, `add` with `scalar`, …).
+#[napi(catch_unwind)]
+pub fn tensor_unary(x: f64, op: String, scalar: Option<f64>) -> Result<f64> {
+    let u = core::ops::UnaryOp::from_name(&op, scalar.unwrap_or(0.0) as f32).map_err(js_err)?;
+    out(f::unary(&get(x, &op)?, u))
+}
+
+#[napi(catch_unwind)]
+pub fn tensor_matmul(x: f64, other: f64) -> Result<f64> {
+    out(f::matmul(&get(x, "matmul")?, &get(other, "matmul")?))
+}
+
+#[napi(catch_unwind)]
+pub fn tensor_reshape(x: f64, shape: Vec<f64>) -> Result<f64> {
+    let shape = to_shape("reshape", &shape)?;
+    out(f::reshape(&get(x, "reshape")?, &shape))
+}
+
+#[napi(catch_unwind)]
+pub fn tensor_permute(x: f64, dims: Vec<f64>) -> Result<f64> {
+    let dims = to_shape("permute", &dims)?;
+    out(f::permute(&get(x, "permute")?, &dims))
+}
+
+#[napi(catch_unwind)]
+pub fn tensor_concat(tensors: Vec<f64>, axis: f64) -> Result<f64> {
+    let axis = to_usize("concat", "axis", axis)?;
+    let ts = tensors
+        .iter()
+        .map(|&t| get(t, "concat"))
+        .collect::<Result<Vec<_>>>()?;
+    let refs: Vec<&core::Tensor> = ts.iter().collect();
+    out(f::concat(&refs, axis))
+}
+
+#[napi(catch_unwind)]
+pub fn tensor_split(x: f64, axis: f64, sizes: Vec<f64>) -> Result<Vec<f64>> {
+    let axis = to_usize("split", "axis", axis)?;
+    let sizes = to_shape("split", &sizes)?;
+    f::split(&get(x, "split")?, axis, &sizes)
+        .map(|v| v.into_iter().map(put).collect())
+        .map_err(js_err)
+}
+
+#[napi(catch_unwind)]
+pub fn tensor_sum(x: f64, axes: Vec<f64>, keepdim: bool) -> Result<f64> {
+    let axes = to_shape("sum", &axes)?;
+    out(f::sum_axes(&get(x, "sum")?, &axes, keepdim))
+}
+
+#[napi(catch_unwind)]
+pub fn tensor_mean(x: f64, axes: Vec<f64>, keepdim: bool) -> Result<f64> {
+    let axes = to_shape("mean", &axes)?;
+    out(f::mean_axes(&get(x, "mean")?, &axes, keepdim))
+}
+
+#[napi(catch_unwind)]
+pub fn tensor_max(x: f64, axes: Vec<f64>, keepdim: bool) -> Result<f64> {
+    let axes = to_shape("max", &axes)?;
+    out(f::max_axes(&get(x, "max")?, &axes, keepdim))
+}
+
+// ---- activations ----------------------------------------------------
+
+/// `relu`, `gelu`, `sigmoid`, `tanh`, or `leakyRelu` with `slope`.
+#[napi(catch_unwind)]
+pub fn tensor_activation(x: f64, name: String, slope: Option<f64>) -> Result<f64> {
+    let x = get(x, &name)?;
+    out(match name.as_str() {
+        "relu" => f::relu(&x),
+        "gelu" => f::gelu(&x),
+        "sigmoid" => f::sigmoid(&x),
+        "tanh" => f::tanh(&x),
+        "leakyRelu" => f::leaky_relu(&x, slope.unwrap_or(0.01) as f32),
+        other => {
+            return Err(invalid(format!(
+                "unknown activation '{other}' (known: relu, leakyRelu, gelu, sigmoid, tanh)"
             )))
-        })
-    }
+        }
+    })
 }
 
-fn out(r: core::Result<core::Tensor>) -> Result<NativeTensor> {
-    r.map(NativeTensor::wrap).map_err(js_err)
+#[napi(catch_unwind)]
+pub fn tensor_softmax(x: f64, axis: f64) -> Result<f64> {
+    out(f::softmax(
+        &get(x, "softmax")?,
+        to_usize("softmax", "axis", axis)?,
+    ))
 }
 
-#[napi]
-impl NativeTensor {
-    /// Copies `data` to the device with the given shape.
-    #[napi(factory, catch_unwind)]
-    pub fn from_data(data: Float32Array, shape: Vec<f64>) -> Result<NativeTensor> {
-        let shape = to_shape("fromData", &shape)?;
-        out(core::Tensor::from_slice(&default_device()?, &data, &shape))
-    }
+// ---- convolution, pooling, resampling ------------------------------
 
-    /// A tensor filled with `value`.
-    #[napi(factory, catch_unwind)]
-    pub fn full(shape: Vec<f64>, value: f64) -> Result<NativeTensor> {
-        let shape = to_shape("full", &shape)?;
-        out(core::Tensor::full(&default_device()?, &shape, value as f32))
-    }
+#[napi(catch_unwind, js_name = "tensorConv2d")]
+pub fn tensor_conv2d(
+    x: f64,
+    weight: f64,
+    bias: Option<f64>,
+    options: Conv2dOptions,
+) -> Result<f64> {
+    let args = core::ops::conv::Conv2dArgs {
+        stride: to_pair("conv2d", "stride", &options.stride)?,
+        padding: to_pair("conv2d", "padding", &options.padding)?,
+        dilation: to_pair("conv2d", "dilation", &options.dilation)?,
+        groups: to_usize("conv2d", "groups", options.groups)?,
+    };
+    let b = get_opt(bias, "conv2d")?;
+    out(f::conv2d(
+        &get(x, "conv2d")?,
+        &get(weight, "conv2d")?,
+        b.as_ref(),
+        &args,
+    ))
+}
 
-    /// Uniform values in [low, high) from `seed`.
-    #[napi(factory, catch_unwind)]
-    pub fn rand(shape: Vec<f64>, seed: f64, low: f64, high: f64) -> Result<NativeTensor> {
-        let shape = to_shape("rand", &shape)?;
-        out(core::Tensor::rand(
-            &default_device()?,
-            &shape,
-            to_seed(seed)?,
-            low as f32,
-            high as f32,
-        ))
-    }
+#[napi(catch_unwind, js_name = "tensorAvgPool2d")]
+pub fn tensor_avg_pool2d(x: f64, options: PoolOptions) -> Result<f64> {
+    let (k, s, p) = pool_args("avgPool2d", &options)?;
+    out(f::avg_pool2d(&get(x, "avgPool2d")?, k, s, p))
+}
 
-    /// Normal values N(mean, std²) from `seed`.
-    #[napi(factory, catch_unwind)]
-    pub fn randn(shape: Vec<f64>, seed: f64, mean: f64, std: f64) -> Result<NativeTensor> {
-        let shape = to_shape("randn", &shape)?;
-        out(core::Tensor::randn(
-            &default_device()?,
-            &shape,
-            to_seed(seed)?,
-            mean as f32,
-            std as f32,
-        ))
-    }
+#[napi(catch_unwind, js_name = "tensorMaxPool2d")]
+pub fn tensor_max_pool2d(x: f64, options: PoolOptions) -> Result<f64> {
+    let (k, s, p) = pool_args("maxPool2d", &options)?;
+    out(f::max_pool2d(&get(x, "maxPool2d")?, k, s, p))
+}
 
-    #[napi(getter, catch_unwind)]
-    pub fn shape(&self) -> Result<Vec<u32>> {
-        Ok(self
-            .get("shape")?
-            .shape()
-            .iter()
-            .map(|&d| d as u32)
-            .collect())
-    }
+#[napi(catch_unwind, js_name = "tensorAdaptiveAvgPool1x1")]
+pub fn tensor_adaptive_avg_pool1x1(x: f64) -> Result<f64> {
+    out(f::adaptive_avg_pool_1x1(&get(x, "adaptiveAvgPool1x1")?))
+}
 
-    #[napi(getter)]
-    pub fn disposed(&self) -> bool {
-        self.inner.is_none()
-    }
+/// `nearest` or `bilinear` ×2 up-sampling.
+#[napi(catch_unwind, js_name = "tensorUpsample2x")]
+pub fn tensor_upsample2x(x: f64, mode: String) -> Result<f64> {
+    let x = get(x, "upsample2x")?;
+    out(match mode.as_str() {
+        "nearest" => f::upsample_nearest2x(&x),
+        "bilinear" => f::upsample_bilinear2x(&x),
+        other => {
+            return Err(invalid(format!(
+                "upsample2x: unknown mode '{other}' (nearest, bilinear)"
+            )))
+        }
+    })
+}
 
-    /// Reads the values back (waits for pending work).
-    #[napi(catch_unwind)]
-    pub fn to_float32_array(&self) -> Result<Float32Array> {
-        let v = self.get("toFloat32Array")?.to_vec().map_err(js_err)?;
-        Ok(Float32Array::new(v))
-    }
+#[napi(catch_unwind)]
+pub fn tensor_pixel_shuffle(x: f64, factor: f64) -> Result<f64> {
+    out(f::pixel_shuffle(
+        &get(x, "pixelShuffle")?,
+        to_usize("pixelShuffle", "factor", factor)?,
+    ))
+}
 
-    /// Drops this handle's reference to the GPU buffer. Idempotent.
-    #[napi]
-    pub fn dispose(&mut self) {
-        self.inner = None;
-    }
+#[napi(catch_unwind)]
+pub fn tensor_pixel_unshuffle(x: f64, factor: f64) -> Result<f64> {
+    out(f::pixel_unshuffle(
+        &get(x, "pixelUnshuffle")?,
+        to_usize("pixelUnshuffle", "factor", factor)?,
+    ))
+}
 
-    /// True when both handles share one GPU buffer.
-    #[napi(catch_unwind)]
-    pub fn shares_storage(&self, other: &NativeTensor) -> Result<bool> {
-        Ok(self
-            .get("sharesStorage")?
-            .same_storage(other.get("sharesStorage")?))
-    }
+// ---- normalisation ---------------------------------------------------
 
-    /// Copies `source`'s values into this tensor's buffer (same shape), in place.
-    #[napi(catch_unwind)]
-    pub fn assign(&self, source: &NativeTensor) -> Result<()> {
-        self.get("assign")?
-            .assign(source.get("assign")?)
-            .map_err(js_err)
-    }
+/// Batch norm over NCHW. Training uses batch statistics and updates the
+/// running ones in place; evaluation uses the running ones.
+#[allow(clippy::too_many_arguments)]
+#[napi(catch_unwind)]
+pub fn tensor_batch_norm(
+    x: f64,
+    weight: f64,
+    bias: f64,
+    running_mean: f64,
+    running_var: f64,
+    training: bool,
+    momentum: f64,
+    eps: f64,
+) -> Result<f64> {
+    let (mean, var) = (
+        get(running_mean, "batchNorm")?,
+        get(running_var, "batchNorm")?,
+    );
+    let running = f::RunningStats {
+        mean: &mean,
+        var: &var,
+        momentum: momentum as f32,
+    };
+    out(f::batch_norm(
+        &get(x, "batchNorm")?,
+        &get(weight, "batchNorm")?,
+        &get(bias, "batchNorm")?,
+        Some(running),
+        training,
+        eps as f32,
+    ))
+}
 
-    // ---- autograd -------------------------------------------------------
+#[napi(catch_unwind)]
+pub fn tensor_layer_norm(x: f64, weight: f64, bias: f64, eps: f64) -> Result<f64> {
+    out(f::layer_norm(
+        &get(x, "layerNorm")?,
+        &get(weight, "layerNorm")?,
+        &get(bias, "layerNorm")?,
+        eps as f32,
+    ))
+}
 
-    /// True for parameters and for outputs of recorded ops.
-    #[napi(getter, catch_unwind)]
-    pub fn requires_grad(&self) -> Result<bool> {
-        Ok(self.get("requiresGrad")?.requires_grad())
-    }
+// ---- spiking -----------------------------------------------------------
 
-    /// A parameter handle on the same buffer: gradients flow to it and accumulate.
-    #[napi(catch_unwind)]
-    pub fn to_param(&self) -> Result<NativeTensor> {
-        Ok(NativeTensor::wrap(core::autograd::param(
-            self.get("toParam")?,
-        )))
-    }
+/// Multi-step neurons over a time-major `[T, ...]` input; returns spikes.
+#[napi(catch_unwind)]
+pub fn tensor_neuron(x: f64, options: NeuronOptions, plif_w: Option<f64>) -> Result<f64> {
+    let cfg = neuron_config(&options)?;
+    let w = get_opt(plif_w, "neuron")?;
+    out(f::neuron(&get(x, "neuron")?, &cfg, w.as_ref()))
+}
 
-    /// The same values, cut off from autograd.
-    #[napi(catch_unwind)]
-    pub fn detach(&self) -> Result<NativeTensor> {
-        Ok(NativeTensor::wrap(self.get("detach")?.detach()))
-    }
+/// Θ(x) (1 where x ≥ 0) whose backward is the named surrogate derivative.
+#[napi(catch_unwind)]
+pub fn tensor_heaviside(x: f64, surrogate: String, alpha: f64) -> Result<f64> {
+    use core::ops::neuron::Surrogate;
+    let alpha = alpha as f32;
+    let s = match surrogate.as_str() {
+        "sigmoid" => Surrogate::Sigmoid { alpha },
+        "atan" => Surrogate::Atan { alpha },
+        "triangle" => Surrogate::Triangle { alpha },
+        other => {
+            return Err(invalid(format!(
+                "heaviside: unknown surrogate '{other}' (sigmoid, atan, triangle)"
+            )))
+        }
+    };
+    out(f::heaviside(&get(x, "heaviside")?, s))
+}
 
-    /// The accumulated gradient of this parameter, or null.
-    #[napi(getter, catch_unwind)]
-    pub fn grad(&self) -> Result<Option<NativeTensor>> {
-        Ok(core::autograd::grad(self.get("grad")?).map(NativeTensor::wrap))
-    }
+/// Repeats along size-1 (or missing leading) dimensions; the gradient sums back.
+#[napi(catch_unwind)]
+pub fn tensor_broadcast_to(x: f64, shape: Vec<f64>) -> Result<f64> {
+    let shape = to_shape("broadcastTo", &shape)?;
+    out(f::broadcast_to(&get(x, "broadcastTo")?, &shape))
+}
 
-    /// Replaces (or with null clears) this parameter's gradient.
-    #[napi(catch_unwind)]
-    pub fn set_grad(&self, grad: Option<&NativeTensor>) -> Result<()> {
-        let g = match grad {
-            Some(g) => Some(g.get("setGrad")?.clone()),
-            None => None,
-        };
-        core::autograd::set_grad(self.get("setGrad")?, g).map_err(js_err)
-    }
+// ---- losses ----------------------------------------------------------
 
-    /// Back-propagates from this tensor (seeded with ones unless `seed` is
-    /// given) into the parameters' gradients, consuming the recorded graph.
-    #[napi(catch_unwind)]
-    pub fn backward(&self, seed: Option<&NativeTensor>) -> Result<()> {
-        let seed = match seed {
-            Some(s) => Some(s.get("backward")?.clone()),
-            None => None,
-        };
-        core::autograd::backward(self.get("backward")?, seed.as_ref()).map_err(js_err)
-    }
-
-    // ---- elementwise and shape -----------------------------------------
-
-    /// Elementwise `add`, `sub`, `mul`, `div` with broadcasting.
-    #[napi(catch_unwind)]
-    pub fn binary(&self, op: String, other: &NativeTensor) -> Result<NativeTensor> {
-        let op = core::ops::BinaryOp::from_name(&op).map_err(js_err)?;
-        out(f::binary(self.get(op.name())?, other.get(op.name())?, op))
-    }
-
-    /// Unary and tensor–scalar ops (`neg`, `exp`, `add` with `scalar`, …).
-    #[napi(catch_unwind)]
-    pub fn unary(&self, op: String, scalar: Option<f64>) -> Result<NativeTensor> {
-        let u = core::ops::UnaryOp::from_name(&op, scalar.unwrap_or(0.0) as f32).map_err(js_err)?;
-        out(f::unary(self.get(&op)?, u))
-    }
-
-    #[napi(catch_unwind)]
-    pub fn matmul(&self, other: &NativeTensor) -> Result<NativeTensor> {
-        out(f::matmul(self.get("matmul")?, other.get("matmul")?))
-    }
-
-    #[napi(catch_unwind)]
-    pub fn reshape(&self, shape: Vec<f64>) -> Result<NativeTensor> {
-        let shape = to_shape("reshape", &shape)?;
-        out(f::reshape(self.get("reshape")?, &shape))
-    }
-
-    #[napi(catch_unwind)]
-    pub fn permute(&self, dims: Vec<f64>) -> Result<NativeTensor> {
-        let dims = to_shape("permute", &dims)?;
-        out(f::permute(self.get("permute")?, &dims))
-    }
-
-    #[napi(factory, catch_unwind)]
-    pub fn concat(tensors: Vec<&NativeTensor>, axis: f64) -> Result<NativeTensor> {
-        let axis = to_usize("concat", "axis", axis)?;
-        let ts = tensors
-            .iter()
-            .map(|t| t.get("concat"))
-            .collect::<Result<Vec<_>>>()?;
-        out(f::concat(&ts, axis))
-    }
-
-    #[napi(catch_unwind)]
-    pub fn split(&self, axis: f64, sizes: Vec<f64>) -> Result<Vec<NativeTensor>> {
-        let axis = to_usize("split", "axis", axis)?;
-        let sizes = to_shape("split", &sizes)?;
-        f::split(self.get("split")?, axis, &sizes)
-            .map(|v| v.into_iter().map(NativeTensor::wrap).collect())
-            .map_err(js_err)
-    }
-
-    #[napi(catch_unwind)]
-    pub fn sum(&self, axes: Vec<f64>, keepdim: bool) -> Result<NativeTensor> {
-        let axes = to_shape("sum", &axes)?;
-        out(f::sum_axes(self.get("sum")?, &axes, keepdim))
-    }
-
-    #[napi(catch_unwind)]
-    pub fn mean(&self, axes: Vec<f64>, keepdim: bool) -> Result<NativeTensor> {
-        let axes = to_shape("mean", &axes)?;
-        out(f::mean_axes(self.get("mean")?, &axes, keepdim))
-    }
-
-    #[napi(catch_unwind)]
-    pub fn max(&self, axes: Vec<f64>, keepdim: bool) -> Result<NativeTensor> {
-        let axes = to_shape("max", &axes)?;
-        out(f::max_axes(self.get("max")?, &axes, keepdim))
-    }
-
-    // ---- activations ----------------------------------------------------
-
-    /// `relu`, `gelu`, `sigmoid`, `tanh`, or `leakyRelu` with `slope`.
-    #[napi(catch_unwind)]
-    pub fn activation(&self, name: String, slope: Option<f64>) -> Result<NativeTensor> {
-        let x = self.get(&name)?;
-        out(match name.as_str() {
-            "relu" => f::relu(x),
-            "gelu" => f::gelu(x),
-            "sigmoid" => f::sigmoid(x),
-            "tanh" => f::tanh(x),
-            "leakyRelu" => f::leaky_relu(x, slope.unwrap_or(0.01) as f32),
-            other => {
-                return Err(invalid(format!(
-                    "unknown activation '{other}' (known: relu, leakyRelu, gelu, sigmoid, tanh)"
-                )))
-            }
-        })
-    }
-
-    #[napi(catch_unwind)]
-    pub fn softmax(&self, axis: f64) -> Result<NativeTensor> {
-        out(f::softmax(
-            self.get("softmax")?,
-            to_usize("softmax", "axis", axis)?,
-        ))
-    }
-
-    // ---- convolution, pooling, resampling ------------------------------
-
-    #[napi(catch_unwind, js_name = "conv2d")]
-    pub fn conv2d(
-        &self,
-        weight: &NativeTensor,
-        bias: Option<&NativeTensor>,
-        options: Conv2dOptions,
-    ) -> Result<NativeTensor> {
-        let args = core::ops::conv::Conv2dArgs {
-            stride: to_pair("conv2d", "stride", &options.stride)?,
-            padding: to_pair("conv2d", "padding", &options.padding)?,
-            dilation: to_pair("conv2d", "dilation", &options.dilation)?,
-            groups: to_usize("conv2d", "groups", options.groups)?,
-        };
-        let b = match bias {
-            Some(b) => Some(b.get("conv2d")?),
-            None => None,
-        };
-        out(f::conv2d(
-            self.get("conv2d")?,
-            weight.get("conv2d")?,
-            b,
-            &args,
-        ))
-    }
-
-    #[napi(catch_unwind, js_name = "avgPool2d")]
-    pub fn avg_pool2d(&self, options: PoolOptions) -> Result<NativeTensor> {
-        let (k, s, p) = pool_args("avgPool2d", &options)?;
-        out(f::avg_pool2d(self.get("avgPool2d")?, k, s, p))
-    }
-
-    #[napi(catch_unwind, js_name = "maxPool2d")]
-    pub fn max_pool2d(&self, options: PoolOptions) -> Result<NativeTensor> {
-        let (k, s, p) = pool_args("maxPool2d", &options)?;
-        out(f::max_pool2d(self.get("maxPool2d")?, k, s, p))
-    }
-
-    #[napi(catch_unwind, js_name = "adaptiveAvgPool1x1")]
-    pub fn adaptive_avg_pool1x1(&self) -> Result<NativeTensor> {
-        out(f::adaptive_avg_pool_1x1(self.get("adaptiveAvgPool1x1")?))
-    }
-
-    /// `nearest` or `bilinear` ×2 up-sampling.
-    #[napi(catch_unwind, js_name = "upsample2x")]
-    pub fn upsample2x(&self, mode: String) -> Result<NativeTensor> {
-        let x = self.get("upsample2x")?;
-        out(match mode.as_str() {
-            "nearest" => f::upsample_nearest2x(x),
-            "bilinear" => f::upsample_bilinear2x(x),
-            other => {
-                return Err(invalid(format!(
-                    "upsample2x: unknown mode '{other}' (nearest, bilinear)"
-                )))
-            }
-        })
-    }
-
-    #[napi(catch_unwind)]
-    pub fn pixel_shuffle(&self, factor: f64) -> Result<NativeTensor> {
-        out(f::pixel_shuffle(
-            self.get("pixelShuffle")?,
-            to_usize("pixelShuffle", "factor", factor)?,
-        ))
-    }
-
-    #[napi(catch_unwind)]
-    pub fn pixel_unshuffle(&self, factor: f64) -> Result<NativeTensor> {
-        out(f::pixel_unshuffle(
-            self.get("pixelUnshuffle")?,
-            to_usize("pixelUnshuffle", "factor", factor)?,
-        ))
-    }
-
-    // ---- normalisation ---------------------------------------------------
-
-    /// Batch norm over NCHW. Training uses batch statistics and updates the
-    /// running ones in place; evaluation uses the running ones.
-    // One argument per JS parameter: class handles cannot ride in an options object.
-    #[allow(clippy::too_many_arguments)]
-    #[napi(catch_unwind)]
-    pub fn batch_norm(
-        &self,
-        weight: &NativeTensor,
-        bias: &NativeTensor,
-        running_mean: &NativeTensor,
-        running_var: &NativeTensor,
-        training: bool,
-        momentum: f64,
-        eps: f64,
-    ) -> Result<NativeTensor> {
-        let running = f::RunningStats {
-            mean: running_mean.get("batchNorm")?,
-            var: running_var.get("batchNorm")?,
-            momentum: momentum as f32,
-        };
-        out(f::batch_norm(
-            self.get("batchNorm")?,
-            weight.get("batchNorm")?,
-            bias.get("batchNorm")?,
-            Some(running),
-            training,
-            eps as f32,
-        ))
-    }
-
-    #[napi(catch_unwind)]
-    pub fn layer_norm(
-        &self,
-        weight: &NativeTensor,
-        bias: &NativeTensor,
-        eps: f64,
-    ) -> Result<NativeTensor> {
-        out(f::layer_norm(
-            self.get("layerNorm")?,
-            weight.get("layerNorm")?,
-            bias.get("layerNorm")?,
-            eps as f32,
-        ))
-    }
-
-    // ---- spiking -----------------------------------------------------------
-
-    /// Multi-step neurons over a time-major `[T, ...]` input; returns spikes.
-    #[napi(catch_unwind)]
-    pub fn neuron(
-        &self,
-        options: NeuronOptions,
-        plif_w: Option<&NativeTensor>,
-    ) -> Result<NativeTensor> {
-        let cfg = neuron_config(&options)?;
-        let w = match plif_w {
-            Some(w) => Some(w.get("neuron")?),
-            None => None,
-        };
-        out(f::neuron(self.get("neuron")?, &cfg, w))
-    }
-
-    /// Θ(x) (1 where x ≥ 0) whose backward is the named surrogate derivative.
-    #[napi(catch_unwind)]
-    pub fn heaviside(&self, surrogate: String, alpha: f64) -> Result<NativeTensor> {
-        use core::ops::neuron::Surrogate;
-        let alpha = alpha as f32;
-        let s = match surrogate.as_str() {
-            "sigmoid" => Surrogate::Sigmoid { alpha },
-            "atan" => Surrogate::Atan { alpha },
-            "triangle" => Surrogate::Triangle { alpha },
-            other => {
-                return Err(invalid(format!(
-                    "heaviside: unknown surrogate '{other}' (sigmoid, atan, triangle)"
-                )))
-            }
-        };
-        out(f::heaviside(self.get("heaviside")?, s))
-    }
-
-    /// Repeats along size-1 (or missing leading) dimensions; the gradient sums back.
-    #[napi(catch_unwind)]
-    pub fn broadcast_to(&self, shape: Vec<f64>) -> Result<NativeTensor> {
-        let shape = to_shape("broadcastTo", &shape)?;
-        out(f::broadcast_to(self.get("broadcastTo")?, &shape))
-    }
-
-    // ---- losses ----------------------------------------------------------
-
-    /// `l1`, `mse`, `charbonnier` (with `eps`) or `fft` loss against `target`.
-    #[napi(catch_unwind)]
-    pub fn loss(
-        &self,
-        kind: String,
-        target: &NativeTensor,
-        eps: Option<f64>,
-    ) -> Result<NativeTensor> {
-        let (p, t) = (self.get(&kind)?, target.get(&kind)?);
-        out(match kind.as_str() {
-            "l1" => f::l1_loss(p, t),
-            "mse" => f::mse_loss(p, t),
-            "charbonnier" => f::charbonnier_loss(p, t, eps.unwrap_or(1e-3) as f32),
-            "fft" => f::fft_loss(p, t),
-            other => {
-                return Err(invalid(format!(
-                    "unknown loss '{other}' (known: l1, mse, charbonnier, fft)"
-                )))
-            }
-        })
-    }
+/// `l1`, `mse`, `charbonnier` (with `eps`) or `fft` loss against `target`.
+#[napi(catch_unwind)]
+pub fn tensor_loss(x: f64, kind: String, target: f64, eps: Option<f64>) -> Result<f64> {
+    let (p, t) = (get(x, &kind)?, get(target, &kind)?);
+    out(match kind.as_str() {
+        "l1" => f::l1_loss(&p, &t),
+        "mse" => f::mse_loss(&p, &t),
+        "charbonnier" => f::charbonnier_loss(&p, &t, eps.unwrap_or(1e-3) as f32),
+        "fft" => f::fft_loss(&p, &t),
+        other => {
+            return Err(invalid(format!(
+                "unknown loss '{other}' (known: l1, mse, charbonnier, fft)"
+            )))
+        }
+    })
 }
 
 fn pool_args(op: &str, o: &PoolOptions) -> Result<([usize; 2], [usize; 2], [usize; 2])> {

@@ -171,7 +171,7 @@ fn columns_per_task(len: usize, inner: usize) -> usize {
 /// over the same axis (the sum accumulated in f64).
 pub fn softmax(x: &[f32], shape: &[usize], axis: usize) -> Vec<f32> {
     let (outer, len, inner) = around(shape, axis);
-    let mut y = vec![0.0f32; x.len()];
+    let mut y = crate::cpu::buffers::zeroed(x.len());
     if y.is_empty() {
         return y;
     }
@@ -231,8 +231,8 @@ pub fn softmax(x: &[f32], shape: &[usize], axis: usize) -> Vec<f32> {
 /// (y = exp(x − m) · inv), computing each exponential twice as the GPU does
 /// rather than writing the block column-strided from several threads.
 fn softmax_block_split(xb: &[f32], yb: &mut [f32], len: usize, inner: usize) {
-    let mut m = vec![0.0f32; inner];
-    let mut inv = vec![0.0f32; inner];
+    let mut m = crate::cpu::buffers::zeroed(inner);
+    let mut inv = crate::cpu::buffers::zeroed(inner);
     let cols = columns_per_task(len, inner);
     m.par_chunks_mut(cols)
         .zip(inv.par_chunks_mut(cols))
@@ -276,7 +276,7 @@ pub fn softmax_backward(
 ) -> Vec<f32> {
     let (outer, len, inner) = around(shape, axis);
     let (g, y) = (grad_out, output);
-    let mut gx = vec![0.0f32; y.len()];
+    let mut gx = crate::cpu::buffers::zeroed(y.len());
     if gx.is_empty() {
         return gx;
     }
@@ -302,7 +302,7 @@ pub fn softmax_backward(
             &y[o * block..(o + 1) * block],
         );
         // Pass 1, per column k: Σ_l g ⊙ y.
-        let mut dot = vec![0.0f32; inner];
+        let mut dot = crate::cpu::buffers::zeroed(inner);
         let cols = columns_per_task(len, inner);
         let sums = |t: usize, dc: &mut [f32]| {
             let k0 = t * cols;

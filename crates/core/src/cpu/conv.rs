@@ -216,7 +216,11 @@ fn tasks_in_parallel(tasks: usize) -> bool {
 /// Runs `f(scratch, t)` for every `t` in `0..tasks` on up to one rayon job
 /// per thread, each taking the next task from a shared counter (so uneven
 /// tasks balance), with one `init()` scratch per job.
-fn run_tasks<S>(tasks: usize, init: impl Fn() -> S + Sync, f: impl Fn(&mut S, usize) + Sync) {
+fn run_tasks(
+    tasks: usize,
+    init: impl Fn() -> Vec<f32> + Sync,
+    f: impl Fn(&mut Vec<f32>, usize) + Sync,
+) {
     let jobs = rayon::current_num_threads().min(tasks);
     let next = AtomicUsize::new(0);
     (0..jobs).into_par_iter().for_each(|_| {
@@ -228,6 +232,7 @@ fn run_tasks<S>(tasks: usize, init: impl Fn() -> S + Sync, f: impl Fn(&mut S, us
             }
             f(&mut scratch, t);
         }
+        crate::cpu::buffers::recycle(scratch);
     });
 }
 
@@ -441,7 +446,7 @@ pub fn conv2d(
     groups: usize,
 ) -> Vec<f32> {
     let g = ConvGeometry::new(x_shape, w_shape, stride, padding, dilation, groups);
-    let mut y = vec![0.0f32; g.n * g.cout * g.pixels()];
+    let mut y = crate::cpu::buffers::zeroed(g.n * g.cout * g.pixels());
     if y.is_empty() {
         return y;
     }
@@ -510,14 +515,15 @@ fn gemm_forward(g: &ConvGeometry, x: &[f32], w: &[f32], bias: Option<&[f32]>, y:
     if tasks_in_parallel(tasks) {
         run_tasks(
             tasks,
-            || vec![0.0f32; col_len],
+            || crate::cpu::buffers::zeroed(col_len),
             |col, t| task(col, t, Parallelism::None),
         );
     } else {
-        let mut col = vec![0.0f32; col_len];
+        let mut col = crate::cpu::buffers::zeroed(col_len);
         for t in 0..tasks {
             task(&mut col, t, Parallelism::Rayon(0));
         }
+        crate::cpu::buffers::recycle(col);
     }
 }
 
@@ -538,7 +544,7 @@ pub fn conv2d_backward_input(
 ) -> Vec<f32> {
     let g = ConvGeometry::new(x_shape, w_shape, stride, padding, dilation, groups);
     debug_assert_eq!(g.out_shape(), out_shape, "conv2d_backward_input: out_shape");
-    let mut dx = vec![0.0f32; g.n * g.cin * g.plane()];
+    let mut dx = crate::cpu::buffers::zeroed(g.n * g.cin * g.plane());
     if dx.is_empty() {
         return dx;
     }
@@ -600,7 +606,7 @@ pub fn conv2d_backward_input(
             wt_dy(b, p0, len.min(p - p0), dst, hw, par);
         };
         if tasks_in_parallel(tasks) {
-            run_tasks(tasks, || (), |_, t| task(t, Parallelism::None));
+            run_tasks(tasks, Vec::new, |_, t| task(t, Parallelism::None));
         } else {
             (0..tasks).for_each(|t| task(t, Parallelism::Rayon(0)));
         }
@@ -628,12 +634,13 @@ pub fn conv2d_backward_input(
     if tasks_in_parallel(g.n) {
         run_tasks(
             g.n,
-            || vec![0.0f32; col_len],
+            || crate::cpu::buffers::zeroed(col_len),
             |dcol, b| image(dcol, b, Parallelism::None),
         );
     } else {
-        let mut dcol = vec![0.0f32; col_len];
+        let mut dcol = crate::cpu::buffers::zeroed(col_len);
         (0..g.n).for_each(|b| image(&mut dcol, b, Parallelism::Rayon(0)));
+        crate::cpu::buffers::recycle(dcol);
     }
     dx
 }
@@ -655,7 +662,7 @@ fn transposed_as_conv(g: &ConvGeometry, w: &[f32]) -> Option<(ConvGeometry, Vec<
         return None;
     }
     let (cin_g, cout_g, taps) = (g.cin_g(), g.cout_g(), g.kh * g.kw);
-    let mut wt = vec![0.0f32; w.len()];
+    let mut wt = crate::cpu::buffers::zeroed(w.len());
     for gi in 0..g.groups {
         for o in 0..cout_g {
             for c in 0..cin_g {
@@ -704,7 +711,7 @@ pub fn conv2d_backward_weight(
     let (p, hw, k_g, cout_g) = (g.pixels(), g.plane(), g.k_g(), g.cout_g());
     let w_len = g.cout * k_g;
     if w_len == 0 || g.n * p == 0 {
-        return vec![0.0f32; w_len];
+        return crate::cpu::buffers::zeroed(w_len);
     }
     if g.is_depthwise() {
         return depthwise_backward_weight(&g, grad_out, x);
@@ -767,26 +774,31 @@ pub fn conv2d_backward_weight(
         let partial: Vec<Vec<f32>> = (0..jobs)
             .into_par_iter()
             .map(|j| {
-                let mut col = vec![0.0f32; col_len];
-                let mut dw = vec![0.0f32; w_len];
+                let mut col = crate::cpu::buffers::zeroed(col_len);
+                let mut dw = crate::cpu::buffers::zeroed(w_len);
                 for t in tasks * j / jobs..tasks * (j + 1) / jobs {
                     task(&mut col, &mut dw, t, Parallelism::None);
                 }
+                crate::cpu::buffers::recycle(col);
                 dw
             })
             .collect();
         let mut parts = partial.into_iter();
-        let mut dw = parts.next().unwrap_or_else(|| vec![0.0f32; w_len]);
+        let mut dw = parts
+            .next()
+            .unwrap_or_else(|| crate::cpu::buffers::zeroed(w_len));
         for part in parts {
             add_to(&mut dw, &part);
+            crate::cpu::buffers::recycle(part);
         }
         dw
     } else {
-        let mut col = vec![0.0f32; col_len];
-        let mut dw = vec![0.0f32; w_len];
+        let mut col = crate::cpu::buffers::zeroed(col_len);
+        let mut dw = crate::cpu::buffers::zeroed(w_len);
         for t in 0..tasks {
             task(&mut col, &mut dw, t, Parallelism::Rayon(0));
         }
+        crate::cpu::buffers::recycle(col);
         dw
     }
 }
@@ -927,7 +939,7 @@ fn depthwise_backward_input_plane_kernel(
 /// gradient rows with the input rows under tap `(i, j)`, over all images.
 fn depthwise_backward_weight(g: &ConvGeometry, dy: &[f32], x: &[f32]) -> Vec<f32> {
     let (p, hw, taps, mult) = (g.pixels(), g.plane(), g.kh * g.kw, g.cout_g());
-    let mut dw = vec![0.0f32; g.cout * taps];
+    let mut dw = crate::cpu::buffers::zeroed(g.cout * taps);
     dw.par_chunks_mut(taps).enumerate().for_each(|(o, dwo)| {
         // f32 dot products per row, f64 across rows and images.
         let mut acc = vec![0.0f64; taps];

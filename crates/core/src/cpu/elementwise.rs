@@ -78,7 +78,7 @@ pub(crate) fn map1<F>(x: &[f32], f: F) -> Vec<f32>
 where
     F: Fn(f32) -> f32 + Sync + Send,
 {
-    let mut y = vec![0.0f32; x.len()];
+    let mut y = crate::cpu::buffers::zeroed(x.len());
     for_chunks(&mut y, CHUNK, |i, out| {
         let src = &x[i * CHUNK..i * CHUNK + out.len()];
         for (o, &v) in out.iter_mut().zip(src) {
@@ -94,7 +94,7 @@ where
     F: Fn(f32, f32) -> f32 + Sync + Send,
 {
     debug_assert_eq!(a.len(), b.len());
-    let mut z = vec![0.0f32; a.len()];
+    let mut z = crate::cpu::buffers::zeroed(a.len());
     for_chunks(&mut z, CHUNK, |i, out| {
         let lo = i * CHUNK;
         let (sa, sb) = (&a[lo..lo + out.len()], &b[lo..lo + out.len()]);
@@ -351,7 +351,7 @@ where
     let len = dims[k];
     let (ra, rb) = (sa[k] == 1, sb[k] == 1);
     let rows_per_task = (CHUNK / len).max(1);
-    let mut z = vec![0.0f32; n];
+    let mut z = crate::cpu::buffers::zeroed(n);
     for_chunks(&mut z, rows_per_task * len, |t, chunk| {
         let mut pos = Odometer::new(&dims[..k], &sa[..k], &sb[..k], t * rows_per_task);
         for out in chunk.chunks_mut(len) {

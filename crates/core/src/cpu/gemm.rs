@@ -107,7 +107,7 @@ pub fn matmul(
         b.len() >= if b_shared { k * n } else { batch * k * n },
         "matmul: b too short"
     );
-    let mut c = vec![0.0f32; batch * m * n];
+    let mut c = crate::cpu::buffers::zeroed(batch * m * n);
     if m * n == 0 || k == 0 {
         return c;
     }

@@ -6,6 +6,7 @@
 //! Each function takes already-validated inputs and returns its outputs.
 
 pub mod activation;
+pub mod buffers;
 pub mod conv;
 pub mod elementwise;
 pub mod gemm;

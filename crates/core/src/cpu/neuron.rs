@@ -130,8 +130,8 @@ pub fn neuron_forward(
     cfg: &NeuronConfig,
     plif_w: Option<f32>,
 ) -> (Vec<f32>, Vec<f32>) {
-    let mut spikes = vec![0f32; x.len()];
-    let mut h_out = vec![0f32; x.len()];
+    let mut spikes = crate::cpu::buffers::zeroed(x.len());
+    let mut h_out = crate::cpu::buffers::zeroed(x.len());
     let n = neurons(shape);
     if x.is_empty() {
         return (spikes, h_out);
@@ -288,8 +288,8 @@ fn backward_chunk<G: Fn(f32) -> f32>(
         }
     };
     let len = hs[0].len();
-    let mut gv = vec![0f32; len];
-    let mut gw = vec![0f32; if p.plif { len } else { 0 }];
+    let mut gv = crate::cpu::buffers::zeroed(len);
+    let mut gw = crate::cpu::buffers::zeroed(if p.plif { len } else { 0 });
     for (t, gxt) in gxs.into_iter().enumerate().rev() {
         let steps = gs[t]
             .iter()
@@ -335,7 +335,7 @@ fn backward_with<G>(
 where
     G: Fn(f32) -> f32 + Sync + Copy,
 {
-    let mut grad_x = vec![0f32; h.len()];
+    let mut grad_x = crate::cpu::buffers::zeroed(h.len());
     let n = neurons(shape);
     if h.is_empty() {
         return (grad_x, p.plif.then_some(0.0));

@@ -88,7 +88,7 @@ pub fn avg_pool2d(
 ) -> Vec<f32> {
     let win = Window::new(x_shape, kernel, stride, padding);
     let planes = x_shape[0] * x_shape[1];
-    let mut y = vec![0.0f32; planes * win.oh * win.ow];
+    let mut y = crate::cpu::buffers::zeroed(planes * win.oh * win.ow);
     if y.is_empty() {
         return y;
     }
@@ -121,7 +121,7 @@ pub fn avg_pool2d_backward(
     padding: [usize; 2],
 ) -> Vec<f32> {
     let win = Window::new(x_shape, kernel, stride, padding);
-    let mut dx = vec![0.0f32; x_shape.iter().product()];
+    let mut dx = crate::cpu::buffers::zeroed(x_shape.iter().product());
     if dx.is_empty() {
         return dx;
     }
@@ -163,7 +163,10 @@ pub fn max_pool2d(
     let win = Window::new(x_shape, kernel, stride, padding);
     let planes = x_shape[0] * x_shape[1];
     let n = planes * win.oh * win.ow;
-    let (mut y, mut idx) = (vec![0.0f32; n], vec![0.0f32; n]);
+    let (mut y, mut idx) = (
+        crate::cpu::buffers::zeroed(n),
+        crate::cpu::buffers::zeroed(n),
+    );
     if n == 0 {
         return (y, idx);
     }
@@ -202,7 +205,7 @@ pub fn max_pool2d_backward(
     padding: [usize; 2],
 ) -> Vec<f32> {
     let win = Window::new(x_shape, kernel, stride, padding);
-    let mut dx = vec![0.0f32; x_shape.iter().product()];
+    let mut dx = crate::cpu::buffers::zeroed(x_shape.iter().product());
     if dx.is_empty() {
         return dx;
     }
@@ -245,7 +248,7 @@ pub fn adaptive_avg_pool_1x1(x: &[f32], x_shape: &[usize]) -> Vec<f32> {
 pub fn adaptive_avg_pool_1x1_backward(grad_out: &[f32], x_shape: &[usize]) -> Vec<f32> {
     let [_, _, h, w] = image(x_shape);
     let hw = h * w;
-    let mut dx = vec![0.0f32; x_shape.iter().product()];
+    let mut dx = crate::cpu::buffers::zeroed(x_shape.iter().product());
     if dx.is_empty() {
         return dx;
     }

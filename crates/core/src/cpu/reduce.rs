@@ -212,7 +212,7 @@ impl Plan {
 fn reduce<C: Combine>(x: &[f32], x_shape: &[usize], mask: &[bool], scale: f32) -> Vec<f32> {
     let plan = Plan::new(x_shape, mask);
     let (n_out, r) = (plan.n_out, plan.r);
-    let mut out = vec![0.0f32; n_out];
+    let mut out = crate::cpu::buffers::zeroed(n_out);
     if n_out == 0 {
         return out;
     }
@@ -338,7 +338,7 @@ pub fn mean_axes_backward(grad: &[f32], x_shape: &[usize], axes: &[usize]) -> Ve
 
 /// Backward of [`sum_all`]: the single gradient value copied `x_numel` times.
 pub fn sum_all_backward(grad: &[f32], x_numel: usize) -> Vec<f32> {
-    let mut gx = vec![0.0f32; x_numel];
+    let mut gx = crate::cpu::buffers::zeroed(x_numel);
     fill(&mut gx, grad[0]);
     gx
 }

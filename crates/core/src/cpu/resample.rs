@@ -15,7 +15,7 @@ fn image(shape: &[usize]) -> [usize; 4] {
 /// y[oy, ox] = x[oy / 2, ox / 2].
 pub fn upsample_nearest2x(x: &[f32], x_shape: &[usize]) -> Vec<f32> {
     let [n, c, h, w] = image(x_shape);
-    let mut y = vec![0.0f32; 4 * n * c * h * w];
+    let mut y = crate::cpu::buffers::zeroed(4 * n * c * h * w);
     if y.is_empty() {
         return y;
     }
@@ -36,7 +36,7 @@ pub fn upsample_nearest2x(x: &[f32], x_shape: &[usize]) -> Vec<f32> {
 pub fn upsample_nearest2x_backward(grad_out: &[f32], grad_shape: &[usize]) -> Vec<f32> {
     let [n, c, oh, ow] = image(grad_shape);
     let (h, w) = (oh / 2, ow / 2);
-    let mut dx = vec![0.0f32; n * c * h * w];
+    let mut dx = crate::cpu::buffers::zeroed(n * c * h * w);
     if dx.is_empty() {
         return dx;
     }
@@ -74,7 +74,7 @@ fn taps(d: usize, size: usize) -> (usize, usize, f32) {
 /// [N, C, H, W] → [N, C, 2H, 2W].
 pub fn upsample_bilinear2x(x: &[f32], x_shape: &[usize]) -> Vec<f32> {
     let [n, c, h, w] = image(x_shape);
-    let mut y = vec![0.0f32; 4 * n * c * h * w];
+    let mut y = crate::cpu::buffers::zeroed(4 * n * c * h * w);
     if y.is_empty() {
         return y;
     }
@@ -117,7 +117,7 @@ fn weights(q: usize, size: usize) -> [f32; 4] {
 /// dx[h, w] = Σ_a wr_a · (Σ_b wc_b · g[2h − 1 + a, 2w − 1 + b]).
 pub fn upsample_bilinear2x_backward(grad_out: &[f32], x_shape: &[usize]) -> Vec<f32> {
     let [n, c, h, w] = image(x_shape);
-    let mut dx = vec![0.0f32; n * c * h * w];
+    let mut dx = crate::cpu::buffers::zeroed(n * c * h * w);
     if dx.is_empty() {
         return dx;
     }
