@@ -14,6 +14,9 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 // Test files that compare the native backend with a wgpu adapter, or test
 // what only a wgpu adapter has: they only mean something on a wgpu pass.
 const NEEDS_WGPU = new Set(['cpu_ops', 'cpu_norm_loss_neuron', 'cross_backend', 'wgpu_grid'])
+// Test files (and the library's unit tests) that use no device: the native
+// pass runs them once.
+const DEVICE_FREE = new Set(['cpu_conv', 'data_pipeline', 'fuzz_inputs'])
 
 const host = spawnSync('rustc', ['-vV'], { encoding: 'utf8' }).stdout.match(/^host: (.+)$/m)?.[1]
 if (!host) fail('could not read the host target from `rustc -vV`')
@@ -40,6 +43,14 @@ function must(args, env) {
   if (r.status !== 0) fail(`cargo ${args.join(' ')} exited with ${r.status ?? r.signal}`)
 }
 
+// A failing pass does not stop the next one: every device's failures show.
+const failed = []
+function pass(name, args, env) {
+  console.log(`\ntest-rust: kernel tests on ${name}`)
+  const r = run(args, env)
+  if (r.status !== 0) failed.push(name)
+}
+
 // Build everything first, so the probe and the passes only run.
 must(['test', ...cargo, '--no-run'])
 must(['build', ...cargo, '--example', 'adapters'])
@@ -59,19 +70,19 @@ for (const a of adapters) {
   console.log(`test-rust: wgpu adapter ${a.name} (${a.type}, ${a.backend}): ${a.usable ? 'usable' : `not usable — ${a.reason}`}`)
 }
 
-console.log('\ntest-rust: kernel tests on the native CPU backend')
-must(['test', ...cargo, '--no-fail-fast', '--lib', ...testFiles.filter((f) => !NEEDS_WGPU.has(f)).flatMap((f) => ['--test', f])], { SPIKEIR_TEST_ADAPTER: 'cpu' })
+pass('the native CPU backend', ['test', ...cargo, '--no-fail-fast', '--lib', ...testFiles.filter((f) => !NEEDS_WGPU.has(f)).flatMap((f) => ['--test', f])], { SPIKEIR_TEST_ADAPTER: 'cpu' })
 
 for (const a of usable) {
-  console.log(`\ntest-rust: kernel tests on wgpu adapter ${a.name} (${a.type}, ${a.backend})`)
-  must(['test', ...cargo, '--no-fail-fast', '--tests'], { SPIKEIR_TEST_ADAPTER: a.name })
+  pass(`wgpu adapter ${a.name} (${a.type}, ${a.backend})`, ['test', ...cargo, '--no-fail-fast', ...testFiles.filter((f) => !DEVICE_FREE.has(f)).flatMap((f) => ['--test', f])], { SPIKEIR_TEST_ADAPTER: a.name })
 }
 
 if (usable.length === 0) {
-  const listed = run(['test', '-q', ...cargo, '--tests', '--', '--list'], { SPIKEIR_TEST_ADAPTER: 'cpu' }, { capture: true })
+  const wgpuFiles = testFiles.filter((f) => !DEVICE_FREE.has(f))
+  const listed = run(['test', '-q', ...cargo, ...wgpuFiles.flatMap((f) => ['--test', f]), '--', '--list'], { SPIKEIR_TEST_ADAPTER: 'cpu' }, { capture: true })
   const count = (listed.stdout.match(/: test$/gm) || []).length
   const why = probeProblem || (adapters.length === 0 ? 'no Vulkan, Metal or DX12 adapter on this machine' : adapters.map((a) => `${a.name}: ${a.reason}`).join('; '))
-  console.log(`\ntest-rust: SKIPPED the wgpu pass (${count} tests in ${testFiles.length} files): ${why}.`)
+  console.log(`\ntest-rust: SKIPPED the wgpu pass (${count} tests in ${wgpuFiles.length} files): ${why}.`)
   console.log('test-rust: on Linux without a GPU, `apt-get install mesa-vulkan-drivers` (lavapipe) runs them on the CPU.')
   if (process.env.SPIKEIR_REQUIRE_WGPU === '1') fail('SPIKEIR_REQUIRE_WGPU=1 but the wgpu pass was skipped')
 }
+if (failed.length > 0) fail(`tests failed on ${failed.join(' and on ')}`)
