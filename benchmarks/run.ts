@@ -10,6 +10,7 @@ import * as conv from './conv'
 import * as dncnn from './dncnn'
 import * as lif from './lif'
 import * as matmul from './matmul'
+import * as parity from './parity'
 import * as student from './student'
 
 /** Options every benchmark receives. */
@@ -22,15 +23,21 @@ export interface BenchArgs {
   device?: string
   /** Input shape override (conv), e.g. `--shape 2,64,64,64`. */
   shape?: number[]
+  /** Student preset (parity). */
+  preset?: string
+  /** The reference's float type (parity): float64 or float32. */
+  dtype?: string
+  /** Seed of weights and batch (parity). */
+  seed?: number
 }
 
-const benches: Record<string, { run(args: BenchArgs): Record<string, unknown> }> = { matmul, conv, dncnn, lif, student }
+const benches: Record<string, { run(args: BenchArgs): Record<string, unknown> }> = { matmul, conv, dncnn, lif, student, parity }
 
 function main(argv: string[]): number {
   const [name, ...rest] = argv
   const bench = name === undefined ? undefined : benches[name]
   if (!bench) {
-    console.error(`usage: npm run bench -- <${Object.keys(benches).join('|')}> [--json] [--device D] [--flops-per-cycle N] [--limit N] [--shape N,C,H,W]`)
+    console.error(`usage: npm run bench -- <${Object.keys(benches).join('|')}> [--json] [--device D] [--flops-per-cycle N] [--limit N] [--shape N,C,H,W] [--preset P] [--dtype float64|float32] [--seed N]`)
     return 2
   }
   try {
@@ -41,6 +48,9 @@ function main(argv: string[]): number {
       'flops-per-cycle': { type: 'number', description: 'override the FLOP/cycle/core used for the CPU peak' },
       limit: { type: 'number', description: 'use only the first N images' },
       shape: { type: 'string', description: 'input shape N,C,H,W' },
+      preset: { type: 'string', description: 'student preset (parity)' },
+      dtype: { type: 'string', description: 'the reference\'s float type, float64 or float32 (parity)' },
+      seed: { type: 'number', description: 'seed of weights and batch (parity)' },
     })
     const choice = flags['device'] ?? flags['adapter']
     if (typeof choice === 'string' && name !== 'student') initDevice({ adapter: choice })
@@ -48,6 +58,9 @@ function main(argv: string[]): number {
     if (typeof choice === 'string') args.device = choice
     if (typeof flags['flops-per-cycle'] === 'number') args.flopsPerCycle = flags['flops-per-cycle']
     if (typeof flags['limit'] === 'number') args.limit = flags['limit']
+    if (typeof flags['preset'] === 'string') args.preset = flags['preset']
+    if (typeof flags['dtype'] === 'string') args.dtype = flags['dtype']
+    if (typeof flags['seed'] === 'number') args.seed = flags['seed']
     if (typeof flags['shape'] === 'string') {
       const shape = flags['shape'].split(',').map(Number)
       if (shape.length !== 4 || shape.some((d) => !Number.isInteger(d) || d < 1)) throw new UsageError('--shape must be N,C,H,W')
