@@ -6,6 +6,7 @@
  */
 import { parseArgs, UsageError } from '../src/cli/args'
 import { initDevice } from '../index'
+import * as compare from './compare'
 import * as conv from './conv'
 import * as dncnn from './dncnn'
 import * as lif from './lif'
@@ -31,7 +32,7 @@ export interface BenchArgs {
   seed?: number
 }
 
-const benches: Record<string, { run(args: BenchArgs): Record<string, unknown> }> = { matmul, conv, dncnn, lif, student, parity }
+const benches: Record<string, { run(args: BenchArgs): Record<string, unknown> }> = { matmul, conv, dncnn, lif, student, parity, compare }
 
 function main(argv: string[]): number {
   const [name, ...rest] = argv
