@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-export { Tensor, scope, noGrad, zeroGrad, clearTape, tapeLength, initDevice, info, memory, probeAdapters, synchronize } from './src/tensor'
+export { Tensor, scope, noGrad, zeroGrad, clearTape, tapeLength, initDevice, info, memory, probeAdapters, resetPeakMemory, synchronize } from './src/tensor'
 export type {
   AdapterProbe,
   BatchNormOptions,
@@ -52,7 +52,8 @@ export type { CheckpointInfo } from './src/train/checkpoint'
 export { trainStudent } from './src/train/distill'
 export type { BatchStream, StepRecord, TrainJob, TrainSettings } from './src/train/distill'
 export { EVAL_NOISE_SEED, denoisingPairs, evaluateDenoising, restore } from './src/metrics/evaluate'
-export type { DenoisingSetOptions, EvalResult, Restorer } from './src/metrics/evaluate'
+export type { DenoisingSetOptions, EvalResult, Restorer, RestoreOptions } from './src/metrics/evaluate'
+export { autoTileSide, bytesPerPixel, tileBudgetBytes } from './src/metrics/tiles'
 export { DataLoader, evalPairs } from './src/data/pipeline'
 export type { Batch, DataLoaderOptions, DataSource, DeadLeavesSource, Degradation, EvalPair, EvalPairsOptions, FolderSource, PairedSource } from './src/data/pipeline'
 export { defaultRecipe, runRecipe } from './src/train/recipe'

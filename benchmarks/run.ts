@@ -9,9 +9,11 @@ import { initDevice } from '../index'
 import * as compare from './compare'
 import * as conv from './conv'
 import * as dncnn from './dncnn'
+import * as large from './large'
 import * as lif from './lif'
 import * as matmul from './matmul'
 import * as parity from './parity'
+import * as soak from './soak'
 import * as student from './student'
 
 /** Options every benchmark receives. */
@@ -32,7 +34,7 @@ export interface BenchArgs {
   seed?: number
 }
 
-const benches: Record<string, { run(args: BenchArgs): Record<string, unknown> }> = { matmul, conv, dncnn, lif, student, parity, compare }
+const benches: Record<string, { run(args: BenchArgs): Record<string, unknown> }> = { matmul, conv, dncnn, lif, student, soak, parity, compare, large }
 
 function main(argv: string[]): number {
   const [name, ...rest] = argv

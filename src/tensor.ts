@@ -59,6 +59,8 @@ export interface MemoryInfo {
   cachedBytes: number
   /** Tensors not yet disposed (views and parameters may share a buffer). */
   handles: number
+  /** The most bytes live tensors held at once since {@link resetPeakMemory}. */
+  peakBytes: number
 }
 
 /**
@@ -99,6 +101,11 @@ export function probeAdapters(): AdapterProbe[] {
 /** Device bytes and buffers held by live tensors, and the live tensor count. */
 export function memory(): MemoryInfo {
   return native.memory()
+}
+
+/** Starts a new high-water mark ({@link MemoryInfo.peakBytes}) at the bytes held now. */
+export function resetPeakMemory(): void {
+  native.resetPeakMemory()
 }
 
 /** Waits until the device has finished all submitted work (for timing). */

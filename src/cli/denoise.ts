@@ -14,6 +14,7 @@ export const summary = 'denoise one image: spikeir denoise [--model CKPT] IN OUT
 
 export const flags: Record<string, FlagSpec> = {
   model: { type: 'string', description: 'checkpoint or DnCNN weights; default: the σ = 25 student' },
+  tile: { type: 'number', min: 0, integer: true, description: 'restore in overlapping tiles of this side (pixels); default: what fits the device, 0 for the whole image at once' },
 }
 
 export function run(args: Parsed): void {
@@ -27,7 +28,8 @@ export function run(args: Parsed): void {
   scope(() => {
     // Read the file with the model's channel count (colour photos become luma for grey models).
     const img = readImage(input, { channels: imageChannels === 3 ? 3 : 1 })
-    writeImage(output, restore(model, img))
+    const tile = args.flags['tile']
+    writeImage(output, restore(model, img, typeof tile === 'number' ? { tile } : {}))
   })
   console.log(`wrote ${output}`)
 }

@@ -11,6 +11,7 @@
 import { evalPairs, type DataSource, type EvalPair } from '../data/pipeline'
 import { noGrad, scope, Tensor } from '../tensor'
 import { psnr, ssim } from './quality'
+import { autoTileSide, DEFAULT_OVERLAP, restoreTiled } from './tiles'
 
 /** A restoration model: noisy `[1, C, H, W]` in, restored image out. */
 export interface Restorer {
@@ -34,13 +35,40 @@ function padTo(x: Float32Array, c: number, h: number, w: number, m: number): { d
   return { data: out, h: ph, w: pw }
 }
 
+/** Options of {@link restore}. */
+export interface RestoreOptions {
+  /** Pad sides to a multiple of this (default the model's `sizeMultiple`). */
+  multiple?: number
+  /**
+   * Tile side in pixels for images larger than it (default: the whole image
+   * when its pass fits the device, else the largest tiles that do, see
+   * `autoTileSide`); 0 restores the whole image at once.
+   */
+  tile?: number
+  /** Overlap of neighbouring tiles in pixels (default 32). */
+  overlap?: number
+}
+
 /**
  * Restores one `[1, C, H, W]` image of any size: padded by edge replication to
  * the model's `sizeMultiple` (the student's two down-samplings need 4; a
  * DnCNN is never padded, so its borders see the zeros it was trained with),
- * restored without a tape, cropped back, clipped to [0, 1].
+ * restored without a tape, cropped back, clipped to [0, 1]. An image larger
+ * than the tile side is restored in overlapping tiles blended at the seams,
+ * so memory stays bounded whatever the image size.
  */
-export function restore(model: Restorer, noisy: Tensor, multiple = model.sizeMultiple ?? 1): Tensor {
+export function restore(model: Restorer, noisy: Tensor, options: RestoreOptions = {}): Tensor {
+  const [, c, h, w] = noisy.shape as [number, number, number, number]
+  const multiple = options.multiple ?? model.sizeMultiple ?? 1
+  const tile = options.tile ?? autoTileSide(model, c, h, w)
+  if (tile > 0 && (h > tile || w > tile)) {
+    const side = Math.max(multiple, Math.floor(tile / multiple) * multiple)
+    return restoreTiled(noisy, side, options.overlap ?? Math.min(DEFAULT_OVERLAP, Math.ceil(side / 2) - 1), (t) => restoreWhole(model, t, multiple))
+  }
+  return restoreWhole(model, noisy, multiple)
+}
+
+function restoreWhole(model: Restorer, noisy: Tensor, multiple: number): Tensor {
   const [, c, h, w] = noisy.shape as [number, number, number, number]
   return scope(() => {
     const padded = padTo(noisy.toFloat32Array(), c, h, w, multiple)

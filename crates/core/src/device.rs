@@ -103,6 +103,8 @@ pub struct Device {
     /// Bytes and buffers held by live CPU tensors.
     cpu_bytes: AtomicU64,
     cpu_buffers: AtomicU64,
+    /// High-water mark of `cpu_bytes` since the last [`Device::reset_peak`].
+    cpu_peak: AtomicU64,
 }
 
 /// The wgpu side of a device: queue, pipelines, pool and pending work.
@@ -203,6 +205,7 @@ impl Device {
             gpu: None,
             cpu_bytes: AtomicU64::new(0),
             cpu_buffers: AtomicU64::new(0),
+            cpu_peak: AtomicU64::new(0),
         })
     }
 
@@ -384,6 +387,7 @@ impl Device {
             }),
             cpu_bytes: AtomicU64::new(0),
             cpu_buffers: AtomicU64::new(0),
+            cpu_peak: AtomicU64::new(0),
         }))
     }
 
@@ -421,11 +425,34 @@ impl Device {
     /// Counts a CPU allocation (positive) or its release (negative).
     pub(crate) fn note_cpu(&self, bytes: u64, alloc: bool) {
         if alloc {
-            self.cpu_bytes.fetch_add(bytes, Ordering::Relaxed);
+            let now = self.cpu_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
+            self.cpu_peak.fetch_max(now, Ordering::Relaxed);
             self.cpu_buffers.fetch_add(1, Ordering::Relaxed);
         } else {
             self.cpu_bytes.fetch_sub(bytes, Ordering::Relaxed);
             self.cpu_buffers.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The most bytes live tensors held at once since the last [`Device::reset_peak`]
+    /// (or since the device opened): what sizes tiles and batches to the device.
+    pub fn peak_bytes(&self) -> u64 {
+        match &self.gpu {
+            Some(g) => lock(&g.pool).peak_bytes,
+            None => self.cpu_peak.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Starts a new high-water mark at the bytes held now.
+    pub fn reset_peak(&self) {
+        match &self.gpu {
+            Some(g) => {
+                let mut p = lock(&g.pool);
+                p.peak_bytes = p.live_bytes;
+            }
+            None => self
+                .cpu_peak
+                .store(self.cpu_bytes.load(Ordering::Relaxed), Ordering::Relaxed),
         }
     }
 

@@ -30,6 +30,8 @@ pub(crate) struct Pool<B = wgpu::Buffer> {
     pub live_bytes: u64,
     /// Buffers handed out and not yet returned.
     pub live_buffers: u64,
+    /// High-water mark of `live_bytes` (reset by the device).
+    pub peak_bytes: u64,
 }
 
 impl<B> Default for Pool<B> {
@@ -39,6 +41,7 @@ impl<B> Default for Pool<B> {
             cached_bytes: 0,
             live_bytes: 0,
             live_buffers: 0,
+            peak_bytes: 0,
         }
     }
 }
@@ -47,14 +50,14 @@ impl<B> Pool<B> {
     pub fn take(&mut self, class: u64) -> Option<B> {
         let buffer = self.free.get_mut(&class)?.pop()?;
         self.cached_bytes -= class;
-        self.live_bytes += class;
-        self.live_buffers += 1;
+        self.note_new(class);
         Some(buffer)
     }
 
     pub fn note_new(&mut self, class: u64) {
         self.live_bytes += class;
         self.live_buffers += 1;
+        self.peak_bytes = self.peak_bytes.max(self.live_bytes);
     }
 
     pub fn give_back(&mut self, class: u64, buffer: B) {

@@ -72,6 +72,8 @@ pub struct MemoryInfo {
     pub cached_bytes: f64,
     /// Tensor handles not yet disposed (several may share one buffer).
     pub handles: f64,
+    /// The most bytes live tensors held at once since `resetPeakMemory()`.
+    pub peak_bytes: f64,
 }
 
 /// Opens (or reopens) the device that new tensors go to. Tensors made on the
@@ -131,13 +133,22 @@ pub fn device_info() -> Result<DeviceInfo> {
 /// Bytes and buffers held by live tensors on the current device.
 #[napi(catch_unwind)]
 pub fn memory() -> Result<MemoryInfo> {
-    let (bytes, buffers, cached) = default_device()?.memory();
+    let dev = default_device()?;
+    let (bytes, buffers, cached) = dev.memory();
     Ok(MemoryInfo {
         bytes: bytes as f64,
         buffers: buffers as f64,
         cached_bytes: cached as f64,
         handles: tensor::live_handles() as f64,
+        peak_bytes: dev.peak_bytes() as f64,
     })
+}
+
+/// Starts a new high-water mark of device memory at what is held now.
+#[napi(catch_unwind)]
+pub fn reset_peak_memory() -> Result<()> {
+    default_device()?.reset_peak();
+    Ok(())
 }
 
 /// One wgpu adapter and whether it runs spikeir's kernels.
