@@ -140,3 +140,14 @@ test('a NaN loss stops training with an error and leaves the last checkpoint int
   t.is(fs.readFileSync(path.join(dir, 'student.json'), 'utf8'), before)
   fs.rmSync(dir, { recursive: true })
 })
+
+test('a DnCNN teacher gives the same hint features when it stops at its deepest tap', (t) => {
+  const teacher = new DnCNN({ depth: 6, channels: 8, seed: 4 })
+  const x = Tensor.rand([2, 1, 12, 12], { seed: 5 })
+  const taps = ['layer4', 'layer2', 'layer4']
+  const whole = noGrad(() => teacher.forwardHints(x, taps))
+  const early = noGrad(() => teacher.forwardFeatures(x, taps))
+  t.deepEqual([...early.keys()], [...whole.features.keys()])
+  for (const tap of taps) t.deepEqual(early.get(tap)!.toFloat32Array(), whole.features.get(tap)!.toFloat32Array(), tap)
+  t.throws(() => teacher.forwardFeatures(x, ['layer6']), { message: /unknown hint tap 'layer6'/ })
+})

@@ -18,6 +18,12 @@ import { noGrad, Tensor } from '../tensor'
 /** A model that exposes named intermediate features ("hint taps"). */
 export interface HintSource {
   forwardHints(x: Tensor, taps: readonly string[]): { output: Tensor; features: Map<string, Tensor> }
+  /**
+   * Only the features at `taps`, computing no further than the deepest one
+   * (a teacher's layers past its last hint cost time and teach nothing).
+   * Optional: without it the teacher runs whole and its output is dropped.
+   */
+  forwardFeatures?(x: Tensor, taps: readonly string[]): Map<string, Tensor>
 }
 
 /** How γ changes over training. */
@@ -171,7 +177,9 @@ export class HKD extends Module {
     const modes = modules.map((m) => m.training)
     for (const m of modules) m.training = false
     try {
-      const r = teacher.forwardHints(input, this.pairs.map((p) => p.teacher))
+      const taps = this.pairs.map((p) => p.teacher)
+      if (teacher.forwardFeatures) return teacher.forwardFeatures(input, taps)
+      const r = teacher.forwardHints(input, taps)
       r.output.dispose()
       return r.features
     } finally {

@@ -59,15 +59,29 @@ export class DnCNN extends Module {
    * layer (1-based) and its ReLU, `[B, channels, H, W]`.
    */
   forwardHints(x: Tensor, taps: readonly string[]): { output: Tensor; features: Map<string, Tensor> } {
-    const index = taps.map((t) => {
+    const index = this.#tapIndex(taps)
+    const { output, features } = this.forwardWithFeatures(x, index)
+    return { output, features: this.#byName(taps, index, features) }
+  }
+
+  /** The features at `taps` only, running no layer past the deepest tap. */
+  forwardFeatures(x: Tensor, taps: readonly string[]): Map<string, Tensor> {
+    const index = this.#tapIndex(taps)
+    return this.#byName(taps, index, this.#run(x, index, Math.max(-1, ...index) + 1).features)
+  }
+
+  #tapIndex(taps: readonly string[]): number[] {
+    return taps.map((t) => {
       const m = /^layer(\d+)$/.exec(t)
       const i = m ? Number(m[1]) : NaN
       if (!(i >= 1 && i < this.depth)) throw new Error(`DnCNN: unknown hint tap '${t}' (layer1 … layer${this.depth - 1})`)
       return i - 1
     })
-    const { output, features } = this.forwardWithFeatures(x, index)
+  }
+
+  #byName(taps: readonly string[], index: number[], features: Tensor[]): Map<string, Tensor> {
     const order = [...new Set(index)].sort((a, b) => a - b)
-    return { output, features: new Map(taps.map((t, j) => [t, features[order.indexOf(index[j]!)]!])) }
+    return new Map(taps.map((t, j) => [t, features[order.indexOf(index[j]!)]!]))
   }
 
   /** Channels of a hint tap. */
@@ -80,9 +94,17 @@ export class DnCNN extends Module {
    * after their ReLU), in layer order — the hint taps for distillation.
    */
   forwardWithFeatures(x: Tensor, taps: readonly number[]): { output: Tensor; features: Tensor[] } {
+    const { last, features } = this.#run(x, taps, this.depth)
+    const output = x.sub(last)
+    if (!features.includes(last)) last.dispose()
+    return { output, features }
+  }
+
+  /** Runs the first `layers` layers, keeping the features after the `taps`; returns the last result too. */
+  #run(x: Tensor, taps: readonly number[], layers: number): { last: Tensor; features: Tensor[] } {
     const features: Tensor[] = []
     let h = x
-    this.layers.items.forEach((conv, i) => {
+    this.layers.items.slice(0, layers).forEach((conv, i) => {
       const z = conv.forward(h)
       const last = i === this.depth - 1
       const next = last ? z : z.relu()
@@ -91,8 +113,6 @@ export class DnCNN extends Module {
       h = next
       if (taps.includes(i)) features.push(h)
     })
-    const output = x.sub(h)
-    if (!features.includes(h)) h.dispose()
-    return { output, features }
+    return { last: h, features }
   }
 }
