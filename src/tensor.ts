@@ -251,10 +251,12 @@ export class Tensor {
     return new Tensor(native.tensorFull(checkShape('full', shape), checkNumber('full', 'value', value)))
   }
 
+  /** A tensor of `shape` filled with 0. */
   static zeros(shape: readonly number[]): Tensor {
     return Tensor.full(shape, 0)
   }
 
+  /** A tensor of `shape` filled with 1. */
   static ones(shape: readonly number[]): Tensor {
     return Tensor.full(shape, 1)
   }
@@ -382,22 +384,27 @@ export class Tensor {
     return new Tensor(native.tensorUnary(this.#h, 'pow', checkNumber('pow', 'exponent', p)))
   }
 
+  /** `−this` elementwise. */
   neg(): Tensor {
     return new Tensor(native.tensorUnary(this.#h, 'neg'))
   }
 
+  /** `|this|` elementwise. */
   abs(): Tensor {
     return new Tensor(native.tensorUnary(this.#h, 'abs'))
   }
 
+  /** `eˣ` elementwise. */
   exp(): Tensor {
     return new Tensor(native.tensorUnary(this.#h, 'exp'))
   }
 
+  /** Natural logarithm elementwise. */
   log(): Tensor {
     return new Tensor(native.tensorUnary(this.#h, 'log'))
   }
 
+  /** Square root elementwise. */
   sqrt(): Tensor {
     return new Tensor(native.tensorUnary(this.#h, 'sqrt'))
   }
@@ -445,10 +452,12 @@ export class Tensor {
     return new Tensor(native.tensorMax(this.#h, checkAxes('max', axes), keepdim))
   }
 
+  /** `max(x, 0)` elementwise. */
   relu(): Tensor {
     return new Tensor(native.tensorActivation(this.#h, 'relu'))
   }
 
+  /** `x` where `x > 0`, else `slope · x`. */
   leakyRelu(slope = 0.01): Tensor {
     return new Tensor(native.tensorActivation(this.#h, 'leakyRelu', checkNumber('leakyRelu', 'slope', slope)))
   }
@@ -458,14 +467,17 @@ export class Tensor {
     return new Tensor(native.tensorActivation(this.#h, 'gelu'))
   }
 
+  /** `1 / (1 + e⁻ˣ)` elementwise. */
   sigmoid(): Tensor {
     return new Tensor(native.tensorActivation(this.#h, 'sigmoid'))
   }
 
+  /** Hyperbolic tangent elementwise. */
   tanh(): Tensor {
     return new Tensor(native.tensorActivation(this.#h, 'tanh'))
   }
 
+  /** Softmax along `axis`: each slice along it is positive and sums to 1. */
   softmax(axis: number): Tensor {
     return new Tensor(native.tensorSoftmax(this.#h, axis))
   }
@@ -492,10 +504,12 @@ export class Tensor {
     return { kernel, stride: pair(op, 'stride', o.stride, kernel[0]), padding: pair(op, 'padding', o.padding, 0) }
   }
 
+  /** Average pooling of NCHW over `kernel` windows (`stride` defaults to `kernel`). */
   avgPool2d(options: PoolOptions): Tensor {
     return new Tensor(native.tensorAvgPool2d(this.#h, this.#pool('avgPool2d', options)))
   }
 
+  /** Max pooling of NCHW over `kernel` windows (`stride` defaults to `kernel`). */
   maxPool2d(options: PoolOptions): Tensor {
     return new Tensor(native.tensorMaxPool2d(this.#h, this.#pool('maxPool2d', options)))
   }

@@ -17,6 +17,10 @@ import { noGrad, Tensor } from '../tensor'
 
 /** A model that exposes named intermediate features ("hint taps"). */
 export interface HintSource {
+  /**
+   * The output for `x` and the features at `taps`, by tap name; the caller
+   * disposes them all. Unknown tap names are errors that list the known ones.
+   */
   forwardHints(x: Tensor, taps: readonly string[]): { output: Tensor; features: Map<string, Tensor> }
   /**
    * Only the features at `taps`, computing no further than the deepest one

@@ -15,6 +15,7 @@ import { autoTileSide, DEFAULT_OVERLAP, restoreTiled } from './tiles'
 
 /** A restoration model: noisy `[1, C, H, W]` in, restored image out. */
 export interface Restorer {
+  /** The restored image of a noisy `[1, C, H, W]` one. */
   forward(x: Tensor): Tensor
   /** Image sides must be multiples of this (a U-Net's down-samplings); 1 when absent. */
   readonly sizeMultiple?: number

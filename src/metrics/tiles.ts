@@ -35,7 +35,7 @@ export function tileBudgetBytes(): number {
   return Math.min(gib, 8 * Math.min(d.maxStorageBindingBytes, d.maxBufferBytes))
 }
 
-/** Peak bytes per pixel of one forward pass of `model`, measured once per model and channel count on a {@link PROBE_SIDE}² probe. */
+/** Peak bytes per pixel of one forward pass of `model`, measured once per model and channel count on a 64² probe. */
 export function bytesPerPixel(model: Forward, channels: number): number {
   const cached = sideCache.get(model)?.get(channels)
   if (cached !== undefined) return cached

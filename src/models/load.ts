@@ -24,7 +24,10 @@ export type ModelSpec =
 /** A model and the (denoising) restore function used by eval and denoise. */
 export interface LoadedModel {
   spec: ModelSpec
-  model: Module & { forward(x: import('../tensor').Tensor): import('../tensor').Tensor }
+  model: Module & {
+    /** The restored image of a noisy `[1, C, H, W]` one. */
+    forward(x: import('../tensor').Tensor): import('../tensor').Tensor
+  }
   /** Training step of the checkpoint (null for published weights). */
   step: number | null
   /** Channels of the images the model restores (1 grey, 3 colour). */

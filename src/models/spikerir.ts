@@ -217,6 +217,7 @@ export function zeroInit(conv: Conv2d): void {
 
 /** Names of the student's hint taps, in forward order. */
 export const SPIKERIR_TAPS = ['encoder1', 'encoder2', 'encoder3', 'decoder3', 'decoder2', 'decoder1', 'refine'] as const
+/** The name of one of the student's hint taps. */
 export type SpikerIRTap = (typeof SPIKERIR_TAPS)[number]
 
 /** The SpikerIR student. */

@@ -77,6 +77,7 @@ export class UNet extends Module {
     return n
   }
 
+  /** The restored image and the features at hint taps named in {@link UNET_TAPS}. */
   forwardHints(x: Tensor, taps: readonly string[]): { output: Tensor; features: Map<string, Tensor> } {
     for (const t of taps) this.tapChannels(t)
     const [, , h, w] = x.shape

@@ -114,6 +114,7 @@ export abstract class Module {
   /** How each randomly initialised parameter of this module is drawn. */
   readonly #inits = new Map<string, ParameterInit>()
 
+  /** The module's output for `x`; every layer and model implements it. */
   abstract forward(x: Tensor): Tensor
 
   /** Registers `value` as a trainable parameter called `name` and returns it. */
@@ -184,6 +185,7 @@ export abstract class Module {
     return out
   }
 
+  /** Every parameter, in the order of {@link Module.namedParameters}. */
   parameters(): Tensor[] {
     return this.namedParameters().map(([, p]) => p)
   }

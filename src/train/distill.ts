@@ -20,7 +20,9 @@ import { cosineSchedule } from './schedule'
 
 /** A stream of training batches, deterministic by step. */
 export interface BatchStream {
+  /** The batch of the next step; the caller disposes its tensors. */
   next(): { input: Tensor; target: Tensor; step: number }
+  /** Stops producing batches and frees what the stream holds. */
   dispose(): void
 }
 
@@ -59,7 +61,10 @@ export interface StepRecord {
 }
 
 /** A trainable restoration model with hint taps (a SpikerIR student, or an ANN teacher). */
-export type TrainableModel = Module & { forwardHints(x: Tensor, taps: readonly string[]): { output: Tensor; features: Map<string, Tensor> } }
+export type TrainableModel = Module & {
+  /** The output and the features at `taps`, by tap name; the caller disposes them. */
+  forwardHints(x: Tensor, taps: readonly string[]): { output: Tensor; features: Map<string, Tensor> }
+}
 
 /** What {@link trainStudent} needs. */
 export interface TrainJob {
@@ -74,7 +79,9 @@ export interface TrainJob {
   config: Record<string, unknown>
   /** A checkpoint sidecar to resume from. */
   resume?: string
+  /** Told after every step, with the record written to the log. */
   onStep?: (record: StepRecord) => void
+  /** Told after every validation, with the metrics of `validate`. */
   onValidation?: (step: number, metrics: Record<string, number>) => void
 }
 

@@ -116,6 +116,7 @@ export class Adam implements Optimizer {
     })
   }
 
+  /** Frees the moment estimates; the parameters are left alone. */
   dispose(): void {
     for (const t of [...this.#m, ...this.#v]) t.dispose()
   }
