@@ -15,6 +15,11 @@ import test from 'ava'
 import { loadCheckpoint, loadModel, readCheckpointInfo, saveCheckpoint, SpikerIR } from '../index'
 import { lcg } from './helpers'
 
+// What this file tests (signals, checkpoint files, resume) does not depend on
+// the device, and 40-odd training processes starting up a CPU Vulkan driver
+// would only slow the lavapipe run down: every child runs on the native backend.
+process.env['SPIKEIR_DEVICE'] = 'cpu'
+
 const main = path.join(__dirname, '..', 'src', 'cli', 'main.js')
 const NAME = 'student'
 const CHECKPOINT_EVERY = 3
