@@ -11,6 +11,13 @@ import { Tensor, binding, nativeOf } from './tensor'
  * keep their precision, palettes are expanded, CMYK becomes RGB, a fully
  * opaque alpha channel is dropped; transparent pixels, truncated or corrupt
  * files and images over 64 megapixels are errors that name the file.
+ *
+ * @example
+ * ```ts
+ * writeImage('ramp.png', Tensor.rand([1, 3, 16, 24], { seed: 1 }))
+ * const grey = readImage('ramp.png', { channels: 1 })
+ * grey.shape // [1, 1, 16, 24]: colour read as luma
+ * ```
  */
 export function readImage(path: string, options: { channels?: 1 | 3 } = {}): Tensor {
   const img = binding.readImage(path, options.channels)
@@ -60,6 +67,14 @@ export function readSafetensors(path: string): { tensors: NamedArray[]; metadata
  * Writes tensors to a safetensors file. The write goes to a temporary file
  * that is renamed over `path`, so an interrupted write never corrupts the
  * previous file; NaN or infinite values are refused.
+ *
+ * @example
+ * ```ts
+ * writeSafetensors('w.safetensors', new Map([['conv.weight', Tensor.ones([4, 1, 3, 3])]]), { note: 'demo' })
+ * const { tensors, metadata } = readSafetensors('w.safetensors')
+ * tensors[0]!.name // 'conv.weight'
+ * metadata['note'] // 'demo'
+ * ```
  */
 export function writeSafetensors(path: string, tensors: Map<string, Tensor> | NamedArray[], metadata: Record<string, string> = {}): void {
   const arrays: NamedArray[] = Array.isArray(tensors)

@@ -66,6 +66,13 @@ export interface MemoryInfo {
 /**
  * Opens the device that new tensors are created on. Optional: the first
  * tensor opens the default device. Throws, naming the fix, when no adapter exists.
+ *
+ * @example
+ * ```ts
+ * // The native CPU backend; `{ adapter: 'discrete' }` for a discrete GPU.
+ * const device = initDevice({ adapter: 'cpu' })
+ * console.log(device.adapterName, device.backend)
+ * ```
  */
 export function initDevice(options: DeviceOptions = {}): DeviceInfo {
   const opts: Binding.DeviceOptions = {}
@@ -98,7 +105,17 @@ export function probeAdapters(): AdapterProbe[] {
   return native.probeAdapters()
 }
 
-/** Device bytes and buffers held by live tensors, and the live tensor count. */
+/**
+ * Device bytes and buffers held by live tensors, and the live tensor count.
+ *
+ * @example
+ * ```ts
+ * const before = memory().bytes
+ * const t = Tensor.zeros([256, 256])
+ * memory().bytes - before // 262144: 256² f32 values
+ * t.dispose()
+ * ```
+ */
 export function memory(): MemoryInfo {
   return native.memory()
 }
@@ -661,7 +678,9 @@ function collect(value: unknown, keep: Set<Tensor>, seen: Set<unknown>): void {
  *
  * @example
  * ```ts
+ * const x = Tensor.rand([2, 3], { seed: 1 })
  * const y = scope(() => x.mul(2).add(1)) // the intermediate x·2 is freed
+ * y.shape // [2, 3]
  * ```
  */
 export function scope<T>(fn: () => T): T {
@@ -688,6 +707,13 @@ export function scope<T>(fn: () => T): T {
 /**
  * Runs `fn` without recording ops for autograd: for the frozen teacher's
  * forward and for evaluation. Nests.
+ *
+ * @example
+ * ```ts
+ * const net = new Conv2d(1, 4, 3, { padding: 1 })
+ * const y = noGrad(() => net.forward(Tensor.rand([1, 1, 8, 8])))
+ * y.requiresGrad // false: nothing to back-propagate through
+ * ```
  */
 export function noGrad<T>(fn: () => T): T {
   native.enterNoGrad()

@@ -7,7 +7,15 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 
-/** The bundled σ = 25 student checkpoint (its sidecar). */
+/**
+ * The bundled σ = 25 student checkpoint (its sidecar).
+ *
+ * @example
+ * ```ts
+ * const { model } = loadModel(defaultStudent())
+ * console.log(model.numParameters())
+ * ```
+ */
 export function defaultStudent(): string {
   const file = path.resolve(__dirname, '..', '..', '..', 'weights', 'spikerir_tiny_sigma25.json')
   if (!fs.existsSync(file)) {

@@ -90,11 +90,15 @@ export interface Batch {
  * Call {@link DataLoader.dispose} to stop the thread and free the images.
  *
  * @example
+ * ```ts
+ * // A folder of photos is `{ kind: 'folder', dir: 'train400', channels: 1 }`.
  * const loader = new DataLoader({
- *   source: { kind: 'folder', dir: 'shared/data/train400', channels: 1 },
- *   patch: 40, batch: 64, degradation: { kind: 'awgn', sigma: 25 }, seed: 1,
+ *   source: { kind: 'deadLeaves', count: 16, size: 64, seed: 1 },
+ *   patch: 40, batch: 8, degradation: { kind: 'awgn', sigma: 25 }, seed: 1,
  * })
- * const { input, target } = loader.next()
+ * const { input, target, step } = loader.next() // [8, 1, 40, 40] each, step 0
+ * loader.dispose()
+ * ```
  */
 export class DataLoader {
   private native: InstanceType<typeof binding.NativeDataLoader> | null

@@ -144,6 +144,19 @@ export interface HKDLossParts {
  * H-KD: the loss of a student against its targets and a frozen teacher's
  * hints. A teacher that is a {@link Module} runs in evaluation mode (batch
  * norm on its running statistics), whatever mode it was left in.
+ *
+ * @example
+ * ```ts
+ * const student = new SpikerIR({ width: 8, timeSteps: 2 })
+ * const teacher = new DnCNN({ depth: 6, channels: 16 })
+ * const pairs = [{ student: 'encoder1', teacher: 'layer3', studentChannels: 8, teacherChannels: 16 }]
+ * const hkd = new HKD(student, teacher, pairs, { gamma: 0.12 })
+ * const clean = Tensor.rand([2, 1, 16, 16], { seed: 1 })
+ * const noisy = clean.add(Tensor.randn(clean.shape, { seed: 2, std: 25 / 255 }))
+ * const { parts } = hkd.loss(noisy, clean, 0)
+ * parts.loss.backward() // gradients for the student and the adapter, none for the teacher
+ * console.log(parts.l1, parts.fft, parts.hint)
+ * ```
  */
 export class HKD extends Module {
   readonly adapters: ModuleList<HintAdapter>

@@ -60,6 +60,14 @@ export interface EnergyReport {
 /**
  * Runs `model.forward(input)` once without autograd and accounts the energy
  * of every weighted operation, per image of the batch.
+ *
+ * @example
+ * ```ts
+ * const student = new SpikerIR({ width: 8, timeSteps: 4 })
+ * const r = energyReport(student, Tensor.rand([1, 1, 32, 32], { seed: 1 }))
+ * r.totalPj / 1e6 // µJ per 32×32 image
+ * r.layers.filter((l) => l.input === 'spikes').length // layers fed by spikes: accumulates, not MACs
+ * ```
  */
 export function energyReport(model: Module, input: Tensor): EnergyReport {
   const names = new Map(model.namedModules().map(([n, m]) => [m, n || '(model)']))

@@ -134,6 +134,14 @@ export type OnImage = (done: number, total: number, result: { name: string; psnr
 /**
  * Evaluates AWGN denoising at `sigma` (0–255 scale) on the images of `source`
  * (a folder path or a data source), with the noise of {@link denoisingPairs}.
+ *
+ * @example
+ * ```ts
+ * const { model } = loadModel(defaultStudent())
+ * // A folder path works too: evaluateDenoising(model, 'set12', 25).
+ * const r = evaluateDenoising(model, { kind: 'deadLeaves', count: 2, size: 64, seed: 3 }, 25)
+ * console.log(r.psnr, r.ssim, r.perImage.length)
+ * ```
  */
 export function evaluateDenoising(model: Restorer, source: DataSource | string, sigma: number, options: DenoisingSetOptions = {}, onImage?: OnImage): EvalResult {
   const pairs = denoisingPairs(source, sigma, options)

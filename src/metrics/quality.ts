@@ -16,6 +16,13 @@ const clip01 = (v: number) => (v < 0 ? 0 : v > 1 ? 1 : v)
 /**
  * PSNR in dB of `pred` against `target` (both in [0, 1]); `pred` is clipped
  * to [0, 1] first. 10·log10(255² / MSE on the 0–255 scale).
+ *
+ * @example
+ * ```ts
+ * const clean = new Float32Array(64).fill(0.5)
+ * const off = clean.map((v) => v + 0.1)
+ * psnr(off, clean) // 20 dB: an error of 0.1 everywhere
+ * ```
  */
 export function psnr(pred: ArrayLike<number>, target: ArrayLike<number>): number {
   checkPair('psnr', pred, target)
@@ -65,6 +72,12 @@ function filterValid(x: Float64Array, h: number, w: number, k: number[]): Float6
  * 0–255 scale: 11×11 Gaussian window (σ = 1.5), K1 = 0.01, K2 = 0.03, over
  * the 'valid' region. `pred` is clipped to [0, 1]. For C channels, pass each
  * plane and average.
+ *
+ * @example
+ * ```ts
+ * const img = Float32Array.from({ length: 32 * 32 }, (_, i) => (i % 32) / 31)
+ * ssim(img, img, 32, 32) // 1: identical images
+ * ```
  */
 export function ssim(pred: ArrayLike<number>, target: ArrayLike<number>, height: number, width: number): number {
   checkPair('ssim', pred, target)

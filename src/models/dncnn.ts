@@ -21,7 +21,18 @@ export interface DnCNNOptions {
   seed?: number
 }
 
-/** The DnCNN denoiser; usable as an H-KD teacher (hint taps after any layer). */
+/**
+ * The DnCNN denoiser; usable as an H-KD teacher (hint taps after any layer).
+ *
+ * @example
+ * ```ts
+ * // The published DnCNN-S: DnCNN.fromSafetensors('dncnn_s_sigma25.safetensors').
+ * const teacher = new DnCNN({ depth: 6, channels: 16, seed: 1 }).eval()
+ * const { output, features } = teacher.forwardHints(Tensor.rand([1, 1, 32, 32]), ['layer2', 'layer4'])
+ * output.shape // [1, 1, 32, 32]
+ * features.get('layer4')!.shape // [1, 16, 32, 32]
+ * ```
+ */
 export class DnCNN extends Module {
   readonly layers: ModuleList<Conv2d>
   readonly depth: number

@@ -144,7 +144,18 @@ function loadDnCNNWeights(file: string): DnCNN {
   return model.eval()
 }
 
-/** Loads a checkpoint (its sidecar or model file), or bare DnCNN weights. */
+/**
+ * Loads a checkpoint (its sidecar or model file), or bare DnCNN weights.
+ *
+ * @example
+ * ```ts
+ * const { model, spec, step } = loadModel(defaultStudent()) // the bundled σ = 25 student
+ * spec.kind // 'spikerir'
+ * const noisy = Tensor.rand([1, 1, 40, 40], { seed: 1 })
+ * restore(model, noisy).shape // [1, 1, 40, 40]
+ * console.log(step)
+ * ```
+ */
 export function loadModel(file: string): LoadedModel {
   if (!fs.existsSync(file)) throw new Error(`model '${file}' does not exist`)
   if (fs.statSync(file).isDirectory()) throw new Error(`model '${file}' is a folder; pass a checkpoint sidecar (.json) or a .safetensors file`)

@@ -220,7 +220,18 @@ export const SPIKERIR_TAPS = ['encoder1', 'encoder2', 'encoder3', 'decoder3', 'd
 /** The name of one of the student's hint taps. */
 export type SpikerIRTap = (typeof SPIKERIR_TAPS)[number]
 
-/** The SpikerIR student. */
+/**
+ * The SpikerIR student.
+ *
+ * @example
+ * ```ts
+ * const student = new SpikerIR({ width: 8, timeSteps: 4 }) // the `tiny` preset
+ * const noisy = Tensor.rand([1, 1, 32, 32], { seed: 1 })
+ * student.forward(noisy).shape // [1, 1, 32, 32]: sides a multiple of 4
+ * const { features } = student.forwardHints(noisy, ['encoder2'])
+ * features.get('encoder2')!.shape // [1, 16, 16, 16], averaged over T
+ * ```
+ */
 export class SpikerIR extends Module {
   readonly config: SpikerIRConfig
   /** Two stride-2 down-samplings: image sides must be multiples of 4. */

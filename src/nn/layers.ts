@@ -23,6 +23,12 @@ export interface Conv2dLayerOptions {
 /**
  * 2-D convolution. Weights `[out, in/groups, k, k]` and bias are drawn from
  * U(−1/√fan_in, 1/√fan_in), PyTorch's default.
+ *
+ * @example
+ * ```ts
+ * const conv = new Conv2d(1, 16, 3, { padding: 1, seed: 1 })
+ * conv.forward(Tensor.rand([2, 1, 32, 32])).shape // [2, 16, 32, 32]
+ * ```
  */
 export class Conv2d extends Module {
   readonly weight: Tensor
@@ -157,7 +163,16 @@ export class Activation extends Module {
   }
 }
 
-/** Modules applied in order; children are named `0`, `1`, … */
+/**
+ * Modules applied in order; children are named `0`, `1`, …
+ *
+ * @example
+ * ```ts
+ * const net = new Sequential(new Conv2d(1, 8, 3, { padding: 1 }), new Activation('relu'), new Conv2d(8, 1, 3, { padding: 1 }))
+ * net.forward(Tensor.rand([1, 1, 16, 16])).shape // [1, 1, 16, 16]
+ * net.namedParameters().map(([name]) => name) // ['0.weight', '0.bias', '2.weight', '2.bias']
+ * ```
+ */
 export class Sequential extends Module {
   readonly layers: Module[]
 

@@ -104,6 +104,21 @@ export function overTime<T>(timeSteps: number, fn: () => T): T {
 /**
  * Base class of every layer and model. Subclasses register their parameters,
  * buffers and children in the constructor and implement `forward`.
+ *
+ * @example
+ * ```ts
+ * // A residual block of two convolutions; its weights are named `a.weight`, `b.bias`, …
+ * class Residual extends Module {
+ *   readonly a = this.registerModule('a', new Conv2d(8, 8, 3, { padding: 1 }))
+ *   readonly b = this.registerModule('b', new Conv2d(8, 8, 3, { padding: 1 }))
+ *   forward(x: Tensor): Tensor {
+ *     return scope(() => x.add(this.b.forward(this.a.forward(x).relu())))
+ *   }
+ * }
+ * const block = new Residual().initParameters(7)
+ * block.forward(Tensor.rand([1, 8, 16, 16])).shape // [1, 8, 16, 16]
+ * block.numParameters() // 1168
+ * ```
  */
 export abstract class Module {
   /** Training mode (batch statistics, dropout) or evaluation mode. */

@@ -36,6 +36,14 @@ const DEFAULT_ALPHA = { sigmoid: 4, atan: 2, triangle: 1 } as const
  * A layer of multi-step spiking neurons over `[T, ...]` input. Each forward
  * starts from a fresh membrane (no hidden state to reset), runs all T steps
  * in one kernel and records the mean firing rate on the device.
+ *
+ * @example
+ * ```ts
+ * const lif = new SpikingNeuron({ kind: 'lif', tau: 2, vThreshold: 1 })
+ * const spikes = lif.forward(directEncode(Tensor.full([1, 4], 1.5), 4)) // [T = 4, 1, 4], values 0 or 1
+ * spikes.toFloat32Array() // each neuron fires at steps 2 and 4
+ * lif.firingRate() // 0.5
+ * ```
  */
 export class SpikingNeuron extends Module {
   readonly kind: 'if' | 'lif' | 'plif'
@@ -103,6 +111,12 @@ export class SpikingNeuron extends Module {
 /**
  * Runs a stateless layer (conv, batch norm, pooling) on `[T, B, ...]` as one
  * `[T·B, ...]` batch: one dispatch for all time steps.
+ *
+ * @example
+ * ```ts
+ * const conv = new MultiStep(new Conv2d(1, 8, 3, { padding: 1 }))
+ * conv.forward(Tensor.rand([4, 2, 1, 16, 16])).shape // [4, 2, 8, 16, 16]: T = 4, B = 2
+ * ```
  */
 export class MultiStep<M extends Module = Module> extends Module {
   readonly inner: M
@@ -161,7 +175,15 @@ export function rateEncode(x: Tensor, timeSteps: number, seed: number): Tensor {
   })
 }
 
-/** The decoder: mean over the time dimension, `[T, B, ...] → [B, ...]`. */
+/**
+ * The decoder: mean over the time dimension, `[T, B, ...] → [B, ...]`.
+ *
+ * @example
+ * ```ts
+ * const spikes = rateEncode(Tensor.full([1, 1, 8, 8], 0.25), 64, 1)
+ * meanOverTime(spikes).mean([0, 1, 2, 3]).toFloat32Array() // ≈ 0.25: the rate decodes the intensity
+ * ```
+ */
 export function meanOverTime(x: Tensor): Tensor {
   return x.mean(0)
 }

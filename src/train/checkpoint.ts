@@ -211,6 +211,14 @@ function checkNamedFile(sidecar: string, role: string, file: string, expected: s
  * and the training state. Each file must match the SHA-256 the sidecar
  * recorded (when it has them), so weights and optimizer state of different
  * writes are refused rather than resumed.
+ *
+ * @example
+ * ```ts
+ * const net = new DnCNN({ depth: 4, channels: 8 })
+ * const sidecar = saveCheckpoint('ckpt', 'teacher', net, { step: 10, seed: 0, config: { model: { kind: 'dncnn', options: { depth: 4, channels: 8 } } }, metrics: {} })
+ * const copy = new DnCNN({ depth: 4, channels: 8, seed: 5 })
+ * loadCheckpoint(sidecar, copy).info.step // 10; copy now holds net's weights
+ * ```
  */
 export function loadCheckpoint(file: string, model: Module): { info: CheckpointInfo; trainingState: NamedArray[] | null } {
   const { info, dir, sidecar } = readCheckpointInfo(file)

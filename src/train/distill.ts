@@ -90,6 +90,21 @@ export interface TrainJob {
  * step's record, the validation history, and the step it stopped at when a
  * stop was requested (`trapInterrupts`) before the end, else null. A
  * stopped run has a checkpoint at that step.
+ *
+ * @example
+ * ```ts
+ * const student = new SpikerIR({ width: 8, timeSteps: 2 })
+ * const hkd = new HKD(student, null, []) // no teacher: L1 + FFT only
+ * const source = { kind: 'deadLeaves', count: 4, size: 32 } as const
+ * const { last } = trainStudent({
+ *   student,
+ *   hkd,
+ *   data: (startStep) => new DataLoader({ source, patch: 16, batch: 2, degradation: { kind: 'awgn', sigma: 25 }, startStep }),
+ *   settings: { steps: 3, lr: 1e-3, warmup: 0, minLr: 1e-5, weightDecay: 1e-4, clipNorm: 1, seed: 0, valEvery: 0, checkpointEvery: 0, outDir: 'run' },
+ *   config: { model: { kind: 'spikerir', options: { width: 8, timeSteps: 2 } } },
+ * })
+ * console.log(last?.loss) // run/student.json loads with loadModel
+ * ```
  */
 export function trainStudent(job: TrainJob): { last: StepRecord | null; validation: { step: number; metrics: Record<string, number> }[]; stoppedAt: number | null } {
   const { student, hkd, settings: s } = job

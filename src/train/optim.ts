@@ -122,7 +122,23 @@ export class Adam implements Optimizer {
   }
 }
 
-/** AdamW (Loshchilov & Hutter): Adam with decoupled weight decay (default 0.01). */
+/**
+ * AdamW (Loshchilov & Hutter): Adam with decoupled weight decay (default 0.01).
+ *
+ * @example
+ * ```ts
+ * const net = new Conv2d(1, 1, 3, { padding: 1 })
+ * const opt = new AdamW(net.namedParameters(), { lr: 1e-2 })
+ * const x = Tensor.rand([4, 1, 16, 16], { seed: 1 })
+ * for (let step = 0; step < 20; step++) {
+ *   scope(() => {
+ *     net.forward(x).mseLoss(x).backward() // learn the identity
+ *     opt.step()
+ *     zeroGrad()
+ *   })
+ * }
+ * ```
+ */
 export class AdamW extends Adam {
   constructor(params: readonly NamedParameter[], options: Omit<AdamOptions, 'decoupled'> = {}) {
     super(params, { weightDecay: 0.01, ...options, decoupled: true })

@@ -69,7 +69,17 @@ function defaultHints(teacher: ModelSpec): string[] {
   return teacher.kind === 'dncnn' ? ['encoder1:layer5', 'decoder1:layer10', 'refine:layer15'] : ['encoder1:encoder1', 'encoder2:encoder2', 'decoder2:decoder2', 'decoder1:decoder1']
 }
 
-/** Runs a recipe; returns the final validation metrics and the last step's record. */
+/**
+ * Runs a recipe; returns the final validation metrics and the last step's record.
+ *
+ * @example
+ * ```ts
+ * // Two steps of a student without a teacher (the baseline), on tiny patches.
+ * const recipe = { ...defaultRecipe('run'), steps: 2, patch: 16, batch: 2, val: { source: { kind: 'deadLeaves', count: 1, size: 32 }, limit: 1 } } as const
+ * const { metrics, last } = runRecipe({ ...recipe, teacher: null })
+ * console.log(metrics?.['psnr'], last?.loss) // the student is at run/student.json
+ * ```
+ */
 export function runRecipe(
   recipe: Recipe,
   options: { resume?: string; onStep?: (r: StepRecord) => void; onValidation?: (step: number, m: Record<string, number>) => void } = {},

@@ -13,7 +13,15 @@ function withWarmup(baseLr: number, warmup: number, after: (t: number) => number
   return (step) => (step < warmup ? (baseLr * (step + 1)) / warmup : after(step - warmup))
 }
 
-/** Cosine decay from `baseLr` to `minLr` over `totalSteps` (warm-up included). */
+/**
+ * Cosine decay from `baseLr` to `minLr` over `totalSteps` (warm-up included).
+ *
+ * @example
+ * ```ts
+ * const lr = cosineSchedule(1e-3, 1000, { warmup: 50, minLr: 1e-5 })
+ * ;[lr(0), lr(50), lr(999)] // [2e-5, 1e-3, ≈1e-5]
+ * ```
+ */
 export function cosineSchedule(baseLr: number, totalSteps: number, options: { warmup?: number; minLr?: number } = {}): Schedule {
   const warmup = options.warmup ?? 0
   const minLr = options.minLr ?? 0
