@@ -10,12 +10,8 @@
  * @module
  */
 import { info, memory, noGrad, resetPeakMemory, scope, Tensor } from '../tensor'
+import type { Restorer } from './evaluate'
 
-/** The model interface tiling needs (as {@link Restorer} in evaluate). */
-interface Forward {
-  forward(x: Tensor): Tensor
-  readonly sizeMultiple?: number
-}
 
 /** Pixels of overlap between neighbouring tiles when none is given: more than the student's receptive field reaches from a tile's edge. */
 export const DEFAULT_OVERLAP = 32
@@ -36,7 +32,7 @@ export function tileBudgetBytes(): number {
 }
 
 /** Peak bytes per pixel of one forward pass of `model`, measured once per model and channel count on a 64² probe. */
-export function bytesPerPixel(model: Forward, channels: number): number {
+export function bytesPerPixel(model: Restorer, channels: number): number {
   const cached = sideCache.get(model)?.get(channels)
   if (cached !== undefined) return cached
   const m = model.sizeMultiple ?? 1
@@ -57,7 +53,7 @@ export function bytesPerPixel(model: Forward, channels: number): number {
  * whose pass fits what the budget leaves after the whole-image arrays that
  * tiling holds (input, output, blend weights: six image-sized buffers).
  */
-export function autoTileSide(model: Forward, channels: number, h: number, w: number): number {
+export function autoTileSide(model: Restorer, channels: number, h: number, w: number): number {
   const perPixel = bytesPerPixel(model, channels)
   const budget = tileBudgetBytes()
   if (h * w * perPixel <= budget) return 0
