@@ -187,6 +187,13 @@ fn jpeg(img: &Image, quality: u8) -> Image {
     Image { data, ..*img }
 }
 
+/// Pixels a synthetic source may generate (4 GiB of f32).
+const MAX_HELD_PIXELS: usize = 1 << 30;
+
+/// Values in one batch's input (and again in its target): 1 GiB of f32 each,
+/// with a few batches prefetched.
+const MAX_BATCH_VALUES: usize = 1 << 28;
+
 /// Where images come from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Source {
@@ -308,6 +315,13 @@ fn load(source: &Source) -> Result<Vec<Example>> {
             if *count == 0 || *size == 0 {
                 return Err(Error::InvalidArgument(format!(
                     "deadLeaves: count and size must be positive, got {count} and {size}"
+                )));
+            }
+            // The images are held in memory as f32: refuse what cannot fit
+            // rather than abort on a failed allocation.
+            if count.saturating_mul(size.saturating_mul(*size)) > MAX_HELD_PIXELS {
+                return Err(Error::InvalidArgument(format!(
+                    "deadLeaves: {count} images of {size}×{size} are more than the {MAX_HELD_PIXELS} pixels a source may hold"
                 )));
             }
             Ok((0..*count)
@@ -467,6 +481,17 @@ impl PatchSampler {
             return Err(Error::InvalidArgument(format!(
                 "patch and batch must be positive, got {} and {}",
                 cfg.patch, cfg.batch
+            )));
+        }
+        // Checked before any image is read; channels are at most 3.
+        let per_batch = cfg
+            .batch
+            .saturating_mul(3)
+            .saturating_mul(cfg.patch.saturating_mul(cfg.patch));
+        if per_batch > MAX_BATCH_VALUES {
+            return Err(Error::InvalidArgument(format!(
+                "a batch of {} patches of {}×{} is more than the {MAX_BATCH_VALUES} values a batch may hold; lower batch or patch",
+                cfg.batch, cfg.patch, cfg.patch
             )));
         }
         let examples = load(source)?;

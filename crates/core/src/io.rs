@@ -323,6 +323,26 @@ pub fn decode_image(
     channels: Option<usize>,
     limits: &ImageLimits,
 ) -> std::result::Result<Image, String> {
+    // The checks below keep known decoder panics away (see `png_chunks_fit`);
+    // this turns any other one into an error about the file, not a crash.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        decode_checked(bytes, channels, limits)
+    }))
+    .unwrap_or_else(|p| {
+        let why = p
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| p.downcast_ref::<&str>().copied())
+            .unwrap_or("unknown");
+        Err(format!("the decoder failed on corrupt data ({why})"))
+    })
+}
+
+fn decode_checked(
+    bytes: &[u8],
+    channels: Option<usize>,
+    limits: &ImageLimits,
+) -> std::result::Result<Image, String> {
     if let Some(c) = channels.filter(|c| !matches!(c, 1 | 3)) {
         return Err(format!("channels must be 1 or 3, got {c}"));
     }
@@ -358,6 +378,18 @@ pub fn decode_image(
             ))
         }
     };
+    if format == image::ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
+        // zune-jpeg would fill a cut-off scan with grey and report success.
+        return Err(
+            "the JPEG data is truncated (no end-of-image marker after the last scan)".into(),
+        );
+    }
+    if format == image::ImageFormat::Tiff {
+        tiff_entries_fit(bytes)?;
+    }
+    if format == image::ImageFormat::Png {
+        png_chunks_fit(bytes)?;
+    }
     let mut lim = image::Limits::default();
     lim.max_image_width = Some(limits.max_side);
     lim.max_image_height = Some(limits.max_side);
@@ -380,12 +412,6 @@ pub fn decode_image(
     lim.reserve(image::ImageDecoder::total_bytes(&decoder))
         .map_err(|e| describe_image(name, e))?;
     let img = image::DynamicImage::from_decoder(decoder).map_err(|e| describe_image(name, e))?;
-    if format == image::ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
-        // zune-jpeg fills a cut-off scan with grey and reports success.
-        return Err(
-            "the JPEG data is truncated (no end-of-image marker after the last scan)".into(),
-        );
-    }
     if img.color().has_alpha() {
         let transparent = transparent_pixels(&img);
         if transparent > 0 {
@@ -452,6 +478,87 @@ fn jpeg_is_complete(b: &[u8]) -> bool {
         Some(i) => b[i..].windows(2).any(|w| w == [0xff, 0xd9]),
         None => false,
     }
+}
+
+/// Checks the PNG chunks that the `png` crate trusts: a palette (PLTE) must
+/// hold whole RGB entries, at most 256 (png 0.18 indexes past the end of one
+/// whose length is not a multiple of 3, and panics).
+fn png_chunks_fit(b: &[u8]) -> std::result::Result<(), String> {
+    let mut at = 8;
+    while let Some(head) = b.get(at..at + 8) {
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        if &head[4..8] == b"PLTE" && (len == 0 || len % 3 != 0 || len > 768) {
+            return Err(format!(
+                "the PNG palette (PLTE) has {len} bytes; it must hold 1 to 256 RGB entries (a multiple of 3 bytes)"
+            ));
+        }
+        if &head[4..8] == b"IEND" {
+            break;
+        }
+        at = match at.checked_add(12 + len) {
+            Some(next) => next,
+            None => break,
+        };
+    }
+    Ok(())
+}
+
+/// Checks that no entry of a TIFF's first directory claims more bytes than
+/// the whole file holds. The `tiff` crate reads that directory before the
+/// image crate passes it any limit and reserves 32 bytes a claimed value
+/// (up to 256 MiB), so a 400-byte file could otherwise cost that much memory;
+/// in a real file every value is stored in it, so a claim larger than the
+/// file is corrupt.
+fn tiff_entries_fit(b: &[u8]) -> std::result::Result<(), String> {
+    let le = match b.get(..2) {
+        Some(b"II") => true,
+        Some(b"MM") => false,
+        _ => return Ok(()),
+    };
+    let at = |i: usize, n: usize| -> Option<u64> {
+        let s = b.get(i..i.checked_add(n)?)?;
+        let mut v = 0u64;
+        for k in 0..n {
+            let byte = if le { s[n - 1 - k] } else { s[k] };
+            v = (v << 8) | byte as u64;
+        }
+        Some(v)
+    };
+    let big = at(2, 2) == Some(43);
+    let (first, count_len, entry_len, field_len) = if big {
+        (at(8, 8), 8, 20, 8)
+    } else {
+        (at(4, 4), 2, 12, 4)
+    };
+    // A directory that cannot be found or read is the decoder's to report.
+    let Some(ifd) = first.and_then(|o| usize::try_from(o).ok()) else {
+        return Ok(());
+    };
+    let Some(entries) = at(ifd, count_len) else {
+        return Ok(());
+    };
+    for e in 0..entries.min(u16::MAX as u64) as usize {
+        let base = ifd + count_len + e * entry_len;
+        let (Some(tag), Some(kind), Some(count)) =
+            (at(base, 2), at(base + 2, 2), at(base + 4, field_len))
+        else {
+            return Ok(());
+        };
+        let size: u64 = match kind {
+            3 | 8 => 2,
+            4 | 9 | 11 | 13 => 4,
+            5 | 10 | 12 | 16 | 17 | 18 => 8,
+            _ => 1,
+        };
+        let claimed = count.saturating_mul(size);
+        if claimed > b.len() as u64 {
+            return Err(format!(
+                "the TIFF directory's tag {tag} claims {count} values ({claimed} bytes), more than the whole file ({} bytes)",
+                b.len()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Pixels whose alpha is below the maximum.
