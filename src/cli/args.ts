@@ -104,7 +104,7 @@ export function describeFlags(spec: Record<string, FlagSpec>): string {
   return Object.entries(spec)
     .map(([k, s]) => {
       const range = s.type === 'number' && (s.min !== undefined || s.max !== undefined || s.integer) ? ` (${describeRule(s)})` : ''
-      return `  --${k}${s.type === 'boolean' ? '' : ` <${s.type}>`}`.padEnd(28) + s.description + range
+      return `  --${k}${s.type === 'boolean' ? '' : ` <${s.type}>`}`.padEnd(27) + ' ' + s.description + range
     })
     .join('\n')
 }

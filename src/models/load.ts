@@ -78,6 +78,37 @@ function breaks(v: unknown, rule: NumberRule): boolean {
   )
 }
 
+/** What each neuron option may be (see `NeuronOptions`). */
+const NEURON_RULES: Record<string, (v: unknown) => boolean> = {
+  kind: (v) => v === 'if' || v === 'lif' || v === 'plif',
+  tau: (v) => typeof v === 'number' && Number.isFinite(v) && v > 1,
+  vThreshold: (v) => typeof v === 'number' && Number.isFinite(v) && v > 0,
+  vReset: (v) => v === null || (typeof v === 'number' && Number.isFinite(v)),
+  decayInput: (v) => typeof v === 'boolean',
+  detachReset: (v) => typeof v === 'boolean',
+  surrogate: (v) => v === 'sigmoid' || v === 'atan' || v === 'triangle',
+  alpha: (v) => typeof v === 'number' && Number.isFinite(v) && v > 0,
+}
+
+const NEURON_WANTS: Record<string, string> = {
+  kind: "'if', 'lif' or 'plif'",
+  tau: 'a number > 1',
+  vThreshold: 'a number > 0',
+  vReset: 'a number, or null (soft reset)',
+  decayInput: 'true or false',
+  detachReset: 'true or false',
+  surrogate: "'sigmoid', 'atan' or 'triangle'",
+  alpha: 'a number > 0',
+}
+
+function checkNeuron(neuron: Record<string, unknown>, at: string): void {
+  for (const [k, v] of Object.entries(neuron)) {
+    const ok = NEURON_RULES[k]
+    if (!ok) throw new Error(`${at}.${k}: unknown neuron option (known: ${Object.keys(NEURON_RULES).join(', ')})`)
+    if (v !== undefined && !ok(v)) throw new Error(`${at}.${k} must be ${NEURON_WANTS[k]}, got ${JSON.stringify(v) ?? typeName(v)}`)
+  }
+}
+
 /**
  * Checks an architecture spec (a sidecar's or a recipe's `model`): a known
  * kind and options of the right types and ranges. `where` names its origin
@@ -102,6 +133,7 @@ export function checkModelSpec(value: unknown, where: string): ModelSpec {
     if (v === undefined) continue
     if (rule === 'object') {
       if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error(`${at} must be an object, got ${typeName(v)}`)
+      checkNeuron(v as Record<string, unknown>, at)
     } else if (rule === 'blocks') {
       if (!Array.isArray(v) || v.length !== 6 || v.some((b) => breaks(b, int(1, 64)))) {
         throw new Error(`${at} must be 6 integers ≥ 1 (blocks per level), got ${JSON.stringify(v)}`)

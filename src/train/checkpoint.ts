@@ -185,6 +185,11 @@ export function checkCheckpointInfo(raw: unknown, sidecar: string): CheckpointIn
   need(count(raw['seed']), 'seed', 'an integer ≥ 0')
   need(isObject(raw['config']), 'config', 'an object')
   need(isObject(raw['metrics']), 'metrics', 'an object')
+  // A resumed run continues the validation history it finds here.
+  const history = isObject(raw['metrics']) ? raw['metrics']['validation'] : undefined
+  if (history !== undefined && !(Array.isArray(history) && history.every((h) => isObject(h) && count(h['step']) && isObject(h['metrics'])))) {
+    problems.push(`"metrics.validation" must be a list of { step, metrics }, got ${JSON.stringify(history)}`)
+  }
   need(isSiblingName(raw['model']), 'model', 'a file name beside the sidecar')
   need(raw['trainingState'] === null || isSiblingName(raw['trainingState']), 'trainingState', 'null or a file name beside the sidecar')
   const h = raw['sha256']
