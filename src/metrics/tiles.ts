@@ -47,13 +47,16 @@ export function bytesPerPixel(model: Restorer, channels: number): number {
 }
 
 /**
- * The tile side for an image of `channels × h × w`: 0 (no tiling) when one
- * forward pass over the whole image fits {@link tileBudgetBytes}; else the
+ * The tile side for an image of `channels × h × w`: 0 (no tiling) when the
+ * image is no larger than the probe or one forward pass over the whole image
+ * fits {@link tileBudgetBytes}; else the
  * largest side, a multiple of the model's `sizeMultiple` and at least 128,
  * whose pass fits what the budget leaves after the whole-image arrays that
  * tiling holds (input, output, blend weights: six image-sized buffers).
  */
 export function autoTileSide(model: Restorer, channels: number, h: number, w: number): number {
+  // No larger than the probe: restored whole, with no probe pass at all.
+  if (h * w <= PROBE_SIDE * PROBE_SIDE) return 0
   const perPixel = bytesPerPixel(model, channels)
   const budget = tileBudgetBytes()
   if (h * w * perPixel <= budget) return 0
