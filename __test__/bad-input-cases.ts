@@ -219,6 +219,7 @@ export const cases: Case[] = [
     return b
   }, /corrupt PNG data: .*CRC error/),
   imageCase('PNG whose header declares 100000 × 100000 pixels', 'huge.png', () => png({ width: 100000, height: 100000, colorType: 0, bitDepth: 8, rows: [Buffer.alloc(10)] }), /too large|more than the/),
+  imageCase('PNG whose palette is not whole RGB entries', 'plte.png', () => png({ width: 4, height: 4, colorType: 3, bitDepth: 8, palette: Buffer.from([0, 0, 0, 255]), rows: rgbRows(4, 4, () => [0]) }), /the PNG palette \(PLTE\) has 4 bytes; it must hold 1 to 256 RGB entries/),
   imageCase('PNG with transparent pixels', 'alpha.png', () => png({ width: 8, height: 8, colorType: 6, bitDepth: 8, rows: rgbRows(8, 8, (x) => [200, 100, 50, x < 4 ? 0 : 255]) }), /32 of 64 pixels are transparent/),
   imageCase('PNG with a fully opaque alpha channel (alpha dropped)', 'opaque.png', () => png({ width: 8, height: 8, colorType: 6, bitDepth: 8, rows: rgbRows(8, 8, (x, y) => [x * 30, y * 30, 90, 255]) }), null),
   imageCase('16-bit grey PNG (precision kept)', 'deep.png', () => png({ width: 12, height: 12, colorType: 0, bitDepth: 16, rows: rgbRows(12, 12, (x, y) => [(x * 20) & 0xff, y * 20]) }), null),

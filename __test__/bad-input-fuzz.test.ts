@@ -61,6 +61,17 @@ const seeds: string[] = [
   JSON.stringify({ format: 'spikeir-checkpoint', version: 1, step: 1, seed: 1, config: { model: { kind: 'dncnn', options: { depth: 17 } } }, metrics: {}, model: 'd.safetensors', trainingState: null }),
 ]
 
+/**
+ * Mutants that once got past the checks, replayed first (accepted or refused,
+ * but never a TypeError): JSON.parse makes `__proto__` an own key, and
+ * `in` finds `toString` and `constructor` on every object.
+ */
+const regressions: string[] = [
+  '{"format":"spikeir-checkpoint","version":1,"step":0,"seed":7,"config":{"model":{"kind":"spikerir","options":{"width":8,"neuron":{"kind":"plif","__proto__":"/abs/path"}}}},"metrics":{},"model":"s.safetensors","trainingState":null}',
+  '{"format":"spikeir-checkpoint","version":1,"step":0,"seed":7,"config":{"model":{"kind":"toString","options":{}}},"metrics":{},"model":"s.safetensors","trainingState":null}',
+  '{"format":"spikeir-checkpoint","version":1,"step":0,"seed":7,"config":{"model":{"kind":"unet","options":{"constructor":1}}},"metrics":{},"model":"s.safetensors","trainingState":null}',
+]
+
 const TOKENS = ['null', 'true', '-1', '0', '1e309', '1.5', '"x"', '""', '[]', '{}', '"../x"', '9007199254740993', '"spikerir"', '[1,2]', ',', ':', '"', '{', ']']
 const VALUES: unknown[] = [null, true, false, -1, 0, 0.5, 2 ** 53, Number.MAX_VALUE, '', 'x', '../up', 'a/b', [], [1], {}, { kind: 'lif' }, '/abs/path']
 
@@ -117,9 +128,10 @@ test('the sidecar reader and model-spec check refuse every mutant with a message
   let executions = 0
   let accepted = 0
   try {
-    // The seeds as they are first, then mutants until the time is up.
-    for (let n = 0; n < seeds.length || Date.now() - t0 < seconds * 1000; n++) {
-      const text = n < seeds.length ? seeds[n]! : mutant(next)
+    // The seeds and regressions as they are first, then mutants until the time is up.
+    const fixed = [...seeds, ...regressions]
+    for (let n = 0; n < fixed.length || Date.now() - t0 < seconds * 1000; n++) {
+      const text = n < fixed.length ? fixed[n]! : mutant(next)
       fs.writeFileSync(file, text)
       executions++
       try {

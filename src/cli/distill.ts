@@ -63,7 +63,7 @@ export function recipeFrom(args: Parsed, base: Recipe): Recipe {
       throw new UsageError(`--config ${f['config']}: ${e instanceof Error ? e.message : String(e)}`)
     }
     if (typeof file !== 'object' || file === null || Array.isArray(file)) throw new UsageError(`--config ${f['config']}: a recipe must be a JSON object, got ${Array.isArray(file) ? 'an array' : JSON.stringify(file)}`)
-    const unknown = Object.keys(file).filter((k) => !(k in base))
+    const unknown = Object.keys(file).filter((k) => !Object.hasOwn(base, k))
     if (unknown.length) throw new UsageError(`--config ${f['config']}: unknown keys ${unknown.join(', ')}`)
     r = { ...r, ...file }
   }

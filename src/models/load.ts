@@ -103,7 +103,8 @@ const NEURON_WANTS: Record<string, string> = {
 
 function checkNeuron(neuron: Record<string, unknown>, at: string): void {
   for (const [k, v] of Object.entries(neuron)) {
-    const ok = NEURON_RULES[k]
+    // Own keys only: JSON may name `__proto__` or `constructor`.
+    const ok = Object.hasOwn(NEURON_RULES, k) ? NEURON_RULES[k] : undefined
     if (!ok) throw new Error(`${at}.${k}: unknown neuron option (known: ${Object.keys(NEURON_RULES).join(', ')})`)
     if (v !== undefined && !ok(v)) throw new Error(`${at}.${k} must be ${NEURON_WANTS[k]}, got ${JSON.stringify(v) ?? typeName(v)}`)
   }
@@ -119,7 +120,7 @@ export function checkModelSpec(value: unknown, where: string): ModelSpec {
     throw new Error(`${where} must be an object { kind, options }, got ${typeName(value)}`)
   }
   const { kind, options = {} } = value as { kind?: unknown; options?: unknown }
-  if (typeof kind !== 'string' || !(kind in OPTION_RULES)) {
+  if (typeof kind !== 'string' || !Object.hasOwn(OPTION_RULES, kind)) {
     throw new Error(`${where}.kind must be one of ${Object.keys(OPTION_RULES).join(', ')}, got ${JSON.stringify(kind) ?? 'nothing'}`)
   }
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
@@ -127,7 +128,7 @@ export function checkModelSpec(value: unknown, where: string): ModelSpec {
   }
   const rules = OPTION_RULES[kind as ModelSpec['kind']]
   for (const [k, v] of Object.entries(options)) {
-    const rule = rules[k]
+    const rule = Object.hasOwn(rules, k) ? rules[k] : undefined
     const at = `${where}.options.${k}`
     if (rule === undefined) throw new Error(`${at}: unknown option for ${kind} (known: ${Object.keys(rules).join(', ')})`)
     if (v === undefined) continue
