@@ -129,3 +129,20 @@ impl Rng {
 pub fn numel(shape: &[usize]) -> usize {
     shape.iter().product()
 }
+
+/// A neuron configuration with the sigmoid surrogate and no detached reset.
+pub fn neuron_cfg(
+    kind: spikeir_core::ops::neuron::NeuronKind,
+    v_th: f32,
+    v_reset: Option<f32>,
+    decay_input: bool,
+) -> spikeir_core::ops::neuron::NeuronConfig {
+    spikeir_core::ops::neuron::NeuronConfig {
+        kind,
+        v_threshold: v_th,
+        v_reset,
+        decay_input,
+        detach_reset: false,
+        surrogate: spikeir_core::ops::neuron::Surrogate::sigmoid(),
+    }
+}

@@ -18,16 +18,7 @@ fn to64(v: &[f32]) -> Vec<f64> {
     v.iter().map(|&x| x as f64).collect()
 }
 
-fn cfg(kind: NeuronKind, v_th: f32, v_reset: Option<f32>, decay_input: bool) -> NeuronConfig {
-    NeuronConfig {
-        kind,
-        v_threshold: v_th,
-        v_reset,
-        decay_input,
-        detach_reset: false,
-        surrogate: Surrogate::sigmoid(),
-    }
-}
+use common::neuron_cfg as cfg;
 
 /// PLIF's weight as a device tensor, when the kind needs one.
 fn plif_weight(kind: NeuronKind, w: f32) -> Option<Tensor> {

@@ -5,21 +5,10 @@
 mod common;
 
 use common::device;
-use spikeir_core::ops::neuron::{
-    neuron_backward, neuron_forward, NeuronConfig, NeuronKind, Surrogate,
-};
+use spikeir_core::ops::neuron::{neuron_backward, neuron_forward, NeuronKind};
 use spikeir_core::{Error, Tensor};
 
-fn cfg(kind: NeuronKind, v_th: f32, v_reset: Option<f32>, decay_input: bool) -> NeuronConfig {
-    NeuronConfig {
-        kind,
-        v_threshold: v_th,
-        v_reset,
-        decay_input,
-        detach_reset: false,
-        surrogate: Surrogate::sigmoid(),
-    }
-}
+use common::neuron_cfg as cfg;
 
 #[test]
 fn more_neurons_than_one_grid_row_holds() {

@@ -350,7 +350,11 @@ pub fn max_axes_backward(
     }
     let n = u32_arg(op, x.numel())?;
     let pipeline = dev.pipeline("reduce/max_backward", || {
-        include_str!("../shaders/reduce_max_backward.wgsl").into()
+        format!(
+            "{}{}",
+            include_str!("../shaders/reduce_max_backward.wgsl"),
+            OUTPUT_INDEX
+        )
     });
     // Pass 1 marks the elements at their maximum; their count per output
     // (exact in f32) comes from the sum reduction; pass 2 writes each marked
@@ -409,6 +413,10 @@ pub fn sum_all(x: &Tensor) -> Result<Tensor> {
     reduce_scaled("sum_all", &flat, &[0], true, 1.0)
 }
 
+/// `output_index`, appended to both broadcast kernels (WGSL declarations
+/// may come in any order).
+const OUTPUT_INDEX: &str = include_str!("../shaders/reduce_output_index.wgsl");
+
 /// The uniform of the broadcast kernels (reduce_broadcast.wgsl,
 /// reduce_max_backward.wgsl): `n`, the segment count, one kernel-specific
 /// word, padding, then the simplified input segments' sizes and their output
@@ -464,7 +472,11 @@ fn broadcast_back(
     let n = u32_arg(op, gx.numel())?;
     let params = broadcast_params(n, x_shape, &mask, scale.to_bits());
     let pipeline = dev.pipeline("reduce/broadcast", || {
-        include_str!("../shaders/reduce_broadcast.wgsl").into()
+        format!(
+            "{}{}",
+            include_str!("../shaders/reduce_broadcast.wgsl"),
+            OUTPUT_INDEX
+        )
     });
     dev.dispatch(
         &pipeline,

@@ -1,6 +1,5 @@
-// Backward of a sum/mean: gx[i] = scale · g[o(i)]. The input index is
-// decomposed over the simplified input segments; reduced segments have
-// output stride 0, kept ones their row-major stride in g.
+// Backward of a sum/mean: gx[i] = scale · g[o(i)], o(i) from output_index
+// (reduce_output_index.wgsl, appended).
 struct Params {
     n: u32,
     nseg: u32,
@@ -17,14 +16,6 @@ struct Params {
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * 256u;
     if (i >= p.n) { return; }
-    var rem = i;
-    var o = 0u;
-    for (var k = i32(p.nseg) - 1; k >= 0; k = k - 1) {
-        let q = u32(k) / 4u;
-        let r = u32(k) % 4u;
-        let d = p.dims[q][r];
-        o = o + (rem % d) * p.ostr[q][r];
-        rem = rem / d;
-    }
+    let o = output_index(i);
     gx[i] = g[o] * p.scale;
 }

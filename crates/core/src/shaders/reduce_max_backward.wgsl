@@ -1,5 +1,5 @@
 // Backward of a max over axes (PyTorch's amax rule). Element i belongs to
-// output o(i) (decomposed as in reduce_broadcast.wgsl); it is at its maximum
+// output o(i) (output_index, reduce_output_index.wgsl, appended); it is at its maximum
 // when x[i] == m[o(i)]. With `mark` set, gx[i] = 1 there (the tie count is a
 // sum of these); otherwise gx[i] = share[o(i)] = g / count there. Elsewhere 0.
 struct Params {
@@ -20,15 +20,7 @@ struct Params {
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * 256u;
     if (i >= p.n) { return; }
-    var rem = i;
-    var o = 0u;
-    for (var k = i32(p.nseg) - 1; k >= 0; k = k - 1) {
-        let q = u32(k) / 4u;
-        let r = u32(k) % 4u;
-        let d = p.dims[q][r];
-        o = o + (rem % d) * p.ostr[q][r];
-        rem = rem / d;
-    }
+    let o = output_index(i);
     var v = 0.0;
     if (x[i] == m[o]) {
         v = select(share[o], 1.0, p.mark != 0u);
