@@ -4,7 +4,7 @@ import * as path from 'node:path'
 
 import test from 'ava'
 
-import { DnCNN, HKD, SpikerIR, Tensor, gammaAt, parseGammaSchedule, trainStudent, zeroGrad, noGrad, readCheckpointInfo, loadModel, type BatchStream, type StepRecord } from '../index'
+import { DnCNN, HKD, SpikerIR, Tensor, gammaAt, hintStatistics, parseGammaSchedule, trainStudent, zeroGrad, noGrad, readCheckpointInfo, loadModel, type BatchStream, type StepRecord } from '../index'
 
 test('γ schedules follow their definitions', (t) => {
   t.is(gammaAt(0.12, { kind: 'constant' }, 500), 0.12)
@@ -16,6 +16,89 @@ test('γ schedules follow their definitions', (t) => {
   t.deepEqual(parseGammaSchedule('cosine:300'), { kind: 'cosine', steps: 300 })
   t.throws(() => parseGammaSchedule('wobbly'), { message: /unknown gamma schedule 'wobbly'/ })
   t.throws(() => parseGammaSchedule('linear:x'), { message: /positive step count/ })
+  // Warm-up then cosine: (step + 1)/W·γ on the ramp, ½·γ·(1 + cos(π·t)) after it.
+  const wc = parseGammaSchedule('warmup-cosine:10:110')
+  t.deepEqual(wc, { kind: 'warmupCosine', warmup: 10, steps: 110 })
+  t.true(Math.abs(gammaAt(0.12, wc, 0) - 0.012) < 1e-12)
+  t.true(Math.abs(gammaAt(0.12, wc, 9) - 0.12) < 1e-12)
+  t.true(Math.abs(gammaAt(0.12, wc, 60) - 0.06) < 1e-12) // halfway through the decay
+  t.is(gammaAt(0.12, wc, 110), 0)
+  t.throws(() => parseGammaSchedule('warmup-cosine:10:5'), { message: /0 < WARMUP < STEPS/ })
+})
+
+test('hint statistics are each teacher channel\'s mean and standard deviation over the batches', (t) => {
+  const teacher = new DnCNN({ depth: 4, channels: 3, seed: 5 })
+  const batches = [Tensor.rand([2, 1, 8, 8], { seed: 6 }), Tensor.rand([2, 1, 8, 8], { seed: 7 })]
+  const stats = hintStatistics(teacher, ['layer2'], batches)
+  // Reference: every feature value read back and summed in f64 per channel, batch by batch.
+  const c = 3
+  const sum = new Float64Array(c)
+  const sum2 = new Float64Array(c)
+  for (const x of batches) {
+    const f = noGrad(() => teacher.forwardHints(x, ['layer2'])).features.get('layer2')!
+    const v = f.toFloat32Array()
+    const per = v.length / c / 2
+    for (let b = 0; b < 2; b++) for (let ch = 0; ch < c; ch++) for (let i = 0; i < per; i++) {
+      const z = v[(b * c + ch) * per + i]!
+      sum[ch]! += z / (2 * per * batches.length)
+      sum2[ch]! += (z * z) / (2 * per * batches.length)
+    }
+  }
+  const mean = stats.get('layer2')!.mean.toFloat32Array()
+  const std = stats.get('layer2')!.std.toFloat32Array()
+  t.deepEqual(stats.get('layer2')!.mean.shape, [1, 3, 1, 1])
+  const rawStd = Array.from(sum2, (v, i) => Math.sqrt(v - sum[i]! ** 2))
+  const floor = (0.05 * rawStd.reduce((a, b) => a + b, 0)) / c
+  for (let ch = 0; ch < c; ch++) {
+    t.true(Math.abs(mean[ch]! - sum[ch]!) < 1e-5, `mean ${ch}: ${mean[ch]} vs ${sum[ch]}`)
+    t.true(Math.abs(std[ch]! - Math.max(rawStd[ch]!, floor)) < 1e-4, `std ${ch}: ${std[ch]} vs ${rawStd[ch]}`)
+  }
+  t.throws(() => hintStatistics(teacher, ['layer9'], batches), { message: /unknown hint tap 'layer9'/ })
+})
+
+test('standardised hints and output distillation add their terms as defined', (t) => {
+  zeroGrad()
+  const student = tinyStudent()
+  const teacher = new DnCNN({ depth: 4, channels: 6, seed: 2 }).eval()
+  const pairs = [{ student: 'decoder1', teacher: 'layer2', studentChannels: student.tapChannels('decoder1'), teacherChannels: 6 }]
+  const mean = Tensor.rand([1, 6, 1, 1], { seed: 8 })
+  const std = Tensor.rand([1, 6, 1, 1], { seed: 9 }).add(0.5)
+  const hkd = new HKD({ forwardHints: (x, taps) => student.forwardHints(x, taps) }, teacher, pairs, {
+    lambdaFft: 0.1,
+    gamma: 0.5,
+    outputWeight: 0.3,
+    hintStats: new Map([['layer2', { mean, std }]]),
+  })
+  const clean = Tensor.rand([2, 1, 16, 16], { seed: 3 })
+  const noisy = clean.add(Tensor.randn(clean.shape, { seed: 4, std: 0.1 }))
+  const { parts } = hkd.loss(noisy, clean, 0)
+  const ref = noGrad(() => {
+    const s = student.forwardHints(noisy, ['decoder1'])
+    const te = teacher.forwardHints(noisy, ['layer2'])
+    const l1 = s.output.l1Loss(clean).toFloat32Array()[0]!
+    const fft = s.output.fftLoss(clean).toFloat32Array()[0]!
+    // Standardise by hand, element by element, from the raw teacher feature.
+    const ft = te.features.get('layer2')!
+    const raw = ft.toFloat32Array()
+    const [mv, sv] = [mean.toFloat32Array(), std.toFloat32Array()]
+    const per = raw.length / 12
+    const z = raw.map((v, i) => (v - mv[Math.floor(i / per) % 6]!) / sv[Math.floor(i / per) % 6]!)
+    const fs = hkd.adapters.items[0]!.adapt(s.features.get('decoder1')!, ft.shape).toFloat32Array()
+    let mse = 0
+    for (let i = 0; i < z.length; i++) mse += (fs[i]! - z[i]!) ** 2 / z.length
+    const so = s.output.toFloat32Array()
+    const to = te.output.toFloat32Array()
+    let out = 0
+    for (let i = 0; i < so.length; i++) out += Math.abs(so[i]! - to[i]!) / so.length
+    return { l1, fft, hint: mse, out }
+  })
+  t.true(Math.abs(parts.hint - ref.hint) < 1e-4 * ref.hint, `hint ${parts.hint} vs ${ref.hint}`)
+  t.true(Math.abs(parts.output - ref.out) < 1e-6, `output ${parts.output} vs ${ref.out}`)
+  const total = parts.loss.toFloat32Array()[0]!
+  t.true(Math.abs(total - (ref.l1 + 0.1 * ref.fft + 0.5 * ref.hint + 0.3 * ref.out)) < 1e-5 * total, `${total}`)
+  parts.loss.backward()
+  t.true(teacher.parameters().every((p) => p.grad === null), 'the teacher is frozen')
+  zeroGrad()
 })
 
 function tinyStudent(seed = 1): SpikerIR {

@@ -13,6 +13,7 @@ import { readCheckpointInfo } from '../train/checkpoint'
 import { interruptRequested, releaseInterrupts, trapInterrupts } from '../train/interrupt'
 import { defaultRecipe, runRecipe, type Recipe } from '../train/recipe'
 import { checkModelSpec } from '../models/load'
+import { parseGammaSchedule } from '../distill/hkd'
 import { checkNumber, checkWritableFolder, UsageError, type FlagSpec, type NumberRule, type Parsed } from './args'
 import { Output, trainingProgress } from './progress'
 
@@ -49,6 +50,8 @@ export const flags: Record<string, FlagSpec> = {
   gamma: { type: 'number', description: 'hint weight γ (default 0.12)', min: 0 },
   'gamma-schedule': { type: 'string', description: 'constant, linear:N, cosine:N, off-after:N' },
   'no-hints': { type: 'boolean', description: 'train without a teacher (the baseline)' },
+  'hint-norm': { type: 'boolean', description: 'standardise teacher features per channel (statistics over training batches)' },
+  'output-weight': { type: 'number', description: 'weight of output distillation, L1 to the teacher\'s output (default 0)', min: 0 },
 }
 
 /** Reads `--config` and applies the shared training flags to a recipe. */
@@ -98,6 +101,7 @@ const RECIPE_NUMBERS: Record<string, NumberRule> = {
   valEvery: trainingFlags['val-every']!,
   checkpointEvery: trainingFlags['checkpoint-every']!,
   gamma: { min: 0 },
+  outputWeight: { min: 0 },
   lambdaFft: { min: 0 },
   minLr: { min: 0 },
   weightDecay: { min: 0 },
@@ -124,6 +128,7 @@ export function checkRecipe(r: Recipe, where: string): void {
   text('name', typeof r.name === 'string' && /^[\w.-]+$/.test(r.name) && r.name !== '.' && r.name !== '..', 'a file name (letters, digits, _ . -)')
   text('outDir', typeof r.outDir === 'string' && r.outDir !== '', 'a folder path')
   text('gammaSchedule', typeof r.gammaSchedule === 'string', 'a string')
+  text('hintNorm', typeof r.hintNorm === 'boolean', 'true or false')
   text('teacher', r.teacher === null || (typeof r.teacher === 'string' && r.teacher !== ''), 'a checkpoint path or null')
   text('hints', r.hints === undefined || (Array.isArray(r.hints) && r.hints.every((h) => typeof h === 'string')), 'a list of studentTap:teacherTap strings')
   text('data', typeof r.data === 'object' && r.data !== null && typeof (r.data as { kind?: unknown }).kind === 'string', 'a data source { kind, … }')
@@ -156,6 +161,13 @@ export function run(args: Parsed): void {
   if (typeof f['hints'] === 'string') r.hints = f['hints'].split(',')
   if (typeof f['gamma'] === 'number') r.gamma = f['gamma']
   if (typeof f['gamma-schedule'] === 'string') r.gammaSchedule = f['gamma-schedule']
+  if (f['hint-norm']) r.hintNorm = true
+  if (typeof f['output-weight'] === 'number') r.outputWeight = f['output-weight']
+  try {
+    parseGammaSchedule(r.gammaSchedule)
+  } catch (e) {
+    throw new UsageError(`--gamma-schedule: ${e instanceof Error ? e.message : String(e)}`)
+  }
   train(r, args)
 }
 

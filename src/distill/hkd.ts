@@ -4,9 +4,14 @@
  * 1×1 adapters (student features averaged over T, mapped to the teacher's
  * channels and resized to its resolution):
  *
- *   L = L1(ŷ, y) + λ·L_FFT(ŷ, y) + γ(step)·Σ_taps MSE(adapter(F_S), F_T)
+ *   L = L1(ŷ, y) + λ·L_FFT(ŷ, y) + γ(step)·Σ_taps MSE(adapter(F_S), N(F_T))
+ *       + β·L1(ŷ, ŷ_T)
  *
- * with λ = 0.1 and γ = 0.12 by default. γ = 0 (or no teacher) is the
+ * with λ = 0.1 and γ = 0.12 by default. N is the identity, or (with hint
+ * statistics) each teacher channel standardised by its mean and standard
+ * deviation over training batches, so that γ weighs every tap and every
+ * teacher alike. β (default 0) adds output distillation: the teacher's
+ * restored image ŷ_T as a second target. γ = β = 0 (or no teacher) is the
  * baseline every distillation claim is measured against.
  *
  * @module
@@ -36,6 +41,8 @@ export type GammaSchedule =
   | { kind: 'linear'; steps: number }
   | { kind: 'cosine'; steps: number }
   | { kind: 'offAfter'; step: number }
+  /** A linear ramp from 0 over `warmup` steps, then a cosine decay to 0 at `steps`. */
+  | { kind: 'warmupCosine'; warmup: number; steps: number }
 
 /** γ at `step` (counted from 0) for a base weight `gamma`. */
 export function gammaAt(gamma: number, schedule: GammaSchedule, step: number): number {
@@ -48,12 +55,18 @@ export function gammaAt(gamma: number, schedule: GammaSchedule, step: number): n
       return step >= schedule.steps ? 0 : 0.5 * gamma * (1 + Math.cos((Math.PI * step) / schedule.steps))
     case 'offAfter':
       return step < schedule.step ? gamma : 0
+    case 'warmupCosine': {
+      if (step >= schedule.steps) return 0
+      if (step < schedule.warmup) return (gamma * (step + 1)) / schedule.warmup
+      const t = (step - schedule.warmup) / (schedule.steps - schedule.warmup)
+      return 0.5 * gamma * (1 + Math.cos(Math.PI * t))
+    }
   }
 }
 
-/** Parses `constant`, `linear:STEPS`, `cosine:STEPS` or `off-after:STEP`. */
+/** Parses `constant`, `linear:STEPS`, `cosine:STEPS`, `off-after:STEP` or `warmup-cosine:WARMUP:STEPS`. */
 export function parseGammaSchedule(text: string): GammaSchedule {
-  const [kind, arg] = text.split(':')
+  const [kind, arg, arg2] = text.split(':')
   const n = Number(arg)
   const needN = () => {
     if (!Number.isInteger(n) || n <= 0) throw new Error(`gamma schedule '${text}': needs a positive step count, e.g. ${kind}:1000`)
@@ -68,9 +81,73 @@ export function parseGammaSchedule(text: string): GammaSchedule {
       return { kind: 'cosine', steps: needN() }
     case 'off-after':
       return { kind: 'offAfter', step: needN() }
+    case 'warmup-cosine': {
+      const warmup = Number(arg)
+      const steps = Number(arg2)
+      if (!Number.isInteger(warmup) || warmup <= 0 || !Number.isInteger(steps) || steps <= warmup) {
+        throw new Error(`gamma schedule '${text}': needs warmup-cosine:WARMUP:STEPS with 0 < WARMUP < STEPS, e.g. warmup-cosine:100:1000`)
+      }
+      return { kind: 'warmupCosine', warmup, steps }
+    }
     default:
-      throw new Error(`unknown gamma schedule '${text}' (constant, linear:N, cosine:N, off-after:N)`)
+      throw new Error(`unknown gamma schedule '${text}' (constant, linear:N, cosine:N, off-after:N, warmup-cosine:W:N)`)
   }
+}
+
+/**
+ * Per-channel mean and standard deviation of a teacher's features at `taps`
+ * over `batches` (inputs of the training distribution), for standardised
+ * hints. The teacher runs in evaluation mode without a tape. A channel whose
+ * standard deviation is below 5 % of its tap's mean one (a ReLU channel
+ * that hardly ever fires) is floored there, so its noise is not amplified.
+ */
+export function hintStatistics(teacher: HintSource, taps: readonly string[], batches: Iterable<Tensor>): Map<string, HintStatistics> {
+  const modules = teacher instanceof Module ? teacher.namedModules().map(([, m]) => m) : []
+  const modes = modules.map((m) => m.training)
+  for (const m of modules) m.training = false
+  const sums = new Map<string, { s: Float64Array; s2: Float64Array; n: number }>()
+  try {
+    for (const x of batches) {
+      noGrad(() => {
+        const features = teacher.forwardFeatures ? teacher.forwardFeatures(x, taps) : (() => {
+          const r = teacher.forwardHints(x, taps)
+          r.output.dispose()
+          return r.features
+        })()
+        for (const [tap, f] of features) {
+          const c = f.shape[1]!
+          const m = f.mean([0, 2, 3])
+          const sq = f.mul(f)
+          const m2 = sq.mean([0, 2, 3])
+          const [mv, m2v] = [m.toFloat32Array(), m2.toFloat32Array()]
+          for (const t of [m, sq, m2, f]) t.dispose()
+          const acc = sums.get(tap) ?? { s: new Float64Array(c), s2: new Float64Array(c), n: 0 }
+          for (let i = 0; i < c; i++) {
+            acc.s[i]! += mv[i]!
+            acc.s2[i]! += m2v[i]!
+          }
+          acc.n++
+          sums.set(tap, acc)
+        }
+      })
+    }
+  } finally {
+    modules.forEach((m, i) => (m.training = modes[i]!))
+  }
+  const stats = new Map<string, HintStatistics>()
+  for (const tap of taps) {
+    const acc = sums.get(tap)
+    if (!acc) throw new Error(`hint statistics: no batches for the teacher tap '${tap}'`)
+    const c = acc.s.length
+    const mean = Array.from(acc.s, (v) => v / acc.n)
+    const std = Array.from(acc.s2, (v, i) => Math.sqrt(Math.max(0, v / acc.n - mean[i]! ** 2)))
+    const floor = (0.05 * std.reduce((a, b) => a + b, 0)) / c || 1
+    stats.set(tap, {
+      mean: Tensor.fromData(mean, [1, c, 1, 1]),
+      std: Tensor.fromData(std.map((v) => Math.max(v, floor)), [1, c, 1, 1]),
+    })
+  }
+  return stats
 }
 
 /** One student tap paired with one teacher tap. */
@@ -126,7 +203,21 @@ export interface HKDOptions {
   /** Base hint weight γ (default 0.12); 0 disables hints (the baseline). */
   gamma?: number
   schedule?: GammaSchedule
+  /** Weight β of output distillation, L1 to the teacher's restored image (default 0). */
+  outputWeight?: number
+  /**
+   * Per-channel mean and standard deviation of each teacher tap (from
+   * {@link hintStatistics}); the teacher's features are standardised with
+   * them before the MSE. Without them the raw features are the targets.
+   */
+  hintStats?: ReadonlyMap<string, HintStatistics>
   seed?: number
+}
+
+/** Per-channel statistics of one teacher tap, as `[1, C, 1, 1]` tensors. */
+export interface HintStatistics {
+  mean: Tensor
+  std: Tensor
 }
 
 /** The parts of one H-KD loss evaluation (the `[1]` total keeps its gradient path). */
@@ -138,6 +229,8 @@ export interface HKDLossParts {
   fft: number
   hint: number
   gamma: number
+  /** L1 to the teacher's output (0 without output distillation). */
+  output: number
 }
 
 /**
@@ -163,6 +256,8 @@ export class HKD extends Module {
   readonly lambdaFft: number
   readonly gamma: number
   readonly schedule: GammaSchedule
+  readonly outputWeight: number
+  readonly hintStats: ReadonlyMap<string, HintStatistics> | null
 
   constructor(
     readonly student: HintSource,
@@ -174,6 +269,13 @@ export class HKD extends Module {
     this.lambdaFft = options.lambdaFft ?? 0.1
     this.gamma = teacher ? (options.gamma ?? 0.12) : 0
     this.schedule = options.schedule ?? { kind: 'constant' }
+    this.outputWeight = teacher ? (options.outputWeight ?? 0) : 0
+    this.hintStats = options.hintStats ?? null
+    if (this.hintStats) {
+      for (const p of pairs) {
+        if (!this.hintStats.has(p.teacher)) throw new Error(`H-KD: hint statistics lack the teacher tap '${p.teacher}'`)
+      }
+    }
     const seed = options.seed ?? 0
     this.adapters = this.registerModule('adapters', new ModuleList(pairs.map((p) => new HintAdapter(p, seed))))
     // Each adapter from (seed, its name), unrelated to the student's draws.
@@ -188,17 +290,17 @@ export class HKD extends Module {
    * The teacher's features at the hint taps, in evaluation mode; its mode is
    * handed back as it came (a model shared with other code keeps its state).
    */
-  private teacherHints(input: Tensor): Map<string, Tensor> {
+  private teacherHints(input: Tensor, taps: readonly string[], wantOutput: boolean): { output: Tensor | null; features: Map<string, Tensor> } {
     const teacher = this.teacher!
     const modules = teacher instanceof Module ? teacher.namedModules().map(([, m]) => m) : []
     const modes = modules.map((m) => m.training)
     for (const m of modules) m.training = false
     try {
-      const taps = this.pairs.map((p) => p.teacher)
-      if (teacher.forwardFeatures) return teacher.forwardFeatures(input, taps)
+      if (!wantOutput && teacher.forwardFeatures) return { output: null, features: teacher.forwardFeatures(input, taps) }
       const r = teacher.forwardHints(input, taps)
+      if (wantOutput) return r
       r.output.dispose()
-      return r.features
+      return { output: null, features: r.features }
     } finally {
       modules.forEach((m, i) => (m.training = modes[i]!))
     }
@@ -219,28 +321,54 @@ export class HKD extends Module {
     const fft = k(output.fftLoss(target))
     let loss = l1.add(k(fft.mul(this.lambdaFft)))
     let hint: Tensor | null = null
-    if (useHints) {
-      const teacherFeatures = noGrad(() => this.teacherHints(input))
-      this.pairs.forEach((p, i) => {
-        const ft = teacherFeatures.get(p.teacher)!
-        const fs = k(this.adapters.items[i]!.adapt(features.get(p.student)!, ft.shape))
-        const mse = k(fs.mseLoss(ft))
-        hint = hint ? k(hint.add(mse)) : mse
+    let toTeacher: Tensor | null = null
+    const useOutput = this.outputWeight > 0
+    if (useHints || useOutput) {
+      const taps = useHints ? this.pairs.map((p) => p.teacher) : []
+      const teacher = noGrad(() => {
+        const r = this.teacherHints(input, taps, useOutput)
+        if (!this.hintStats) return r
+        // Standardised targets: (F_T − mean) / std per channel.
+        const features = new Map<string, Tensor>()
+        for (const [tap, f] of r.features) {
+          const st = this.hintStats.get(tap)!
+          const centred = f.sub(st.mean)
+          features.set(tap, centred.div(st.std))
+          centred.dispose()
+          f.dispose()
+        }
+        return { output: r.output, features }
       })
-      for (const t of teacherFeatures.values()) t.dispose()
-      const prev = loss
-      loss = loss.add(k(hint!.mul(gamma)))
-      prev.dispose()
+      if (useHints) {
+        this.pairs.forEach((p, i) => {
+          const ft = teacher.features.get(p.teacher)!
+          const fs = k(this.adapters.items[i]!.adapt(features.get(p.student)!, ft.shape))
+          const mse = k(fs.mseLoss(ft))
+          hint = hint ? k(hint.add(mse)) : mse
+        })
+        const prev = loss
+        loss = loss.add(k(hint!.mul(gamma)))
+        prev.dispose()
+      }
+      for (const t of teacher.features.values()) t.dispose()
+      if (teacher.output) {
+        toTeacher = k(output.l1Loss(teacher.output))
+        teacher.output.dispose()
+        const prev = loss
+        loss = loss.add(k(toTeacher.mul(this.outputWeight)))
+        prev.dispose()
+      }
     }
     for (const f of features.values()) f.dispose()
     // One readback for every reported number, not one per term.
     const values = noGrad(() => {
-      const all = Tensor.concat(hint ? [loss, l1, fft, hint] : [loss, l1, fft], 0)
+      const zero = k(Tensor.zeros([1]))
+      const all = Tensor.concat([loss, l1, fft, hint ?? zero, toTeacher ?? zero], 0)
       const v = all.toFloat32Array()
       all.dispose()
       return v
     })
-    const parts = { loss, value: values[0]!, l1: values[1]!, fft: values[2]!, hint: values[3] ?? 0, gamma }
+    const parts = { loss, value: values[0]!, l1: values[1]!, fft: values[2]!, hint: values[3]!, gamma, output: values[4]! }
     for (const t of tmp) t.dispose()
     return { output, parts }
   }

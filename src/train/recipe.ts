@@ -7,10 +7,11 @@
  * @module
  */
 import { DataLoader, type DataSource } from '../data/pipeline'
-import { HKD, parseGammaSchedule, type HintPair, type HintSource } from '../distill/hkd'
+import { HKD, hintStatistics, parseGammaSchedule, type HintPair, type HintSource, type HintStatistics } from '../distill/hkd'
 import { denoisingPairs, evaluatePairs } from '../metrics/evaluate'
 import { buildModel, loadModel, type ModelSpec } from '../models/load'
 import type { Module } from '../nn/module'
+import type { Tensor } from '../tensor'
 import { trainStudent, type StepRecord, type TrainableModel, type TrainSettings } from './distill'
 
 /** A model with hint taps and their channel counts. */
@@ -26,6 +27,10 @@ export interface Recipe extends TrainSettings {
   hints?: string[]
   gamma: number
   gammaSchedule: string
+  /** Standardise each teacher tap's channels by their statistics over training batches. */
+  hintNorm: boolean
+  /** Weight β of output distillation (L1 to the teacher's restored image); 0: off. */
+  outputWeight: number
   lambdaFft: number
   data: DataSource
   /** AWGN σ on the 0–255 scale, or a [min, max] range (blind training). */
@@ -44,6 +49,8 @@ export function defaultRecipe(outDir: string): Recipe {
     teacher: null,
     gamma: 0.12,
     gammaSchedule: 'constant',
+    hintNorm: false,
+    outputWeight: 0,
     lambdaFft: 0.1,
     data: { kind: 'deadLeaves', count: 200, size: 96, seed: 1 },
     sigma: 25,
@@ -61,6 +68,27 @@ export function defaultRecipe(outDir: string): Recipe {
     checkpointEvery: 0,
     outDir,
     name: 'student',
+  }
+}
+
+/** Batches (of `batch` patches) that estimate hint statistics, and the offset of their seed. */
+const HINT_STATS_BATCHES = 16
+const HINT_STATS_SEED = 7919
+
+/** The inputs of a loader's first `n` batches, each disposed after use; then the loader. */
+function* loaderInputs(loader: DataLoader, n: number): Generator<Tensor> {
+  try {
+    for (let i = 0; i < n; i++) {
+      const b = loader.next()
+      try {
+        yield b.input
+      } finally {
+        b.input.dispose()
+        b.target.dispose()
+      }
+    }
+  } finally {
+    loader.dispose()
   }
 }
 
@@ -94,15 +122,22 @@ export function runRecipe(
     return { student: s, teacher: t, studentChannels: model.tapChannels(s), teacherChannels: teacher!.tapChannels(t) }
   })
   const source = (m: Tapped): HintSource => ({ forwardHints: (x, taps) => m.forwardHints(x, taps) })
+  const degradation =
+    typeof recipe.sigma === 'number' ? { kind: 'awgn' as const, sigma: recipe.sigma } : { kind: 'awgn' as const, sigmaMin: recipe.sigma[0], sigmaMax: recipe.sigma[1] }
+  // Statistics from their own batches (another seed than training's), the same on a resumed run.
+  const stats: Map<string, HintStatistics> | null =
+    teacher && recipe.hintNorm && pairs.length
+      ? hintStatistics(teacher, [...new Set(pairs.map((p) => p.teacher))], loaderInputs(new DataLoader({ source: recipe.data, patch: recipe.patch, batch: recipe.batch, degradation, seed: recipe.seed + HINT_STATS_SEED }), HINT_STATS_BATCHES))
+      : null
   // The teacher goes in as itself (a module), so H-KD can run it in evaluation mode.
   const hkd = new HKD(source(model), teacher ?? null, pairs, {
     lambdaFft: recipe.lambdaFft,
     gamma: recipe.gamma,
     schedule: parseGammaSchedule(recipe.gammaSchedule),
+    outputWeight: recipe.outputWeight,
+    ...(stats ? { hintStats: stats } : {}),
     seed: recipe.seed,
   })
-  const degradation =
-    typeof recipe.sigma === 'number' ? { kind: 'awgn' as const, sigma: recipe.sigma } : { kind: 'awgn' as const, sigmaMin: recipe.sigma[0], sigmaMax: recipe.sigma[1] }
   // The noise protocol of `spikeir eval`, so validation figures and eval agree.
   const valPairs = recipe.val ? denoisingPairs(recipe.val.source, typeof recipe.sigma === 'number' ? recipe.sigma : 25, { limit: recipe.val.limit }) : []
   try {
@@ -138,6 +173,10 @@ export function runRecipe(
       p.target.dispose()
     }
     teacher?.dispose()
+    for (const st of stats?.values() ?? []) {
+      st.mean.dispose()
+      st.std.dispose()
+    }
     hkd.dispose()
     model.dispose()
   }
