@@ -30,7 +30,7 @@ export { constantSchedule, cosineSchedule, stepSchedule } from './src/train/sche
 export type { Schedule } from './src/train/schedule'
 export { DnCNN } from './src/models/dncnn'
 export type { DnCNNOptions } from './src/models/dncnn'
-export { psnr, ssim } from './src/metrics/quality'
+export { psnr, rgbToY, ssim, type ColourSpace, type QualityOptions } from './src/metrics/quality'
 export { SpikingNeuron, MultiStep, ThresholdDependentBatchNorm, directEncode, rateEncode, meanOverTime } from './src/nn/spiking'
 export type { NeuronOptions } from './src/nn/spiking'
 export { GateMlp, Linear, MultiDimensionalAttention } from './src/nn/attention'
