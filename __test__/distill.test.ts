@@ -155,7 +155,7 @@ function stream(start: number): BatchStream {
   }
 }
 
-function train(outDir: string, steps: number, resume?: string): StepRecord[] {
+function train(outDir: string, steps: number, resume?: string, ema = 0, onWeights?: (w: Float32Array[]) => void): StepRecord[] {
   zeroGrad()
   const student = tinyStudent(7)
   const teacher = new DnCNN({ depth: 3, channels: 4, seed: 8 }).eval()
@@ -170,9 +170,12 @@ function train(outDir: string, steps: number, resume?: string): StepRecord[] {
     student,
     hkd,
     data: stream,
-    settings: { steps, lr: 2e-3, warmup: 2, minLr: 1e-5, weightDecay: 0.01, clipNorm: 1, seed: 7, valEvery: 0, checkpointEvery: 2, outDir },
+    settings: { steps, lr: 2e-3, warmup: 2, minLr: 1e-5, weightDecay: 0.01, clipNorm: 1, seed: 7, valEvery: 0, checkpointEvery: 2, outDir, ema },
     config: { model: { kind: 'spikerir', options: { width: 4, timeSteps: 2, seed: 7 } } },
-    onStep: (r: StepRecord) => records.push(r),
+    onStep: (r: StepRecord) => {
+      records.push(r)
+      onWeights?.(student.parameters().map((p) => p.toFloat32Array()))
+    },
     ...(resume ? { resume } : {}),
   }
   trainStudent(job)
@@ -196,6 +199,35 @@ test('an interrupted and resumed run gives the same losses as an uninterrupted o
   t.true(Object.keys(log[0].firingRates).length > 0)
   t.is(readCheckpointInfo(path.join(dir, 'part', 'student.json')).info.step, 4)
   t.is(loadModel(path.join(dir, 'part', 'student.json')).step, 4)
+  fs.rmSync(dir, { recursive: true })
+})
+
+test('with ema the saved model is the weight average, and a resumed run keeps it exactly', (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spikeir-ema-'))
+  // The trained weights after each step of a run without averaging (averaging does not change training) ...
+  const trajectory: Float32Array[][] = []
+  const plain = train(path.join(dir, 'plain'), 5, undefined, 0, (w) => trajectory.push(w))
+  // ... averaged here in f64 with the documented decay, min(0.9, (1 + step)/(10 + step)), from the initial weights.
+  const init = tinyStudent(7).parameters().map((p) => Float64Array.from(p.toFloat32Array()))
+  const avg = init.map((a) => Float64Array.from(a))
+  trajectory.forEach((w, step) => {
+    const d = Math.min(0.9, (1 + step) / (10 + step))
+    avg.forEach((a, i) => a.forEach((v, j) => (a[j] = d * v + (1 - d) * w[i]![j]!)))
+  })
+  const full = train(path.join(dir, 'ema'), 5, undefined, 0.9)
+  t.deepEqual(full.map((r) => r.loss), plain.map((r) => r.loss), 'the average does not change training')
+  const saved = loadModel(path.join(dir, 'ema', 'student.json')).model.parameters().map((p) => p.toFloat32Array())
+  let worst = 0
+  saved.forEach((w, i) => w.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - avg[i]![j]!)))))
+  t.true(worst < 1e-5, `largest difference from the f64 average: ${worst}`)
+  // Stopped at the step-2 checkpoint and resumed: the same final average.
+  train(path.join(dir, 'part'), 2, undefined, 0.9)
+  train(path.join(dir, 'part'), 5, path.join(dir, 'part', 'student.json'), 0.9)
+  const resumed = loadModel(path.join(dir, 'part', 'student.json')).model.parameters().map((p) => p.toFloat32Array())
+  t.deepEqual(resumed, saved)
+  // A checkpoint without an average cannot resume a run that keeps one.
+  train(path.join(dir, 'noavg'), 2)
+  t.throws(() => train(path.join(dir, 'noavg'), 5, path.join(dir, 'noavg', 'student.json'), 0.9), { message: /no weight average/ })
   fs.rmSync(dir, { recursive: true })
 })
 

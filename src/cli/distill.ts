@@ -29,6 +29,8 @@ export const trainingFlags: Record<string, FlagSpec> = {
   'val-every': { type: 'number', description: 'validate every N steps (0: at the end)', integer: true, min: 0 },
   sigma: { type: 'number', description: 'AWGN σ on the 0–255 scale (default 25)', min: 0, max: 255 },
   patch: { type: 'number', description: 'patch side in pixels', integer: true, min: 4, max: 4096 },
+  'patch-range': { type: 'string', description: 'random patch side per step, MIN-MAX (multiples of 4), e.g. 40-64' },
+  ema: { type: 'number', description: 'decay of the weight average kept and saved, e.g. 0.999 (default 0: none)', min: 0, max: 0.9999999 },
   batch: { type: 'number', description: 'patches per batch', integer: true, min: 1, max: 4096 },
   steps: { type: 'number', description: 'training steps', integer: true, min: 1 },
   lr: { type: 'number', description: 'peak learning rate (AdamW, cosine schedule)', min: 0, exclusiveMin: true, max: 1 },
@@ -79,6 +81,12 @@ export function recipeFrom(args: Parsed, base: Recipe): Recipe {
   if (num('val-every') !== undefined) r.valEvery = num('val-every')!
   if (num('sigma') !== undefined) r.sigma = num('sigma')!
   r.patch = num('patch') ?? r.patch
+  if (typeof f['patch-range'] === 'string') {
+    const m = /^(\d+)-(\d+)$/.exec(f['patch-range'])
+    if (!m) throw new UsageError(`--patch-range must be MIN-MAX, e.g. 40-64, got '${f['patch-range']}'`)
+    r.patchRange = [Number(m[1]), Number(m[2])]
+  }
+  r.ema = num('ema') ?? r.ema
   r.batch = num('batch') ?? r.batch
   r.steps = num('steps') ?? r.steps
   r.warmup = num('warmup') ?? r.warmup
@@ -87,6 +95,12 @@ export function recipeFrom(args: Parsed, base: Recipe): Recipe {
   r.checkpointEvery = num('checkpoint-every') ?? r.checkpointEvery
   checkRecipe(r, typeof f['config'] === 'string' ? `--config ${f['config']}: ` : '')
   if (r.patch % 4 !== 0) throw new UsageError(`--patch must be a multiple of 4 (the student down-samples twice), got ${r.patch}`)
+  if (r.patchRange !== null) {
+    const [lo, hi] = Array.isArray(r.patchRange) ? r.patchRange : [NaN, NaN]
+    if (!Array.isArray(r.patchRange) || r.patchRange.length !== 2 || !(lo! % 4 === 0 && hi! % 4 === 0 && lo! >= 4 && hi! >= lo! && hi! <= 4096)) {
+      throw new UsageError(`patch range must be two multiples of 4 with 4 ≤ MIN ≤ MAX ≤ 4096, got ${JSON.stringify(r.patchRange)}`)
+    }
+  }
   return r
 }
 
@@ -102,6 +116,7 @@ const RECIPE_NUMBERS: Record<string, NumberRule> = {
   checkpointEvery: trainingFlags['checkpoint-every']!,
   gamma: { min: 0 },
   outputWeight: { min: 0 },
+  ema: { min: 0, max: 0.9999999 },
   lambdaFft: { min: 0 },
   minLr: { min: 0 },
   weightDecay: { min: 0 },

@@ -43,6 +43,13 @@ export interface TrainSettings {
   outDir: string
   /** Checkpoint name (`student` by default). */
   name?: string
+  /**
+   * Decay of an exponential moving average of the weights (e.g. 0.999); 0 or
+   * absent: none. With it, validation and the final checkpoint use the
+   * averaged weights (what a user keeps), and intermediate checkpoints carry
+   * the average in their training state so a resumed run is exact.
+   */
+  ema?: number
 }
 
 /** One line of the JSONL log. */
@@ -146,11 +153,49 @@ export function trainStudent(job: TrainJob): { last: StepRecord | null; validati
   let last: StepRecord | null = null
   let stoppedAt: number | null = null
 
+  // The weight average: one shadow per student parameter (adapters are not kept).
+  const decay = s.ema ?? 0
+  const studentParams = student.namedParameters()
+  const shadow = decay > 0 ? new Map(studentParams.map(([n, p]) => [n, noGrad(() => p.mul(1))] as const)) : null
+  if (shadow && job.resume) {
+    const state = loadCheckpoint(job.resume, student).trainingState ?? []
+    // A finished run saved its average as the model and its trained weights as `raw.*`.
+    for (const a of state.filter((a) => a.name.startsWith('raw.'))) {
+      const p = studentParams.find(([n]) => n === a.name.slice(4))?.[1]
+      if (!p) throw new Error(`resume: '${job.resume}' holds trained weights '${a.name.slice(4)}' this student lacks`)
+      const v = Tensor.fromData(a.data, a.shape)
+      p.assign(v)
+      v.dispose()
+    }
+    const saved = new Map(state.filter((a) => a.name.startsWith('ema.')).map((a) => [a.name.slice(4), a] as const))
+    for (const [n, t] of shadow) {
+      const a = saved.get(n)
+      if (!a) throw new Error(`resume: '${job.resume}' has no weight average for '${n}' (was it trained without ema?)`)
+      const v = Tensor.fromData(a.data, a.shape)
+      t.assign(v)
+      v.dispose()
+    }
+  }
+  /** Runs `fn` with the averaged weights in the student, then puts the trained ones back. */
+  const withAverage = <T>(fn: () => T): T => {
+    if (!shadow) return fn()
+    const raw = studentParams.map(([, p]) => noGrad(() => p.mul(1)))
+    studentParams.forEach(([n, p]) => p.assign(shadow.get(n)!))
+    try {
+      return fn()
+    } finally {
+      studentParams.forEach(([, p], i) => {
+        p.assign(raw[i]!)
+        raw[i]!.dispose()
+      })
+    }
+  }
   const trainingState = (): NamedArray[] => [
     ...opt.stateArrays().map((a) => ({ ...a, name: `optim.${a.name}` })),
     ...[...hkd.stateDict()].map(([n, t]) => ({ name: `hkd.${n}`, shape: t.shape, data: t.toFloat32Array() })),
+    ...[...(shadow ?? [])].map(([n, t]) => ({ name: `ema.${n}`, shape: t.shape, data: t.toFloat32Array() })),
   ]
-  const checkpoint = (step: number) => {
+  const checkpoint = (step: number, extra: NamedArray[] = []) => {
     // The log's lines up to the checkpoint go to disk first, so that after a
     // crash the log still holds every step the checkpoint has seen.
     const fd = fs.openSync(logFile, 'a')
@@ -159,12 +204,12 @@ export function trainStudent(job: TrainJob): { last: StepRecord | null; validati
     } finally {
       fs.closeSync(fd)
     }
-    saveCheckpoint(s.outDir, name, student, { step, seed: s.seed, config: job.config, metrics: { last, validation } }, trainingState())
+    saveCheckpoint(s.outDir, name, student, { step, seed: s.seed, config: job.config, metrics: { last, validation } }, [...trainingState(), ...extra])
   }
   const runValidation = (step: number) => {
     if (!job.validate) return
     student.eval()
-    const metrics = job.validate(student)
+    const metrics = withAverage(() => job.validate!(student))
     student.train()
     validation.push({ step, metrics })
     job.onValidation?.(step, metrics)
@@ -188,6 +233,17 @@ export function trainStudent(job: TrainJob): { last: StepRecord | null; validati
         opt.lr = lr
         opt.step()
         zeroGrad()
+        if (shadow) {
+          // Early on the average forgets faster (min(decay, (1 + step)/(10 + step))), so it is not dominated by the initialisation.
+          const d = Math.min(decay, (1 + step) / (10 + step))
+          noGrad(() => {
+            for (const [n, p] of studentParams) {
+              const t = shadow.get(n)!
+              const next = t.mul(d).add(p.mul(1 - d))
+              t.assign(next)
+            }
+          })
+        }
         // All layers' rates in one readback.
         const rates = neurons.flatMap(([n, l]) => {
           const r = l.firingRateTensor()
@@ -217,11 +273,16 @@ export function trainStudent(job: TrainJob): { last: StepRecord | null; validati
     }
     if (stoppedAt === null) {
       if (start < s.steps || validation.length === 0) runValidation(s.steps)
-      checkpoint(s.steps)
+      // The finished model is the average; the trained weights go in its training state, so that
+      // a longer run resumed from it continues from them.
+      const trained = studentParams.map(([n, p]) => ({ name: `raw.${n}`, shape: p.shape, data: p.toFloat32Array() }))
+      withAverage(() => checkpoint(s.steps, shadow ? trained : []))
+      if (shadow) studentParams.forEach(([n, p]) => p.assign(shadow.get(n)!))
     }
   } finally {
     data.dispose()
     opt.dispose()
+    for (const t of shadow?.values() ?? []) t.dispose()
   }
   return { last, validation, stoppedAt }
 }

@@ -12,7 +12,7 @@ import { denoisingPairs, evaluatePairs } from '../metrics/evaluate'
 import { buildModel, loadModel, type ModelSpec } from '../models/load'
 import type { Module } from '../nn/module'
 import type { Tensor } from '../tensor'
-import { trainStudent, type StepRecord, type TrainableModel, type TrainSettings } from './distill'
+import { trainStudent, type BatchStream, type StepRecord, type TrainableModel, type TrainSettings } from './distill'
 
 /** A model with hint taps and their channel counts. */
 type Tapped = TrainableModel & { tapChannels(tap: string): number }
@@ -36,6 +36,14 @@ export interface Recipe extends TrainSettings {
   /** AWGN σ on the 0–255 scale, or a [min, max] range (blind training). */
   sigma: number | [number, number]
   patch: number
+  /**
+   * Random patch sides: each step crops its batch to a side drawn from
+   * [min, max] in steps of 4 (the loader makes `max`-sided patches); null:
+   * always `patch`.
+   */
+  patchRange: [number, number] | null
+  /** Decay of the weight average (0: none); see {@link TrainSettings.ema}. */
+  ema: number
   batch: number
   /** Validation images (whole, noise from a fixed seed) and how many of them. */
   val: { source: DataSource; limit: number } | null
@@ -55,6 +63,8 @@ export function defaultRecipe(outDir: string): Recipe {
     data: { kind: 'deadLeaves', count: 200, size: 96, seed: 1 },
     sigma: 25,
     patch: 48,
+    patchRange: null,
+    ema: 0,
     batch: 8,
     steps: 1000,
     lr: 1e-3,
@@ -89,6 +99,47 @@ function* loaderInputs(loader: DataLoader, n: number): Generator<Tensor> {
     }
   } finally {
     loader.dispose()
+  }
+}
+
+/**
+ * A loader's batches cropped to a random side per step, from [min, max] in
+ * steps of 4, at a random offset; side and offset depend only on (seed,
+ * step), so a resumed run crops as the uninterrupted one did.
+ */
+function randomSides(loader: DataLoader, [min, max]: [number, number], seed: number): BatchStream {
+  return {
+    next() {
+      const b = loader.next()
+      const r = mulberry(seed * 1_000_003 + b.step)
+      const side = min + 4 * Math.floor(r() * (Math.floor((max - min) / 4) + 1))
+      if (side >= max) return b
+      const y = Math.floor(r() * (max - side + 1))
+      const x = Math.floor(r() * (max - side + 1))
+      const crop = (t: Tensor) => {
+        const rows = t.split(2, [y, side, max - side - y].filter((n, i) => n > 0 || i === 1))
+        const band = rows[y > 0 ? 1 : 0]!
+        const cols = band.split(3, [x, side, max - side - x].filter((n, i) => n > 0 || i === 1))
+        const out = cols[x > 0 ? 1 : 0]!
+        for (const u of [...rows, ...cols]) if (u !== out) u.dispose()
+        t.dispose()
+        return out
+      }
+      return { input: crop(b.input), target: crop(b.target), step: b.step }
+    },
+    dispose: () => loader.dispose(),
+  }
+}
+
+/** A small seeded generator (mulberry32) for choices that must not touch the data's random streams. */
+function mulberry(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
   }
 }
 
@@ -145,7 +196,9 @@ export function runRecipe(
       student: model,
       hkd,
       data: (startStep: number) =>
-        new DataLoader({ source: recipe.data, patch: recipe.patch, batch: recipe.batch, degradation, seed: recipe.seed, startStep }),
+        recipe.patchRange
+          ? randomSides(new DataLoader({ source: recipe.data, patch: recipe.patchRange[1], batch: recipe.batch, degradation, seed: recipe.seed, startStep }), recipe.patchRange, recipe.seed)
+          : new DataLoader({ source: recipe.data, patch: recipe.patch, batch: recipe.batch, degradation, seed: recipe.seed, startStep }),
       settings: {
         steps: recipe.steps,
         lr: recipe.lr,
@@ -158,6 +211,7 @@ export function runRecipe(
         checkpointEvery: recipe.checkpointEvery,
         outDir: recipe.outDir,
         name: recipe.name,
+        ema: recipe.ema,
       },
       config: recipe as unknown as Record<string, unknown>,
       ...(valPairs.length ? { validate: (m: TrainableModel) => { const r = evaluatePairs(m, valPairs); return { psnr: r.psnr, ssim: r.ssim } } } : {}),

@@ -1,0 +1,238 @@
+/**
+ * The hint-design study: which way of using a teacher's features makes a
+ * spiking student learn faster and end better than without them?
+ *
+ * Every design trains the tiny SpikerIR student on Train400 at σ = 25 with
+ * the same seeds, data, steps and schedule as the no-hint baseline, and is
+ * validated on Set12 every 250 steps (the `spikeir eval` noise protocol).
+ * Runs are `spikeir distill` processes with checkpoints, so an interrupted
+ * study resumes where it stopped: finished runs are kept, unfinished ones
+ * continue from their last checkpoint.
+ *
+ *   node dist/benchmarks/hints/study.js run [--steps 1000] [--seeds 1,2] [--jobs 2] [--designs a,b] [--out out/hints]
+ *   node dist/benchmarks/hints/study.js report [--out out/hints] [--svg docs/hints.svg]
+ *
+ * `report` prints the README's tables (Markdown) from whatever runs have
+ * finished, and draws the curves.
+ *
+ * @module
+ */
+import { spawn } from 'node:child_process'
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+
+import { lineChart, PALETTE } from '../../src/report/svg'
+
+const ROOT = path.resolve(__dirname, '..', '..', '..')
+const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js')
+
+/** One way of using the teacher, as `spikeir distill` flags (beyond the shared ones). */
+interface Design {
+  name: string
+  what: string
+  flags: (steps: number, shared: string) => string[]
+}
+
+const DNCNN = (shared: string) => path.join(shared, 'models', 'dncnn_s_sigma25.safetensors')
+
+/**
+ * The designs. γ of standardised hints is 0.01: a standardised tap starts
+ * with an MSE near 1 (three taps near 3), so 0.01 puts the hint term at
+ * about the size of the L1 term early in training, as γ = 0.12 did for the
+ * raw features.
+ */
+export const DESIGNS: Design[] = [
+  { name: 'baseline', what: 'no teacher (L1 + 0.1·FFT)', flags: () => ['--no-hints'] },
+  {
+    name: 'current',
+    what: 'DnCNN layers 5/10/15 → encoder1/decoder1/refine, raw features, γ = 0.12',
+    flags: (_, s) => ['--teacher', DNCNN(s)],
+  },
+  {
+    name: 'normalised',
+    what: 'the same taps, teacher features standardised per channel, γ = 0.01',
+    flags: (_, s) => ['--teacher', DNCNN(s), '--hint-norm', '--gamma', '0.01'],
+  },
+  {
+    name: 'output',
+    what: "output distillation alone: + 0.5·L1 to the teacher's restored image",
+    flags: (_, s) => ['--teacher', DNCNN(s), '--gamma', '0', '--output-weight', '0.5'],
+  },
+  {
+    name: 'output+normalised',
+    what: 'output distillation (0.5) and standardised hints (γ = 0.01)',
+    flags: (_, s) => ['--teacher', DNCNN(s), '--hint-norm', '--gamma', '0.01', '--output-weight', '0.5'],
+  },
+  {
+    name: 'normalised-warmup-decay',
+    what: 'standardised hints, γ ramped up over 100 steps then cosine-decayed to 0 at the end',
+    flags: (steps, s) => ['--teacher', DNCNN(s), '--hint-norm', '--gamma', '0.01', '--gamma-schedule', `warmup-cosine:100:${steps}`],
+  },
+  {
+    name: 'normalised-off-half',
+    what: 'standardised hints for the first half of training, then none',
+    flags: (steps, s) => ['--teacher', DNCNN(s), '--hint-norm', '--gamma', '0.01', '--gamma-schedule', `off-after:${Math.floor(steps / 2)}`],
+  },
+]
+
+interface Options {
+  out: string
+  steps: number
+  seeds: number[]
+  jobs: number
+  designs: Design[]
+  shared: string
+  svg: string | null
+}
+
+function parse(argv: string[]): { command: string; o: Options } {
+  const [command = 'report', ...rest] = argv
+  const get = (flag: string) => {
+    const i = rest.indexOf(flag)
+    return i >= 0 ? rest[i + 1] : undefined
+  }
+  const names = get('--designs')?.split(',')
+  const designs = names ? names.map((n) => DESIGNS.find((d) => d.name === n) ?? fail(`unknown design '${n}' (${DESIGNS.map((d) => d.name).join(', ')})`)) : DESIGNS
+  const o: Options = {
+    out: get('--out') ?? path.join(ROOT, 'out', 'hints'),
+    steps: Number(get('--steps') ?? 1000),
+    seeds: (get('--seeds') ?? '1,2').split(',').map(Number),
+    jobs: Number(get('--jobs') ?? 2),
+    designs,
+    shared: get('--shared') ?? process.env['SHARED'] ?? path.join(ROOT, '..', 'shared'),
+    svg: get('--svg') ?? null,
+  }
+  if (!Number.isInteger(o.steps) || o.steps < 250) fail(`--steps must be an integer of at least 250, got ${get('--steps')}`)
+  if (o.seeds.some((s) => !Number.isInteger(s) || s < 0)) fail(`--seeds must be non-negative integers, got ${get('--seeds')}`)
+  return { command, o }
+}
+
+function fail(message: string): never {
+  console.error(`hints study: ${message}`)
+  process.exit(2)
+}
+
+const runDir = (o: Options, d: Design, seed: number) => path.join(o.out, `${d.name}-s${seed}`)
+
+/** The step a run's checkpoint is at (0 without one). */
+function stepOf(dir: string): number {
+  const f = path.join(dir, 'student.json')
+  if (!fs.existsSync(f)) return 0
+  try {
+    return (JSON.parse(fs.readFileSync(f, 'utf8')) as { step: number }).step
+  } catch {
+    return 0
+  }
+}
+
+/** Trains one design at one seed (or resumes it); resolves with the exit code. */
+function train(o: Options, d: Design, seed: number, threads: number): Promise<number> {
+  const dir = runDir(o, d, seed)
+  const done = stepOf(dir)
+  const data = (n: string) => path.join(o.shared, 'data', n)
+  const args = [
+    CLI, 'distill', ...d.flags(o.steps, o.shared),
+    '--data', data('train400'), '--val-data', data('set12'), '--val-limit', '12', '--val-every', '250',
+    '--steps', String(o.steps), '--patch', '48', '--batch', '8', '--lr', '2e-3', '--warmup', '100',
+    '--seed', String(seed), '--checkpoint-every', '250', '--out', dir, '--json', '--quiet', '--no-report',
+    ...(done > 0 ? ['--resume', path.join(dir, 'student.json')] : []),
+  ]
+  fs.mkdirSync(dir, { recursive: true })
+  const log = fs.openSync(path.join(dir, 'study.txt'), 'a')
+  fs.writeSync(log, `${new Date().toISOString()} ${done > 0 ? `resume at ${done}` : 'start'}: node ${args.join(' ')}\n`)
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, args, { stdio: ['ignore', log, log], env: { ...process.env, RAYON_NUM_THREADS: String(threads) } })
+    p.on('exit', (code) => {
+      fs.closeSync(log)
+      resolve(code ?? 1)
+    })
+  })
+}
+
+async function run(o: Options): Promise<void> {
+  for (const need of [path.join(o.shared, 'data', 'train400'), path.join(o.shared, 'data', 'set12'), DNCNN(o.shared)]) {
+    if (!fs.existsSync(need)) fail(`${need} is missing (set --shared to the folder holding data/ and models/)`)
+  }
+  // Seed by seed, so a study cut short has every design at the first seed.
+  const queue = o.seeds.flatMap((seed) => o.designs.map((d) => ({ d, seed }))).filter(({ d, seed }) => stepOf(runDir(o, d, seed)) < o.steps)
+  console.log(`hints study: ${queue.length} runs to do (${o.jobs} at a time), ${o.steps} steps each, in ${o.out}`)
+  const threads = Math.max(1, Math.floor(2 / o.jobs))
+  const worker = async () => {
+    for (let job = queue.shift(); job; job = queue.shift()) {
+      const t0 = Date.now()
+      const code = await train(o, job.d, job.seed, threads)
+      console.log(`${job.d.name} seed ${job.seed}: exit ${code} after ${((Date.now() - t0) / 60000).toFixed(1)} min (step ${stepOf(runDir(o, job.d, job.seed))})`)
+    }
+  }
+  await Promise.all(Array.from({ length: o.jobs }, worker))
+}
+
+/** What one finished run measured. */
+interface RunResult {
+  curve: Map<number, number>
+  stepSeconds: number
+}
+
+function result(o: Options, d: Design, seed: number): RunResult | null {
+  const dir = runDir(o, d, seed)
+  if (stepOf(dir) < o.steps) return null
+  const info = JSON.parse(fs.readFileSync(path.join(dir, 'student.json'), 'utf8')) as { metrics: { validation: { step: number; metrics: { psnr: number } }[] } }
+  const curve = new Map(info.metrics.validation.map((v) => [v.step, v.metrics.psnr] as const))
+  const lines = fs.readFileSync(path.join(dir, 'student.log.jsonl'), 'utf8').split('\n').filter(Boolean)
+  const stepSeconds = lines.reduce((a, l) => a + (JSON.parse(l) as { seconds: number }).seconds, 0) / lines.length
+  return { curve, stepSeconds }
+}
+
+const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length
+const f2 = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : '—')
+
+function report(o: Options): void {
+  const steps = Array.from({ length: Math.floor(o.steps / 250) }, (_, i) => (i + 1) * 250)
+  const rows = o.designs.map((d) => {
+    const runs = o.seeds.map((s) => ({ seed: s, r: result(o, d, s) })).filter((x): x is { seed: number; r: RunResult } => x.r !== null)
+    const at = (step: number) => mean(runs.map((x) => x.r.curve.get(step) ?? NaN))
+    return { d, runs, at, seeds: runs.map((x) => x.seed) }
+  })
+  const base = rows.find((r) => r.d.name === 'baseline')
+  console.log(`Tiny SpikerIR student, Train400 → Set12 at σ = 25, ${o.steps} steps (batch 8 × 48², lr 2e-3, cosine), teacher DnCNN-S σ = 25.`)
+  console.log(`PSNR (dB) on Set12, mean over the seeds listed; Δ is against the baseline at the same seeds.\n`)
+  console.log(`| design | seeds | ${steps.map((s) => `step ${s}`).join(' | ')} | Δ final | steps to the baseline's final | s/step |`)
+  console.log(`|---|---|${steps.map(() => '---:').join('|')}|---:|---:|---:|`)
+  for (const row of rows) {
+    if (!row.runs.length) {
+      console.log(`| ${row.d.name} | none yet | ${steps.map(() => '—').join(' | ')} | — | — | — |`)
+      continue
+    }
+    // The baseline restricted to this row's seeds, so every Δ compares like with like.
+    const baseAt = (step: number) => mean(row.seeds.map((s) => base?.runs.find((x) => x.seed === s)?.r.curve.get(step) ?? NaN))
+    const final = baseAt(o.steps)
+    const reach = steps.find((s) => row.at(s) >= final)
+    const delta = row.at(o.steps) - final
+    console.log(
+      `| ${row.d.name} | ${row.seeds.join(', ')} | ${steps.map((s) => f2(row.at(s))).join(' | ')} | ${Number.isFinite(delta) ? (delta >= 0 ? '+' : '') + delta.toFixed(2) : '—'} | ${reach ?? (Number.isFinite(final) ? 'not reached' : '—')} | ${mean(row.runs.map((x) => x.r.stepSeconds)).toFixed(2)} |`,
+    )
+  }
+  console.log('\nDesigns:')
+  for (const d of o.designs) console.log(`- **${d.name}**: ${d.what}`)
+  const cost = rows.flatMap((r) => r.runs.map((x) => x.r.stepSeconds * o.steps)).reduce((a, b) => a + b, 0)
+  console.log(`\nCost: ${(cost / 3600).toFixed(1)} h of step time over ${rows.reduce((a, r) => a + r.runs.length, 0)} finished runs (validation not included).`)
+  if (o.svg) {
+    const series = rows
+      .filter((r) => r.runs.length)
+      .map((r, i) => ({
+        label: r.d.name,
+        color: PALETTE[i % PALETTE.length]!,
+        points: steps.map((s) => [s, r.at(s)] as const),
+        markers: true,
+        ...(r.d.name === 'baseline' ? { dash: '6 3', strokeWidth: 2.5 } : {}),
+      }))
+    fs.mkdirSync(path.dirname(o.svg), { recursive: true })
+    fs.writeFileSync(o.svg, lineChart({ title: `Set12 PSNR against step (σ = 25, mean over seeds)`, xLabel: 'step', yLabel: 'PSNR (dB)', series, width: 640, height: 340 }))
+    console.log(`\nwrote ${o.svg}`)
+  }
+}
+
+const { command, o } = parse(process.argv.slice(2))
+if (command === 'run') void run(o).then(() => report(o))
+else if (command === 'report') report(o)
+else fail(`unknown command '${command}' (run, report)`)
