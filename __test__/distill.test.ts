@@ -4,6 +4,7 @@ import * as path from 'node:path'
 
 import test from 'ava'
 
+import { randomSides } from '../src/train/recipe'
 import { DnCNN, HKD, SpikerIR, Tensor, gammaAt, hintStatistics, parseGammaSchedule, trainStudent, zeroGrad, noGrad, readCheckpointInfo, loadModel, type BatchStream, type StepRecord } from '../index'
 
 test('γ schedules follow their definitions', (t) => {
@@ -265,4 +266,49 @@ test('a DnCNN teacher gives the same hint features when it stops at its deepest 
   t.deepEqual([...early.keys()], [...whole.features.keys()])
   for (const tap of taps) t.deepEqual(early.get(tap)!.toFloat32Array(), whole.features.get(tap)!.toFloat32Array(), tap)
   t.throws(() => teacher.forwardFeatures(x, ['layer6']), { message: /unknown hint tap 'layer6'/ })
+})
+
+test('random patch sides crop each batch to a window of a side in [min, max], by (seed, step)', (t) => {
+  const max = 24
+  // Patches whose pixel values are their own coordinates, so a crop tells where it came from.
+  const source = (start: number): BatchStream => {
+    let step = start
+    return {
+      next() {
+        const v = new Float32Array(2 * max * max).map((_, i) => (i % (max * max)) + 1000 * step)
+        return { input: Tensor.fromData(v, [2, 1, max, max]), target: Tensor.fromData(v, [2, 1, max, max]), step: step++ }
+      },
+      dispose() {},
+    }
+  }
+  const sides = new Set<number>()
+  const crops = (start: number, n: number) => {
+    const s = randomSides(source(start), [12, max], 5)
+    const out: { side: number; y: number; x: number }[] = []
+    for (let i = 0; i < n; i++) {
+      const b = s.next()
+      const side = b.input.shape[2]!
+      t.deepEqual(b.input.shape, [2, 1, side, b.input.shape[3]!])
+      t.is(b.input.shape[3], side)
+      t.true(side >= 12 && side <= max && side % 4 === 0, `side ${side}`)
+      const v = b.input.toFloat32Array()
+      const first = v[0]! - 1000 * b.step
+      const [y, x] = [Math.floor(first / max), first % max]
+      // Every pixel is the original one at (y + r, x + c), in both images of the batch.
+      let ok = true
+      for (let k = 0; k < 2; k++) for (let r = 0; r < side; r++) for (let c = 0; c < side; c++) {
+        if (v[k * side * side + r * side + c] !== (y + r) * max + (x + c) + 1000 * b.step) ok = false
+      }
+      t.true(ok, `step ${b.step}: the crop is a window of the patch`)
+      t.deepEqual(b.target.toFloat32Array(), v)
+      sides.add(side)
+      out.push({ side, y, x })
+    }
+    s.dispose()
+    return out
+  }
+  const all = crops(0, 20)
+  t.true(sides.size >= 3, `sides seen: ${[...sides].join(', ')}`)
+  // Resumed at step 10: the same crops as the run from 0.
+  t.deepEqual(crops(10, 10), all.slice(10))
 })

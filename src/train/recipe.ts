@@ -105,9 +105,10 @@ function* loaderInputs(loader: DataLoader, n: number): Generator<Tensor> {
 /**
  * A loader's batches cropped to a random side per step, from [min, max] in
  * steps of 4, at a random offset; side and offset depend only on (seed,
- * step), so a resumed run crops as the uninterrupted one did.
+ * step), so a resumed run crops as the uninterrupted one did. `loader`
+ * makes `max`-sided patches.
  */
-function randomSides(loader: DataLoader, [min, max]: [number, number], seed: number): BatchStream {
+export function randomSides(loader: BatchStream, [min, max]: [number, number], seed: number): BatchStream {
   return {
     next() {
       const b = loader.next()
