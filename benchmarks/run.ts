@@ -13,6 +13,7 @@ import * as large from './large'
 import * as lif from './lif'
 import * as matmul from './matmul'
 import * as parity from './parity'
+import * as prenet from './prenet'
 import * as soak from './soak'
 import * as student from './student'
 
@@ -20,7 +21,7 @@ import * as student from './student'
 export interface BenchArgs {
   json: boolean
   flopsPerCycle?: number
-  /** Use only the first N images (dncnn). */
+  /** Use only the first N images (dncnn, prenet). */
   limit?: number
   /** The device compared against the native backend (student). */
   device?: string
@@ -34,7 +35,7 @@ export interface BenchArgs {
   seed?: number
 }
 
-const benches: Record<string, { run(args: BenchArgs): Record<string, unknown> }> = { matmul, conv, dncnn, lif, student, soak, parity, compare, large }
+const benches: Record<string, { run(args: BenchArgs): Record<string, unknown> }> = { matmul, conv, dncnn, prenet, lif, student, soak, parity, compare, large }
 
 function main(argv: string[]): number {
   const [name, ...rest] = argv

@@ -1,7 +1,8 @@
 /**
  * Building models from checkpoints: the sidecar's `config.model` names the
  * architecture and its options, so a checkpoint file alone recreates the model.
- * A bare safetensors file without a sidecar is read as published DnCNN weights.
+ * A bare safetensors file without a sidecar is read as published weights: PReNet's
+ * when it holds PReNet's tensor names, else DnCNN's.
  *
  * @module
  */
@@ -12,6 +13,7 @@ import { readSafetensors } from '../io'
 import type { Module } from '../nn/module'
 import { loadCheckpoint, readCheckpointInfo } from '../train/checkpoint'
 import { DnCNN } from './dncnn'
+import { PReNet, type PReNetOptions } from './prenet'
 import { SpikerIR, type SpikerIRConfig } from './spikerir'
 import { UNet, type UNetOptions } from './unet'
 
@@ -20,6 +22,7 @@ export type ModelSpec =
   | { kind: 'spikerir'; options: Partial<SpikerIRConfig> }
   | { kind: 'unet'; options: UNetOptions }
   | { kind: 'dncnn'; options: { depth?: number; channels?: number; imageChannels?: number } }
+  | { kind: 'prenet'; options: PReNetOptions }
 
 /** A model and the (denoising) restore function used by eval and denoise. */
 export interface LoadedModel {
@@ -43,6 +46,8 @@ export function buildModel(spec: ModelSpec): LoadedModel['model'] {
       return new UNet(spec.options)
     case 'dncnn':
       return new DnCNN(spec.options)
+    case 'prenet':
+      return new PReNet(spec.options)
   }
 }
 
@@ -62,6 +67,7 @@ const OPTION_RULES: Record<ModelSpec['kind'], Record<string, NumberRule | 'block
   },
   unet: { width: int(1, 1024), imageChannels: int(1, 3), seed: int(0) },
   dncnn: { depth: int(2, 256), channels: int(1, 1024), imageChannels: int(1, 3), seed: int(0) },
+  prenet: { stages: int(1, 64), channels: int(1, 1024), seed: int(0) },
 }
 
 function typeName(v: unknown): string {
@@ -197,6 +203,10 @@ export function loadModel(file: string): LoadedModel {
   }
   const sidecar = file.endsWith('.json') ? file : file.replace(/(-step\d+)?(\.train)?\.safetensors$/, '.json')
   if (!file.endsWith('.json') && !fs.existsSync(sidecar)) {
+    // PReNet's ConvLSTM gates name it; its six published stages are not in the file.
+    if (readSafetensors(file).tensors.some((a) => a.name === 'conv_i.0.weight')) {
+      return { spec: { kind: 'prenet', options: {} }, model: PReNet.fromSafetensors(file), step: null, imageChannels: 3 }
+    }
     const model = loadDnCNNWeights(file)
     return { spec: { kind: 'dncnn', options: {} }, model, step: null, imageChannels: 1 }
   }
@@ -210,5 +220,6 @@ export function loadModel(file: string): LoadedModel {
     throw e
   }
   model.eval()
-  return { spec, model, step: info.step, imageChannels: spec.options.imageChannels ?? 1 }
+  const imageChannels = spec.kind === 'prenet' ? 3 : (spec.options.imageChannels ?? 1)
+  return { spec, model, step: info.step, imageChannels }
 }
