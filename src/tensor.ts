@@ -551,6 +551,17 @@ export class Tensor {
     return new Tensor(native.tensorPixelUnshuffle(this.#h, factor))
   }
 
+  /**
+   * Reflect padding of NCHW (PyTorch's `reflect`: the border mirrors the
+   * image about its edge samples, which are not repeated). `padding` is one
+   * number for every side or `[top, bottom, left, right]`; each must be
+   * below the side it pads.
+   */
+  padReflect(padding: number | readonly [number, number, number, number]): Tensor {
+    const p = typeof padding === 'number' ? [padding, padding, padding, padding] : [...padding]
+    return new Tensor(native.tensorPadReflect(this.#h, p))
+  }
+
   /** Batch norm over NCHW with per-channel `weight` and `bias`. */
   batchNorm(weight: Tensor, bias: Tensor, options: BatchNormOptions): Tensor {
     return new Tensor(

@@ -79,6 +79,11 @@ pub(crate) enum Op {
     PixelUnshuffle {
         r: usize,
     },
+    /// Reflect padding [top, bottom, left, right] of an input of `x_shape`.
+    PadReflect {
+        x_shape: Vec<usize>,
+        pad: [usize; 4],
+    },
     AvgPool2d {
         x_shape: Vec<usize>,
         kernel: [usize; 2],
@@ -365,6 +370,9 @@ impl Op {
             }
             Op::PixelShuffle { r } => vec![Some(ops::layout::pixel_unshuffle(g, r)?)],
             Op::PixelUnshuffle { r } => vec![Some(ops::layout::pixel_shuffle(g, r)?)],
+            Op::PadReflect { x_shape, pad } => {
+                vec![Some(ops::pad::pad2d_reflect_backward(g, &x_shape, pad)?)]
+            }
             Op::AvgPool2d {
                 x_shape,
                 kernel,

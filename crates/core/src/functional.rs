@@ -151,6 +151,20 @@ pub fn pixel_unshuffle(x: &Tensor, r: usize) -> Result<Tensor> {
     Ok(record(|| Op::PixelUnshuffle { r }, &[x], y))
 }
 
+/// Reflect padding of NCHW by `pad` = [top, bottom, left, right] (each
+/// below the side it pads); the gradient folds the mirrored border back.
+pub fn pad2d_reflect(x: &Tensor, pad: [usize; 4]) -> Result<Tensor> {
+    let y = ops::pad::pad2d_reflect(x, pad)?;
+    Ok(record(
+        || Op::PadReflect {
+            x_shape: x.shape().to_vec(),
+            pad,
+        },
+        &[x],
+        y,
+    ))
+}
+
 pub fn avg_pool2d(
     x: &Tensor,
     kernel: [usize; 2],

@@ -464,6 +464,26 @@ pub fn tensor_pixel_unshuffle(x: f64, factor: f64) -> Result<f64> {
     ))
 }
 
+/// Reflect padding of NCHW by [top, bottom, left, right].
+#[napi(catch_unwind)]
+pub fn tensor_pad_reflect(x: f64, padding: Vec<f64>) -> Result<f64> {
+    let op = "padReflect";
+    let pad = match padding[..] {
+        [t, b, l, r] => [
+            to_usize(op, "padding", t)?,
+            to_usize(op, "padding", b)?,
+            to_usize(op, "padding", l)?,
+            to_usize(op, "padding", r)?,
+        ],
+        _ => {
+            return Err(invalid(format!(
+                "{op}: padding must be [top, bottom, left, right], got {padding:?}"
+            )))
+        }
+    };
+    out(f::pad2d_reflect(&get(x, op)?, pad))
+}
+
 // ---- normalisation ---------------------------------------------------
 
 /// Batch norm over NCHW. Training uses batch statistics and updates the

@@ -11,6 +11,7 @@ pub mod loss;
 mod matmul;
 pub mod neuron;
 pub mod norm;
+pub mod pad;
 pub mod pool;
 pub mod reduce;
 pub mod resample;
