@@ -1,16 +1,17 @@
 /**
- * Whole-image evaluation (DESIGN §6): each image is degraded with noise from
- * a fixed seed, restored in one forward without a tape, clipped to [0, 1],
- * and scored with PSNR and SSIM on the 0–255 scale; averages over the set.
- * `spikeir eval`, validation during training and the demo share one noise
- * protocol ({@link denoisingPairs}) and one scoring ({@link evaluatePairs}),
- * so the same weights give the same figures everywhere.
+ * Whole-image evaluation (DESIGN §6): each image is degraded by the task's
+ * degradation (noise from a fixed seed per image), or taken from real pairs,
+ * restored in one forward without a tape, clipped to [0, 1], and scored with
+ * PSNR and SSIM on the 0–255 scale in the task's colour space; averages over
+ * the set. `spikeir eval`, validation during training and the demo share one
+ * pair builder ({@link testPairs}) and one scoring ({@link evaluatePairs}), so
+ * the same weights give the same figures everywhere.
  *
  * @module
  */
-import { evalPairs, type DataSource, type EvalPair } from '../data/pipeline'
+import { evalPairs, type DataSource, type Degradation, type EvalPair } from '../data/pipeline'
 import { noGrad, scope, Tensor } from '../tensor'
-import { psnr, ssim } from './quality'
+import { psnr, ssim, type ColourSpace, type QualityOptions } from './quality'
 import { autoTileSide, DEFAULT_OVERLAP, restoreTiled } from './tiles'
 
 /** A restoration model: noisy `[1, C, H, W]` in, restored image out. */
@@ -89,15 +90,17 @@ export interface EvalResult {
   images: number
   psnr: number
   ssim: number
+  /** The colour space PSNR and SSIM were taken in (`rgb`, `grey` or `y`). */
+  space: ColourSpace
   perImage: { name: string; psnr: number; ssim: number }[]
 }
 
 /** Noise seed of the first evaluation image when none is given. */
 export const EVAL_NOISE_SEED = 1000
 
-/** Options of {@link denoisingPairs} and {@link evaluateDenoising}. */
-export interface DenoisingSetOptions {
-  /** Image i gets noise from seed `seed + i` (default {@link EVAL_NOISE_SEED}). */
+/** Options of {@link testPairs}. */
+export interface TestPairsOptions {
+  /** Image i is degraded from seed `seed + i` (default {@link EVAL_NOISE_SEED}). */
   seed?: number
   /** Only the first N images (in file order). */
   limit?: number
@@ -106,26 +109,47 @@ export interface DenoisingSetOptions {
 }
 
 /**
- * The AWGN denoising evaluation set (DESIGN §6), the one noise protocol of
- * `spikeir eval`, validation during training and the demo: the whole images
- * of `source` in file order, image i degraded by N(0, (σ/255)²) drawn with
- * `Tensor.randn` from seed `seed + i`, not clipped. The caller disposes the pairs.
+ * A whole-image test set, the one pair builder of `spikeir eval`, validation
+ * during training and the demo: the images of `source` in file order, each
+ * degraded by `degradation` (a paired source's real inputs with `none`).
+ * AWGN follows the denoising protocol (DESIGN §6): image i gets
+ * N(0, (σ/255)²) drawn with `Tensor.randn` from seed `seed + i`, not clipped;
+ * other random degradations draw from (seed, i) in the data layer, and
+ * deterministic ones (JPEG, blur) ignore the seed. The caller disposes the pairs.
  */
-export function denoisingPairs(source: DataSource | string, sigma: number, options: DenoisingSetOptions = {}): EvalPair[] {
-  if (!(sigma >= 0) || !Number.isFinite(sigma)) throw new Error(`denoising evaluation: sigma must be a finite number ≥ 0, got ${sigma}`)
+export function testPairs(source: DataSource | string, degradation: Degradation, options: TestPairsOptions = {}): EvalPair[] {
   const seed = options.seed ?? EVAL_NOISE_SEED
   const src: DataSource = typeof source === 'string' ? { kind: 'folder', dir: source, channels: options.channels ?? 1 } : source
-  const all = evalPairs({ source: src })
+  const awgn = degradation.kind === 'awgn' ? degradation : null
+  if (awgn && !('sigma' in awgn)) throw new Error(`test pairs: AWGN for testing needs one sigma, not a range [${awgn.sigmaMin}, ${awgn.sigmaMax}]`)
+  const sigma = awgn && 'sigma' in awgn ? awgn.sigma : 0
+  if (awgn && (!(sigma >= 0) || !Number.isFinite(sigma))) throw new Error(`denoising evaluation: sigma must be a finite number ≥ 0, got ${sigma}`)
+  // The noise of AWGN is added here, from the seed of each image, as it always was; the rest comes from the data layer.
+  const d = awgn ? null : degradation.kind === 'none' ? null : degradation
+  const all = evalPairs({ source: src, ...(d ? { degradation: d } : {}), seed })
   const kept = all.slice(0, options.limit ?? Infinity)
   for (const p of all.slice(kept.length)) {
     p.input.dispose()
     p.target.dispose()
   }
+  if (!awgn) return kept
   return kept.map((p, i) => {
     const input = scope(() => p.input.add(Tensor.randn(p.input.shape, { seed: seed + i, std: sigma / 255 })))
     p.input.dispose()
     return { name: p.name, input, target: p.target }
   })
+}
+
+/** Options of {@link denoisingPairs} and {@link evaluateDenoising}. */
+export type DenoisingSetOptions = TestPairsOptions
+
+/**
+ * The AWGN denoising evaluation set: {@link testPairs} with
+ * `{ kind: 'awgn', sigma }`. The caller disposes the pairs.
+ */
+export function denoisingPairs(source: DataSource | string, sigma: number, options: DenoisingSetOptions = {}): EvalPair[] {
+  if (!(sigma >= 0) || !Number.isFinite(sigma)) throw new Error(`denoising evaluation: sigma must be a finite number ≥ 0, got ${sigma}`)
+  return testPairs(source, { kind: 'awgn', sigma }, options)
 }
 
 /** Told after each image of an evaluation (for progress). */
@@ -146,7 +170,7 @@ export type OnImage = (done: number, total: number, result: { name: string; psnr
 export function evaluateDenoising(model: Restorer, source: DataSource | string, sigma: number, options: DenoisingSetOptions = {}, onImage?: OnImage): EvalResult {
   const pairs = denoisingPairs(source, sigma, options)
   try {
-    return evaluatePairs(model, pairs, onImage)
+    return evaluatePairs(model, pairs, onImage, { space: pairs[0]?.target.shape[1] === 3 ? 'rgb' : 'grey' })
   } finally {
     for (const p of pairs) {
       p.input.dispose()
@@ -155,20 +179,26 @@ export function evaluateDenoising(model: Restorer, source: DataSource | string, 
   }
 }
 
-/** Scores a model on prepared pairs (input, target `[1, C, H, W]`); the pairs are left to the caller. */
-export function evaluatePairs(model: Restorer, pairs: readonly { name: string; input: Tensor; target: Tensor }[], onImage?: OnImage): EvalResult {
+/**
+ * Scores a model on prepared pairs (input, target `[1, C, H, W]`); the pairs
+ * are left to the caller. `metric` names the colour space (default: `grey`
+ * for one channel, `rgb` for three) and an 8-bit quantisation of the output
+ * where a protocol scores saved PNGs.
+ */
+export function evaluatePairs(model: Restorer, pairs: readonly { name: string; input: Tensor; target: Tensor }[], onImage?: OnImage, metric: QualityOptions = {}): EvalResult {
+  let space: ColourSpace | undefined = metric.space
   const perImage = pairs.map((p, i) => {
     const result = scope(() => {
       const [, c, h, w] = p.target.shape as [number, number, number, number]
+      const q: QualityOptions = { ...metric, space: metric.space ?? (c === 3 ? 'rgb' : 'grey') }
+      space ??= q.space
       const pred = restore(model, p.input).toFloat32Array()
       const target = p.target.toFloat32Array()
-      let s = 0
-      for (let ch = 0; ch < c; ch++) s += ssim(pred.subarray(ch * h * w, (ch + 1) * h * w), target.subarray(ch * h * w, (ch + 1) * h * w), h, w)
-      return { name: p.name, psnr: psnr(pred, target), ssim: s / c }
+      return { name: p.name, psnr: psnr(pred, target, q), ssim: ssim(pred, target, h, w, q) }
     })
     onImage?.(i + 1, pairs.length, result)
     return result
   })
   const mean = (f: (r: { psnr: number; ssim: number }) => number) => perImage.reduce((a, r) => a + f(r), 0) / Math.max(1, perImage.length)
-  return { images: perImage.length, psnr: mean((r) => r.psnr), ssim: mean((r) => r.ssim), perImage }
+  return { images: perImage.length, psnr: mean((r) => r.psnr), ssim: mean((r) => r.ssim), space: space ?? 'grey', perImage }
 }

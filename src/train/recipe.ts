@@ -8,9 +8,10 @@
  */
 import { DataLoader, type DataSource } from '../data/pipeline'
 import { HKD, hintStatistics, parseGammaSchedule, type HintPair, type HintSource, type HintStatistics } from '../distill/hkd'
-import { denoisingPairs, evaluatePairs } from '../metrics/evaluate'
+import { evaluatePairs } from '../metrics/evaluate'
 import { buildModel, loadModel, type ModelSpec } from '../models/load'
 import type { Module } from '../nn/module'
+import { setupTask, taskPairs, type TaskName, type TaskParams, type TaskSetup } from '../tasks'
 import type { Tensor } from '../tensor'
 import { trainStudent, type BatchStream, type StepRecord, type TrainableModel, type TrainSettings } from './distill'
 
@@ -33,8 +34,14 @@ export interface Recipe extends TrainSettings {
   outputWeight: number
   lambdaFft: number
   data: DataSource
-  /** AWGN σ on the 0–255 scale, or a [min, max] range (blind training). */
+  /** The restoration task (see `src/tasks`): its degradation, validation pairs and metric. */
+  task: TaskName
+  /** AWGN σ on the 0–255 scale, or a [min, max] range (blind training); tasks that take no σ ignore it. */
   sigma: number | [number, number]
+  /** JPEG quality (task `jpeg`; null: the task's default). */
+  quality: number | null
+  /** Gaussian blur σ in pixels (task `deblur`; null: the task's default). */
+  blur: number | null
   patch: number
   /**
    * Random patch sides: each step crops its batch to a side drawn from
@@ -61,7 +68,10 @@ export function defaultRecipe(outDir: string): Recipe {
     outputWeight: 0,
     lambdaFft: 0.1,
     data: { kind: 'deadLeaves', count: 200, size: 96, seed: 1 },
+    task: 'denoise',
     sigma: 25,
+    quality: null,
+    blur: null,
     patch: 48,
     patchRange: null,
     ema: 0,
@@ -144,6 +154,20 @@ function mulberry(seed: number): () => number {
   }
 }
 
+/**
+ * The recipe's task with its options (only those the task takes: a recipe
+ * always carries a σ) and the model's image channels.
+ */
+export function recipeTask(recipe: Recipe): TaskSetup {
+  const p: TaskParams = {}
+  const options = setupTask(recipe.task).task.options
+  if (options.includes('sigma')) p.sigma = recipe.sigma
+  if (options.includes('quality') && recipe.quality !== null) p.quality = recipe.quality
+  if (options.includes('blur') && recipe.blur !== null) p.blur = recipe.blur
+  const channels = (recipe.model.options as { imageChannels?: number }).imageChannels
+  return setupTask(recipe.task, p, recipe.model.kind === 'prenet' ? 3 : channels)
+}
+
 /** Default hint pairs for a teacher: DnCNN layers 5/10/15, or matching U-Net levels. */
 function defaultHints(teacher: ModelSpec): string[] {
   return teacher.kind === 'dncnn' ? ['encoder1:layer5', 'decoder1:layer10', 'refine:layer15'] : ['encoder1:encoder1', 'encoder2:encoder2', 'decoder2:decoder2', 'decoder1:decoder1']
@@ -174,8 +198,8 @@ export function runRecipe(
     return { student: s, teacher: t, studentChannels: model.tapChannels(s), teacherChannels: teacher!.tapChannels(t) }
   })
   const source = (m: Tapped): HintSource => ({ forwardHints: (x, taps) => m.forwardHints(x, taps) })
-  const degradation =
-    typeof recipe.sigma === 'number' ? { kind: 'awgn' as const, sigma: recipe.sigma } : { kind: 'awgn' as const, sigmaMin: recipe.sigma[0], sigmaMax: recipe.sigma[1] }
+  const setup = recipeTask(recipe)
+  const degradation = setup.trainDegradation
   // Statistics from their own batches (another seed than training's), the same on a resumed run.
   const stats: Map<string, HintStatistics> | null =
     teacher && recipe.hintNorm && pairs.length
@@ -191,7 +215,9 @@ export function runRecipe(
     seed: recipe.seed,
   })
   // The noise protocol of `spikeir eval`, so validation figures and eval agree.
-  const valPairs = recipe.val ? denoisingPairs(recipe.val.source, typeof recipe.sigma === 'number' ? recipe.sigma : 25, { limit: recipe.val.limit }) : []
+  // Validation is at one σ (25 for a blind range), as eval's protocol is.
+  const valSetup = Array.isArray(recipe.sigma) && setup.params.sigma !== null ? recipeTask({ ...recipe, sigma: 25 }) : setup
+  const valPairs = recipe.val ? taskPairs(valSetup, recipe.val.source, { limit: recipe.val.limit }) : []
   try {
     const job = {
       student: model,
@@ -215,7 +241,7 @@ export function runRecipe(
         ema: recipe.ema,
       },
       config: recipe as unknown as Record<string, unknown>,
-      ...(valPairs.length ? { validate: (m: TrainableModel) => { const r = evaluatePairs(m, valPairs); return { psnr: r.psnr, ssim: r.ssim } } } : {}),
+      ...(valPairs.length ? { validate: (m: TrainableModel) => { const r = evaluatePairs(m, valPairs, undefined, valSetup.metric); return { psnr: r.psnr, ssim: r.ssim } } } : {}),
       ...(options.resume ? { resume: options.resume } : {}),
       ...(options.onStep ? { onStep: options.onStep } : {}),
       ...(options.onValidation ? { onValidation: options.onValidation } : {}),
