@@ -5,13 +5,14 @@
  *
  * @packageDocumentation
  */
-export { Tensor, scope, noGrad, zeroGrad, clearTape, tapeLength, initDevice, info, memory, probeAdapters, resetPeakMemory, synchronize } from './src/tensor'
+export { Tensor, scope, noGrad, zeroGrad, clearTape, tapeLength, initDevice, info, memory, gpuCounters, probeAdapters, resetPeakMemory, synchronize } from './src/tensor'
 export type {
   AdapterProbe,
   BatchNormOptions,
   Conv2dOptions,
   DeviceInfo,
   DeviceOptions,
+  GpuCounters,
   MemoryInfo,
   NeuronParams,
   PoolOptions,

@@ -10,6 +10,7 @@ import * as compare from './compare'
 import * as conv from './conv'
 import * as dncnn from './dncnn'
 import * as large from './large'
+import * as lkdnet from './lkdnet'
 import * as lif from './lif'
 import * as matmul from './matmul'
 import * as parity from './parity'
@@ -21,7 +22,7 @@ import * as student from './student'
 export interface BenchArgs {
   json: boolean
   flopsPerCycle?: number
-  /** Use only the first N images (dncnn, prenet). */
+  /** Use only the first N images (dncnn, prenet, lkdnet). */
   limit?: number
   /** The device compared against the native backend (student). */
   device?: string
@@ -35,7 +36,7 @@ export interface BenchArgs {
   seed?: number
 }
 
-const benches: Record<string, { run(args: BenchArgs): Record<string, unknown> }> = { matmul, conv, dncnn, prenet, lif, student, soak, parity, compare, large }
+const benches: Record<string, { run(args: BenchArgs): Record<string, unknown> }> = { matmul, conv, dncnn, prenet, lkdnet, lif, student, soak, parity, compare, large }
 
 function main(argv: string[]): number {
   const [name, ...rest] = argv

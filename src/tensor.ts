@@ -120,6 +120,42 @@ export function memory(): MemoryInfo {
   return native.memory()
 }
 
+/** Counts of GPU work since the device opened; all zero on the native CPU backend. */
+export interface GpuCounters {
+  /** Kernel dispatches recorded. */
+  dispatches: number
+  /** Compute passes they were recorded in (consecutive dispatches share one). */
+  computePasses: number
+  /** Command buffers submitted to the queue. */
+  submits: number
+  /** wgpu buffers created: tensor storage the pool could not serve, readback staging, uniform regions. */
+  bufferAllocations: number
+  /** Bind groups created (repeated dispatches reuse cached ones). */
+  bindGroupsCreated: number
+  /** Kernel parameter blocks written (each distinct block once). */
+  uniformWrites: number
+  /** Host-to-device uploads. */
+  uploads: number
+  /** Device-to-host readbacks (each one waits for the GPU). */
+  readbacks: number
+}
+
+/**
+ * Counts of GPU work since the device opened; differences between two calls
+ * give what a training step costs.
+ *
+ * @example
+ * ```ts
+ * const before = gpuCounters()
+ * Tensor.ones([4]).add(1).toFloat32Array()
+ * const after = gpuCounters()
+ * after.readbacks - before.readbacks // 1 on a GPU, 0 on the native CPU backend
+ * ```
+ */
+export function gpuCounters(): GpuCounters {
+  return native.gpuCounters()
+}
+
 /** Starts a new high-water mark ({@link MemoryInfo.peakBytes}) at the bytes held now. */
 export function resetPeakMemory(): void {
   native.resetPeakMemory()

@@ -13,6 +13,7 @@ import { readSafetensors } from '../io'
 import type { Module } from '../nn/module'
 import { loadCheckpoint, readCheckpointInfo } from '../train/checkpoint'
 import { DnCNN } from './dncnn'
+import { LKDNet, type LKDNetOptions } from './lkdnet'
 import { PReNet, type PReNetOptions } from './prenet'
 import { SpikerIR, type SpikerIRConfig } from './spikerir'
 import { UNet, type UNetOptions } from './unet'
@@ -23,6 +24,7 @@ export type ModelSpec =
   | { kind: 'unet'; options: UNetOptions }
   | { kind: 'dncnn'; options: { depth?: number; channels?: number; imageChannels?: number } }
   | { kind: 'prenet'; options: PReNetOptions }
+  | { kind: 'lkdnet'; options: Pick<LKDNetOptions, 'seed'> }
 
 /** A model and the (denoising) restore function used by eval and denoise. */
 export interface LoadedModel {
@@ -48,6 +50,8 @@ export function buildModel(spec: ModelSpec): LoadedModel['model'] {
       return new DnCNN(spec.options)
     case 'prenet':
       return new PReNet(spec.options)
+    case 'lkdnet':
+      return new LKDNet(spec.options)
   }
 }
 
@@ -68,6 +72,7 @@ const OPTION_RULES: Record<ModelSpec['kind'], Record<string, NumberRule | 'block
   unet: { width: int(1, 1024), imageChannels: int(1, 3), seed: int(0) },
   dncnn: { depth: int(2, 256), channels: int(1, 1024), imageChannels: int(1, 3), seed: int(0) },
   prenet: { stages: int(1, 64), channels: int(1, 1024), seed: int(0) },
+  lkdnet: { seed: int(0) },
 }
 
 function typeName(v: unknown): string {
@@ -207,6 +212,10 @@ export function loadModel(file: string): LoadedModel {
     if (readSafetensors(file).tensors.some((a) => a.name === 'conv_i.0.weight')) {
       return { spec: { kind: 'prenet', options: {} }, model: PReNet.fromSafetensors(file), step: null, imageChannels: 3 }
     }
+    // LKD-Net's selective-kernel fusion names it.
+    if (readSafetensors(file).tensors.some((a) => a.name === 'fusion1.mlp.0.weight')) {
+      return { spec: { kind: 'lkdnet', options: {} }, model: LKDNet.fromSafetensors(file), step: null, imageChannels: 3 }
+    }
     const model = loadDnCNNWeights(file)
     return { spec: { kind: 'dncnn', options: {} }, model, step: null, imageChannels: 1 }
   }
@@ -220,6 +229,6 @@ export function loadModel(file: string): LoadedModel {
     throw e
   }
   model.eval()
-  const imageChannels = spec.kind === 'prenet' ? 3 : (spec.options.imageChannels ?? 1)
+  const imageChannels = spec.kind === 'prenet' || spec.kind === 'lkdnet' ? 3 : (spec.options.imageChannels ?? 1)
   return { spec, model, step: info.step, imageChannels }
 }

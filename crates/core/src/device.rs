@@ -91,9 +91,94 @@ pub struct DeviceInfo {
     pub kernel_variant: KernelVariant,
 }
 
+/// The pending work: one encoder, and the compute pass that consecutive
+/// dispatches share (ended only by a copy or a submit). wgpu inserts the
+/// barriers between the dispatches of a pass, as WebGPU requires.
 struct Batch {
+    // Field order: the pass must end before its encoder is dropped.
+    pass: Option<wgpu::ComputePass<'static>>,
     encoder: Option<wgpu::CommandEncoder>,
     dispatches: u32,
+}
+
+impl Batch {
+    /// The encoder, with no pass open on it (for copies and for finishing).
+    fn encoder(&mut self, device: &wgpu::Device) -> &mut wgpu::CommandEncoder {
+        self.pass = None;
+        self.encoder.get_or_insert_with(|| {
+            device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("batch"),
+            })
+        })
+    }
+
+    /// The finished command buffer of the pending work, if any.
+    fn finish(&mut self) -> Option<wgpu::CommandBuffer> {
+        self.pass = None;
+        self.dispatches = 0;
+        self.encoder.take().map(|e| e.finish())
+    }
+}
+
+/// Bytes of one uniform region: kernel parameters live in fixed slots of it.
+const UNIFORM_REGION_BYTES: u64 = 1 << 20;
+
+/// Cached bind groups beyond which the cache starts again (each one holds its buffers alive).
+const MAX_BIND_GROUPS: usize = 8192;
+
+/// Kernel parameters, content-addressed: each distinct parameter block gets
+/// a slot in one uniform buffer, written once, so repeated dispatches (every
+/// step of a training loop) bind the same slot and allocate nothing. When
+/// the region is full it starts again from offset 0, after the work that
+/// read the old contents has been submitted (queue writes are ordered after
+/// earlier submissions).
+struct Uniforms {
+    buffer: Option<wgpu::Buffer>,
+    slots: HashMap<Vec<u32>, u64>,
+    next: u64,
+    alignment: u64,
+}
+
+/// What identifies a bind group: the pipeline, the parameter slot and the buffers.
+#[derive(PartialEq, Eq, Hash)]
+struct BindKey {
+    pipeline: wgpu::ComputePipeline,
+    offset: u64,
+    size: u64,
+    buffers: Vec<wgpu::Buffer>,
+}
+
+/// Per-device counts of GPU work since the device opened, for benchmarks:
+/// what a training step costs in dispatches, passes, buffer allocations and
+/// host readbacks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GpuCounters {
+    pub dispatches: u64,
+    pub compute_passes: u64,
+    pub submits: u64,
+    /// wgpu buffers created: tensor storage the pool could not serve,
+    /// readback staging, uniform regions.
+    pub buffer_allocations: u64,
+    pub bind_groups_created: u64,
+    pub uniform_writes: u64,
+    pub uploads: u64,
+    pub readbacks: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    dispatches: AtomicU64,
+    compute_passes: AtomicU64,
+    submits: AtomicU64,
+    buffer_allocations: AtomicU64,
+    bind_groups_created: AtomicU64,
+    uniform_writes: AtomicU64,
+    uploads: AtomicU64,
+    readbacks: AtomicU64,
+}
+
+fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
 }
 
 /// A compute device: a wgpu adapter, or the native CPU backend.
@@ -115,6 +200,11 @@ pub(crate) struct Gpu {
     pipelines: Mutex<HashMap<String, Arc<wgpu::ComputePipeline>>>,
     batch: Mutex<Batch>,
     pool: Mutex<Pool>,
+    uniforms: Mutex<Uniforms>,
+    bind_groups: Mutex<HashMap<BindKey, wgpu::BindGroup>>,
+    /// Readback staging buffers for reuse, by size class.
+    staging: Mutex<HashMap<u64, Vec<wgpu::Buffer>>>,
+    counters: Counters,
     /// Errors wgpu reports asynchronously; checked at every flush.
     gpu_error: Arc<Mutex<Option<String>>>,
 }
@@ -379,10 +469,20 @@ impl Device {
                 max_workgroups,
                 pipelines: Mutex::new(HashMap::new()),
                 batch: Mutex::new(Batch {
+                    pass: None,
                     encoder: None,
                     dispatches: 0,
                 }),
                 pool: Mutex::new(Pool::default()),
+                uniforms: Mutex::new(Uniforms {
+                    buffer: None,
+                    slots: HashMap::new(),
+                    next: 0,
+                    alignment: u64::from(limits.min_uniform_buffer_offset_alignment.max(16)),
+                }),
+                bind_groups: Mutex::new(HashMap::new()),
+                staging: Mutex::new(HashMap::new()),
+                counters: Counters::default(),
                 gpu_error,
             }),
             cpu_bytes: AtomicU64::new(0),
@@ -459,8 +559,34 @@ impl Device {
     /// Frees the pool's cached buffers.
     pub fn trim(&self) {
         match &self.gpu {
-            Some(g) => lock(&g.pool).trim(),
+            Some(g) => {
+                lock(&g.pool).trim();
+                // Cached bind groups and staging buffers hold memory alive too.
+                lock(&g.bind_groups).clear();
+                lock(&g.staging).clear();
+            }
             None => crate::cpu::buffers::trim(),
+        }
+    }
+
+    /// Counts of GPU work since the device opened (all zero on the native backend).
+    pub fn gpu_counters(&self) -> GpuCounters {
+        match &self.gpu {
+            Some(g) => {
+                let c = &g.counters;
+                let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
+                GpuCounters {
+                    dispatches: r(&c.dispatches),
+                    compute_passes: r(&c.compute_passes),
+                    submits: r(&c.submits),
+                    buffer_allocations: r(&c.buffer_allocations),
+                    bind_groups_created: r(&c.bind_groups_created),
+                    uniform_writes: r(&c.uniform_writes),
+                    uploads: r(&c.uploads),
+                    readbacks: r(&c.readbacks),
+                }
+            }
+            None => GpuCounters::default(),
         }
     }
 
@@ -550,6 +676,7 @@ impl Gpu {
         }
         pool.note_new(class);
         drop(pool);
+        bump(&self.counters.buffer_allocations);
         let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("tensor"),
             size: class,
@@ -562,7 +689,10 @@ impl Gpu {
     }
 
     pub(crate) fn release(&self, class: u64, buffer: wgpu::Buffer) {
-        lock(&self.pool).give_back(class, buffer);
+        if !lock(&self.pool).give_back(class, buffer) {
+            // The pool let it go: so must the bind groups that hold it (a rare event; start afresh).
+            lock(&self.bind_groups).clear();
+        }
     }
 
     /// The cached pipeline for `key`, compiling `source()` on first use.
@@ -594,27 +724,72 @@ impl Gpu {
         pipeline
     }
 
+    /// Records `f` on the pending encoder (outside any compute pass).
     fn with_encoder<R>(&self, f: impl FnOnce(&mut wgpu::CommandEncoder) -> R) -> R {
         let mut batch = lock(&self.batch);
-        let encoder = batch.encoder.get_or_insert_with(|| {
-            self.device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("batch"),
-                })
-        });
-        let r = f(encoder);
-        batch.dispatches += 1;
-        if batch.dispatches >= MAX_PENDING_DISPATCHES {
-            batch.dispatches = 0;
-            if let Some(enc) = batch.encoder.take() {
-                self.queue.submit(Some(enc.finish()));
-            }
-        }
+        let r = f(batch.encoder(&self.device));
+        self.count_pending(&mut batch);
         r
     }
 
+    /// Submits once enough work is pending, so a long graph does not hold an
+    /// unbounded command buffer.
+    fn count_pending(&self, batch: &mut Batch) {
+        batch.dispatches += 1;
+        if batch.dispatches >= MAX_PENDING_DISPATCHES {
+            if let Some(cb) = batch.finish() {
+                bump(&self.counters.submits);
+                self.queue.submit(Some(cb));
+            }
+        }
+    }
+
+    /// The uniform slot holding `words`: (buffer, offset), written on first use.
+    fn uniform_slot(&self, words: &[u32]) -> (wgpu::Buffer, u64) {
+        let mut u = lock(&self.uniforms);
+        if let (Some(&offset), Some(buffer)) = (u.slots.get(words), &u.buffer) {
+            return (buffer.clone(), offset);
+        }
+        let bytes = (words.len() * 4) as u64;
+        let size = bytes.div_ceil(u.alignment) * u.alignment;
+        if u.buffer.is_none() || u.next + size > UNIFORM_REGION_BYTES {
+            // Full (or first use): every recorded dispatch that reads the old
+            // contents goes to the queue before the region is written again.
+            if u.buffer.is_some() {
+                let mut batch = lock(&self.batch);
+                if let Some(cb) = batch.finish() {
+                    bump(&self.counters.submits);
+                    self.queue.submit(Some(cb));
+                }
+            } else {
+                bump(&self.counters.buffer_allocations);
+                u.buffer = Some(self.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("params"),
+                    size: UNIFORM_REGION_BYTES,
+                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                }));
+            }
+            u.slots.clear();
+            u.next = 0;
+            // Bind groups name slots by offset: the old ones mean other contents now.
+            lock(&self.bind_groups).clear();
+        }
+        let offset = u.next;
+        u.next += size;
+        let buffer = u.buffer.clone().expect("the uniform region exists");
+        // Ordered after every earlier submission and before the pending encoder's commands.
+        self.queue
+            .write_buffer(&buffer, offset, bytemuck::cast_slice(words));
+        bump(&self.counters.uniform_writes);
+        u.slots.insert(words.to_vec(), offset);
+        (buffer, offset)
+    }
+
     /// Records one dispatch: binding 0 is the `params` uniform, bindings
-    /// 1..=n are `buffers` in order.
+    /// 1..=n are `buffers` in order. Consecutive dispatches share one
+    /// compute pass, one parameter slot per distinct parameter block, and one
+    /// bind group per distinct (pipeline, parameters, buffers).
     pub(crate) fn dispatch(
         &self,
         pipeline: &wgpu::ComputePipeline,
@@ -627,37 +802,64 @@ impl Gpu {
         }
         let mut words = params.to_vec();
         words.resize(params.len().div_ceil(4).max(1) * 4, 0);
-        let uniform = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("params"),
-            size: (words.len() * 4) as u64,
-            usage: wgpu::BufferUsages::UNIFORM,
-            mapped_at_creation: true,
-        });
-        write_mapped(&uniform, bytemuck::cast_slice(&words))?;
-        let mut entries = vec![wgpu::BindGroupEntry {
-            binding: 0,
-            resource: uniform.as_entire_binding(),
-        }];
-        for (i, b) in buffers.iter().enumerate() {
-            entries.push(wgpu::BindGroupEntry {
-                binding: i as u32 + 1,
-                resource: b.as_entire_binding(),
-            });
+        let (uniform, offset) = self.uniform_slot(&words);
+        let size = (words.len() * 4) as u64;
+        let key = BindKey {
+            pipeline: pipeline.clone(),
+            offset,
+            size,
+            buffers: buffers.iter().map(|b| (*b).clone()).collect(),
+        };
+        let bind_group = {
+            let mut cache = lock(&self.bind_groups);
+            if let Some(g) = cache.get(&key) {
+                g.clone()
+            } else {
+                let mut entries = vec![wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: &uniform,
+                        offset,
+                        size: std::num::NonZeroU64::new(size),
+                    }),
+                }];
+                for (i, b) in buffers.iter().enumerate() {
+                    entries.push(wgpu::BindGroupEntry {
+                        binding: i as u32 + 1,
+                        resource: b.as_entire_binding(),
+                    });
+                }
+                let g = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: None,
+                    layout: &pipeline.get_bind_group_layout(0),
+                    entries: &entries,
+                });
+                bump(&self.counters.bind_groups_created);
+                if cache.len() >= MAX_BIND_GROUPS {
+                    cache.clear();
+                }
+                cache.insert(key, g.clone());
+                g
+            }
+        };
+        let mut batch = lock(&self.batch);
+        if batch.pass.is_none() {
+            let encoder = batch.encoder(&self.device);
+            let pass = encoder
+                .begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: None,
+                    timestamp_writes: None,
+                })
+                .forget_lifetime();
+            batch.pass = Some(pass);
+            bump(&self.counters.compute_passes);
         }
-        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: None,
-            layout: &pipeline.get_bind_group_layout(0),
-            entries: &entries,
-        });
-        self.with_encoder(|enc| {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: None,
-                timestamp_writes: None,
-            });
-            pass.set_pipeline(pipeline);
-            pass.set_bind_group(0, &bind_group, &[]);
-            pass.dispatch_workgroups(workgroups[0], workgroups[1], workgroups[2]);
-        });
+        let pass = batch.pass.as_mut().expect("a compute pass is open");
+        pass.set_pipeline(pipeline);
+        pass.set_bind_group(0, &bind_group, &[]);
+        pass.dispatch_workgroups(workgroups[0], workgroups[1], workgroups[2]);
+        bump(&self.counters.dispatches);
+        self.count_pending(&mut batch);
         Ok(())
     }
 
@@ -674,20 +876,20 @@ impl Gpu {
         }
     }
 
-    /// Records an upload of `data` into `dst` (ordered with the pending dispatches).
+    /// Uploads `data` into `dst`, ordered with the pending dispatches: the
+    /// pending work is submitted first, so the write lands after every
+    /// command recorded before it and before every command recorded after.
     pub(crate) fn upload(&self, dst: &wgpu::Buffer, data: &[f32]) -> Result<()> {
         if data.is_empty() {
             return Ok(());
         }
-        let bytes = (data.len() * 4) as u64;
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("upload"),
-            size: bytes,
-            usage: wgpu::BufferUsages::COPY_SRC,
-            mapped_at_creation: true,
-        });
-        write_mapped(&staging, bytemuck::cast_slice(data))?;
-        self.with_encoder(|enc| enc.copy_buffer_to_buffer(&staging, 0, dst, 0, bytes));
+        let mut batch = lock(&self.batch);
+        if let Some(cb) = batch.finish() {
+            bump(&self.counters.submits);
+            self.queue.submit(Some(cb));
+        }
+        self.queue.write_buffer(dst, 0, bytemuck::cast_slice(data));
+        bump(&self.counters.uploads);
         Ok(())
     }
 
@@ -703,9 +905,9 @@ impl Gpu {
         // Submit under the lock: otherwise another thread could record and
         // submit a newer encoder first, reordering an upload after its reader.
         let mut batch = lock(&self.batch);
-        batch.dispatches = 0;
-        if let Some(enc) = batch.encoder.take() {
-            self.queue.submit(Some(enc.finish()));
+        if let Some(cb) = batch.finish() {
+            bump(&self.counters.submits);
+            self.queue.submit(Some(cb));
         }
     }
 
@@ -731,11 +933,18 @@ impl Gpu {
             return Ok(Vec::new());
         }
         let bytes = (len * 4) as u64;
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size: bytes,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
+        bump(&self.counters.readbacks);
+        // Staging buffers are reused by size class (a training step reads the same sizes every time).
+        let class = size_class(bytes);
+        let reused = lock(&self.staging).get_mut(&class).and_then(Vec::pop);
+        let staging = reused.unwrap_or_else(|| {
+            bump(&self.counters.buffer_allocations);
+            self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("readback"),
+                size: class,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
         });
         self.copy(src, &staging, bytes);
         self.submit();
@@ -749,24 +958,19 @@ impl Gpu {
             .map_err(|e| Error::Gpu(format!("readback failed: {e}")))?;
         let out = {
             let view = staging
-                .get_mapped_range(..)
+                .get_mapped_range(..bytes)
                 .map_err(|e| Error::Gpu(format!("readback mapping failed: {e:?}")))?;
             bytemuck::cast_slice::<u8, f32>(&view).to_vec()
         };
         staging.unmap();
+        let mut pool = lock(&self.staging);
+        let free = pool.entry(class).or_default();
+        // A few per size are plenty: reads are synchronous.
+        if free.len() < 2 {
+            free.push(staging);
+        }
         Ok(out)
     }
-}
-
-/// Fills a buffer created with `mapped_at_creation` and unmaps it.
-fn write_mapped(buffer: &wgpu::Buffer, bytes: &[u8]) -> Result<()> {
-    buffer
-        .slice(..)
-        .get_mapped_range_mut()
-        .map_err(|e| Error::Gpu(format!("mapping a new buffer failed: {e:?}")))?
-        .copy_from_slice(bytes);
-    buffer.unmap();
-    Ok(())
 }
 
 /// Physical memory in bytes (Linux `/proc/meminfo`; 16 GiB where unknown):

@@ -19,6 +19,8 @@ pub mod random;
 pub mod shape;
 pub mod tensor;
 
-pub use device::{AdapterChoice, AdapterProbe, Device, DeviceInfo, DeviceOptions, KernelVariant};
+pub use device::{
+    AdapterChoice, AdapterProbe, Device, DeviceInfo, DeviceOptions, GpuCounters, KernelVariant,
+};
 pub use error::{Error, Result};
 pub use tensor::Tensor;

@@ -60,17 +60,19 @@ impl<B> Pool<B> {
         self.peak_bytes = self.peak_bytes.max(self.live_bytes);
     }
 
-    pub fn give_back(&mut self, class: u64, buffer: B) {
+    /// Takes a buffer back for reuse; false when the pool is full and let it go.
+    pub fn give_back(&mut self, class: u64, buffer: B) -> bool {
         self.live_bytes -= class;
         self.live_buffers -= 1;
         if self.cached_bytes + class > MAX_CACHED_BYTES {
             // Dropped, not destroyed: commands already recorded may still
             // use it, and wgpu frees it once they have run.
             drop(buffer);
-            return;
+            return false;
         }
         self.cached_bytes += class;
         self.free.entry(class).or_default().push(buffer);
+        true
     }
 
     pub fn cached_bytes(&self) -> u64 {

@@ -144,6 +144,36 @@ pub fn memory() -> Result<MemoryInfo> {
     })
 }
 
+/// Counts of GPU work since the device opened (all zero on the native CPU backend).
+#[napi(object)]
+pub struct GpuCountersInfo {
+    pub dispatches: f64,
+    pub compute_passes: f64,
+    pub submits: f64,
+    /// wgpu buffers created: tensor storage the pool could not serve, readback staging, uniform regions.
+    pub buffer_allocations: f64,
+    pub bind_groups_created: f64,
+    pub uniform_writes: f64,
+    pub uploads: f64,
+    pub readbacks: f64,
+}
+
+/// Counts of GPU work on the current device since it opened.
+#[napi(catch_unwind)]
+pub fn gpu_counters() -> Result<GpuCountersInfo> {
+    let c = default_device()?.gpu_counters();
+    Ok(GpuCountersInfo {
+        dispatches: c.dispatches as f64,
+        compute_passes: c.compute_passes as f64,
+        submits: c.submits as f64,
+        buffer_allocations: c.buffer_allocations as f64,
+        bind_groups_created: c.bind_groups_created as f64,
+        uniform_writes: c.uniform_writes as f64,
+        uploads: c.uploads as f64,
+        readbacks: c.readbacks as f64,
+    })
+}
+
 /// Starts a new high-water mark of device memory at what is held now.
 #[napi(catch_unwind)]
 pub fn reset_peak_memory() -> Result<()> {
