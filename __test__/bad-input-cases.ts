@@ -317,7 +317,7 @@ export const cases: Case[] = [
     message: (dir) => new RegExp(`paired images differ in size: input '${esc(path.join(dir, 'in', 'img1.png'))}' is 1×40×40 .* but target '${esc(path.join(dir, 'gt', 'img1.png'))}' is 1×32×32`),
     outputs: ['run'],
   },
-  // Safetensors (a bare file is read as DnCNN-S weights; a checkpoint names its own).
+  // Safetensors (a bare file is read as DnCNN weights of the depth it holds; a checkpoint names its own).
   ...(
     [
       ['safetensors with a header length beyond the file', () => Buffer.concat([Buffer.from([0, 0x10, 0, 0, 0, 0, 0, 0]), Buffer.from('{}')]), /the header claims 4096 bytes but only 2 follow the length field/],
@@ -326,8 +326,8 @@ export const cases: Case[] = [
       ['safetensors with an I64 tensor', () => safetensors([{ name: 'layers.0.weight', dtype: 'I64', shape: [2], bytes: Buffer.alloc(16) }]), /tensor 'layers\.0\.weight' has dtype I64; only floating-point tensors/],
       ['safetensors cut short (data missing)', () => cut(safetensors([{ name: 'w', dtype: 'F32', shape: [64], bytes: f32(Array(64).fill(1)) }]), 0.8), /do not cover the data section exactly|run past the data/],
       ['safetensors holding NaN', () => safetensors([{ name: 'w', dtype: 'F32', shape: [2], bytes: f32([1, NaN]) }]), /tensor 'w' holds NaN or infinite values/],
-      ['safetensors of another model, read as DnCNN weights', () => safetensors([{ name: 'encoder.weight', dtype: 'F32', shape: [2], bytes: f32([1, 2]) }]), /has no sidecar, so it is read as DnCNN-S weights, but it does not match: missing tensors 34 \(layers\.0\.weight, layers\.0\.bias, layers\.1\.weight, …\); unexpected tensors 1 \(encoder\.weight\)/],
-      ['DnCNN weights with one wrong shape', () => dncnnWithWrongShape(), /wrong shapes 1 \(layers\.0\.weight is \[64, 1, 3, 2\], DnCNN-S has \[64, 1, 3, 3\]\)/],
+      ['safetensors of another model, read as DnCNN weights', () => safetensors([{ name: 'encoder.weight', dtype: 'F32', shape: [2], bytes: f32([1, 2]) }]), /has no sidecar, so it is read as DnCNN weights, but it has 0 tensors named layers\.\{i\}\.weight \(a DnCNN has at least 2; the file holds encoder\.weight\)/],
+      ['DnCNN weights with one wrong shape', () => dncnnWithWrongShape(), /has no sidecar, so it is read as DnCNN weights, but layers\.0\.weight is \[64, 1, 3, 2\], not a 3×3 conv \[out, in, 3, 3\]/],
     ] as [string, () => Buffer, RegExp][]
   ).map(
     ([name, make, reason]): Case => ({

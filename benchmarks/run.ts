@@ -17,6 +17,7 @@ import * as parity from './parity'
 import * as prenet from './prenet'
 import * as soak from './soak'
 import * as student from './student'
+import * as teachers from './teachers'
 
 /** Options every benchmark receives. */
 export interface BenchArgs {
@@ -36,7 +37,7 @@ export interface BenchArgs {
   seed?: number
 }
 
-const benches: Record<string, { run(args: BenchArgs): Record<string, unknown> }> = { matmul, conv, dncnn, prenet, lkdnet, lif, student, soak, parity, compare, large }
+const benches: Record<string, { run(args: BenchArgs): Record<string, unknown> }> = { matmul, conv, dncnn, prenet, lkdnet, lif, student, soak, parity, compare, large, teachers }
 
 function main(argv: string[]): number {
   const [name, ...rest] = argv

@@ -1,11 +1,14 @@
 /**
  * DnCNN (Zhang et al., "Beyond a Gaussian Denoiser", TIP 2017): a plain
  * stack of 3×3 convolutions with ReLU that predicts the noise; the output is
- * input − predicted noise. Parameter names match the published DnCNN-S
- * weights (`layers.{i}.weight`, `layers.{i}.bias`, batch norm folded in).
+ * input − predicted noise. Parameter names match the published weights
+ * (`layers.{i}.weight`, `layers.{i}.bias`, batch norm folded in): the
+ * 17-layer grey DnCNN-S, and the 20-layer DnCNN-B (grey, blind), CDnCNN-B
+ * (colour, blind) and DnCNN-3 (grey: noise, JPEG, super-resolution).
  *
  * @module
  */
+import { readSafetensors, type NamedArray } from '../io'
 import { Conv2d, ModuleList } from '../nn/layers'
 import { Module } from '../nn/module'
 import { Tensor } from '../tensor'
@@ -54,11 +57,56 @@ export class DnCNN extends Module {
     this.initParameters(seed)
   }
 
-  /** A DnCNN with the published weights of a safetensors file. */
+  /**
+   * A DnCNN with the published weights of a safetensors file. Depth, feature
+   * channels and image channels are read from the file's tensors (17 layers
+   * for DnCNN-S, 20 for DnCNN-B, CDnCNN-B and DnCNN-3; 1 or 3 image
+   * channels); `options` given must agree with them.
+   */
   static fromSafetensors(path: string, options: DnCNNOptions = {}): DnCNN {
-    const model = new DnCNN(options)
-    model.loadSafetensors(path)
+    const { tensors } = readSafetensors(path)
+    const found = DnCNN.optionsOf(tensors, `DnCNN weights '${path}'`)
+    for (const k of ['depth', 'channels', 'imageChannels'] as const) {
+      if (options[k] !== undefined && options[k] !== found[k]) {
+        throw new Error(`DnCNN weights '${path}': the file holds ${k} ${found[k]}, not ${options[k]}`)
+      }
+    }
+    const model = new DnCNN({ ...options, ...found })
+    try {
+      model.loadStateDict(tensors)
+    } catch (e) {
+      model.dispose()
+      throw e
+    }
     return model.eval()
+  }
+
+  /**
+   * The architecture of DnCNN weights from their tensors: depth (the number
+   * of `layers.{i}.weight`, which must run 0 … depth − 1), feature channels
+   * and image channels (of layer 0's `[channels, imageChannels, 3, 3]`).
+   * `what` names the weights in errors.
+   */
+  static optionsOf(tensors: readonly NamedArray[], what: string): Required<Omit<DnCNNOptions, 'seed'>> {
+    const weights = new Map<number, NamedArray>()
+    for (const a of tensors) {
+      const m = /^layers\.(\d+)\.weight$/.exec(a.name)
+      if (m) weights.set(Number(m[1]), a)
+    }
+    const depth = weights.size
+    if (depth < 2) {
+      const others = tensors.filter((a) => !/^layers\.\d+\.weight$/.test(a.name)).map((a) => a.name)
+      const holds = others.length ? `; the file holds ${others.slice(0, 3).join(', ')}${others.length > 3 ? ', …' : ''}` : ''
+      throw new Error(`${what}: it has ${depth} tensors named layers.{i}.weight (a DnCNN has at least 2${holds})`)
+    }
+    for (let i = 0; i < depth; i++) {
+      if (!weights.has(i)) throw new Error(`${what}: layers.${i}.weight is missing, but ${depth} layers are numbered up to ${Math.max(...weights.keys())}`)
+    }
+    const first = weights.get(0)!.shape
+    if (first.length !== 4 || first[2] !== 3 || first[3] !== 3) throw new Error(`${what}: layers.0.weight is [${first.join(', ')}], not a 3×3 conv [out, in, 3, 3]`)
+    const imageChannels = first[1]!
+    if (imageChannels !== 1 && imageChannels !== 3) throw new Error(`${what}: layers.0.weight takes ${imageChannels} image channels; a DnCNN restores 1 (grey) or 3 (RGB)`)
+    return { depth, channels: first[0]!, imageChannels }
   }
 
   forward(x: Tensor): Tensor {

@@ -160,20 +160,27 @@ export function checkModelSpec(value: unknown, where: string): ModelSpec {
 }
 
 /**
- * Published DnCNN weights: a safetensors file without a sidecar. Its
- * tensor names and shapes must be those of a DnCNN-S (17 layers, 64
- * channels, grey); a file of another model says so, briefly.
+ * Published DnCNN weights: a safetensors file without a sidecar. Depth and
+ * channels come from the tensors (17 layers for DnCNN-S, 20 for DnCNN-B,
+ * CDnCNN-B and DnCNN-3; grey or RGB); every tensor must then be one of that
+ * DnCNN's, of its shape. A file of another model says so, briefly.
  */
 function loadDnCNNWeights(file: string): DnCNN {
   const { tensors } = readSafetensors(file)
-  const model = new DnCNN()
+  let found: ReturnType<typeof DnCNN.optionsOf>
+  try {
+    found = DnCNN.optionsOf(tensors, `model '${file}'`)
+  } catch (e) {
+    throw new Error(`model '${file}' has no sidecar, so it is read as DnCNN weights, but ${e instanceof Error ? e.message.replace(`model '${file}': `, '') : String(e)}`)
+  }
+  const model = new DnCNN(found)
   const expected = model.stateDict()
   const given = new Set(tensors.map((a) => a.name))
   const missing = [...expected.keys()].filter((n) => !given.has(n))
   const extra = tensors.filter((a) => !expected.has(a.name)).map((a) => a.name)
   const wrong = tensors
     .filter((a) => expected.has(a.name) && expected.get(a.name)!.shape.join(',') !== a.shape.join(','))
-    .map((a) => `${a.name} is [${a.shape.join(', ')}], DnCNN-S has [${expected.get(a.name)!.shape.join(', ')}]`)
+    .map((a) => `${a.name} is [${a.shape.join(', ')}], a DnCNN of ${found.depth} layers has [${expected.get(a.name)!.shape.join(', ')}]`)
   const few = (v: string[]) => `${v.length} (${v.slice(0, 3).join(', ')}${v.length > 3 ? ', …' : ''})`
   const problems = [
     ...(missing.length ? [`missing tensors ${few(missing)}`] : []),
@@ -182,7 +189,7 @@ function loadDnCNNWeights(file: string): DnCNN {
   ]
   if (problems.length) {
     model.dispose()
-    throw new Error(`model '${file}' has no sidecar, so it is read as DnCNN-S weights, but it does not match: ${problems.join('; ')}`)
+    throw new Error(`model '${file}' has no sidecar, so it is read as DnCNN weights, but it does not match: ${problems.join('; ')}`)
   }
   model.loadStateDict(tensors)
   return model.eval()
@@ -217,7 +224,8 @@ export function loadModel(file: string): LoadedModel {
       return { spec: { kind: 'lkdnet', options: {} }, model: LKDNet.fromSafetensors(file), step: null, imageChannels: 3 }
     }
     const model = loadDnCNNWeights(file)
-    return { spec: { kind: 'dncnn', options: {} }, model, step: null, imageChannels: 1 }
+    const options = { depth: model.depth, channels: model.layers.items[0]!.outChannels, imageChannels: model.layers.items[0]!.inChannels }
+    return { spec: { kind: 'dncnn', options }, model, step: null, imageChannels: options.imageChannels }
   }
   const { info } = readCheckpointInfo(file)
   const spec = checkModelSpec(info.config['model'], `checkpoint '${sidecar}': config.model`)
