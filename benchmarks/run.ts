@@ -9,6 +9,7 @@ import { initDevice } from '../index'
 import * as compare from './compare'
 import * as conv from './conv'
 import * as dncnn from './dncnn'
+import * as gcanet from './gcanet'
 import * as large from './large'
 import * as lkdnet from './lkdnet'
 import * as lif from './lif'
@@ -23,7 +24,7 @@ import * as teachers from './teachers'
 export interface BenchArgs {
   json: boolean
   flopsPerCycle?: number
-  /** Use only the first N images (dncnn, prenet, lkdnet). */
+  /** Use only the first N images (dncnn, prenet, gcanet, lkdnet). */
   limit?: number
   /** The device compared against the native backend (student). */
   device?: string
@@ -37,7 +38,7 @@ export interface BenchArgs {
   seed?: number
 }
 
-const benches: Record<string, { run(args: BenchArgs): Record<string, unknown> }> = { matmul, conv, dncnn, prenet, lkdnet, lif, student, soak, parity, compare, large, teachers }
+const benches: Record<string, { run(args: BenchArgs): Record<string, unknown> }> = { matmul, conv, dncnn, prenet, gcanet, lkdnet, lif, student, soak, parity, compare, large, teachers }
 
 function main(argv: string[]): number {
   const [name, ...rest] = argv
