@@ -5,7 +5,7 @@ import * as path from 'node:path'
 import test from 'ava'
 
 import { randomSides } from '../src/train/recipe'
-import { DnCNN, HKD, SpikerIR, Tensor, gammaAt, hintStatistics, parseGammaSchedule, trainStudent, zeroGrad, noGrad, readCheckpointInfo, loadModel, type BatchStream, type StepRecord } from '../index'
+import { DnCNN, HKD, SpikerIR, Tensor, clipGradNormOnDevice, gammaAt, gpuCounters, hintStatistics, info, parseGammaSchedule, trainStudent, zeroGrad, noGrad, readCheckpointInfo, loadModel, type BatchStream, type StepRecord } from '../index'
 
 test('γ schedules follow their definitions', (t) => {
   t.is(gammaAt(0.12, { kind: 'constant' }, 500), 0.12)
@@ -156,7 +156,7 @@ function stream(start: number): BatchStream {
   }
 }
 
-function train(outDir: string, steps: number, resume?: string, ema = 0, onWeights?: (w: Float32Array[]) => void): StepRecord[] {
+function train(outDir: string, steps: number, resume?: string, ema = 0, onWeights?: (w: Float32Array[]) => void, onStepDone?: () => void): StepRecord[] {
   zeroGrad()
   const student = tinyStudent(7)
   const teacher = new DnCNN({ depth: 3, channels: 4, seed: 8 }).eval()
@@ -175,6 +175,7 @@ function train(outDir: string, steps: number, resume?: string, ema = 0, onWeight
     config: { model: { kind: 'spikerir', options: { width: 4, timeSteps: 2, seed: 7 } } },
     onStep: (r: StepRecord) => {
       records.push(r)
+      onStepDone?.()
       onWeights?.(student.parameters().map((p) => p.toFloat32Array()))
     },
     ...(resume ? { resume } : {}),
@@ -311,4 +312,36 @@ test('random patch sides crop each batch to a window of a side in [min, max], by
   t.true(sides.size >= 3, `sides seen: ${[...sides].join(', ')}`)
   // Resumed at step 10: the same crops as the run from 0.
   t.deepEqual(crops(10, 10), all.slice(10))
+})
+
+test('device-side clipping scales the gradients as clipGradNorm does', (t) => {
+  zeroGrad()
+  const make = () => {
+    const w = Tensor.fromData([3, 4, 0, 12], [4]).toParam()
+    const u = Tensor.fromData([1, -2], [2]).toParam()
+    // Gradients 2w = [6, 8, 0, 24] and 3u² = [3, 12]: global norm √(36 + 64 + 576 + 9 + 144) = √829.
+    w.mul(w).sum(0, true).add(u.mul(u).mul(u).sum(0, true)).backward()
+    return [w, u]
+  }
+  const norm = Math.sqrt(829)
+  for (const max of [1, 100]) {
+    const [w, u] = make()
+    const n = clipGradNormOnDevice([w!, u!], max)
+    t.true(Math.abs(n.toFloat32Array()[0]! - norm) < 1e-4)
+    const scale = norm > max ? max / (norm + 1e-6) : 1
+    const want = [6, 8, 0, 24, 3, 12].map((g) => g * scale)
+    const got = [...w!.grad!.toFloat32Array(), ...u!.grad!.toFloat32Array()]
+    got.forEach((g, i) => t.true(Math.abs(g - want[i]!) < 1e-5 * Math.max(1, Math.abs(want[i]!)), `max ${max}, grad ${i}: ${g} vs ${want[i]}`))
+    zeroGrad()
+  }
+})
+
+const onWgpu = info().backend !== 'native'
+;(onWgpu ? test : test.skip)(`a training step reads back from the device once${onWgpu ? '' : ' (skipped: the device is the native CPU backend, which has no readbacks)'}`, (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spikeir-readback-'))
+  const at: number[] = []
+  train(dir, 4, undefined, 0, undefined, () => at.push(gpuCounters().readbacks))
+  // Steps 1 and 3 follow steps with no checkpoint after them (every 2 steps, after onStep): one readback each.
+  t.deepEqual([at[1]! - at[0]!, at[3]! - at[2]!], [1, 1])
+  fs.rmSync(dir, { recursive: true })
 })

@@ -312,6 +312,20 @@ export class HKD extends Module {
    * adapters receive gradients.
    */
   loss(input: Tensor, target: Tensor, step: number): { output: Tensor; parts: HKDLossParts } {
+    const { output, loss, terms, gamma } = this.lossTerms(input, target, step)
+    // One readback for every reported number, not one per term.
+    const v = terms.toFloat32Array()
+    terms.dispose()
+    return { output, parts: { loss, value: v[0]!, l1: v[1]!, fft: v[2]!, hint: v[3]!, gamma, output: v[4]! } }
+  }
+
+  /**
+   * Like {@link HKD.loss}, but nothing is read back: `terms` is a `[5]`
+   * tensor (without a gradient path) of the loss, L1, FFT, hint and output
+   * terms, for the caller to read when it reads everything else (a GPU
+   * training step reads back once, after the optimizer step).
+   */
+  lossTerms(input: Tensor, target: Tensor, step: number): { output: Tensor; loss: Tensor; terms: Tensor; gamma: number } {
     const gamma = this.teacher ? gammaAt(this.gamma, this.schedule, step) : 0
     const useHints = gamma > 0 && this.pairs.length > 0
     const { output, features } = this.student.forwardHints(input, useHints ? this.pairs.map((p) => p.student) : [])
@@ -360,16 +374,11 @@ export class HKD extends Module {
       }
     }
     for (const f of features.values()) f.dispose()
-    // One readback for every reported number, not one per term.
-    const values = noGrad(() => {
+    const terms = noGrad(() => {
       const zero = k(Tensor.zeros([1]))
-      const all = Tensor.concat([loss, l1, fft, hint ?? zero, toTeacher ?? zero], 0)
-      const v = all.toFloat32Array()
-      all.dispose()
-      return v
+      return Tensor.concat([loss, l1, fft, hint ?? zero, toTeacher ?? zero], 0)
     })
-    const parts = { loss, value: values[0]!, l1: values[1]!, fft: values[2]!, hint: values[3]!, gamma, output: values[4]! }
     for (const t of tmp) t.dispose()
-    return { output, parts }
+    return { output, loss, terms, gamma }
   }
 }

@@ -15,7 +15,7 @@ import { SpikingNeuron } from '../nn/spiking'
 import { noGrad, scope, synchronize, Tensor, zeroGrad } from '../tensor'
 import { loadCheckpoint, saveCheckpoint, writeFileAtomic } from './checkpoint'
 import { interruptRequested } from './interrupt'
-import { AdamW, clipGradNorm } from './optim'
+import { AdamW, clipGradNormOnDevice } from './optim'
 import { cosineSchedule } from './schedule'
 
 /** A stream of training batches, deterministic by step. */
@@ -223,13 +223,11 @@ export function trainStudent(job: TrainJob): { last: StepRecord | null; validati
       if (batch.step !== step) throw new Error(`data stream is at step ${batch.step}, training at ${step}`)
       const lr = schedule(step)
       const record = scope(() => {
-        const { parts } = hkd.loss(batch.input, batch.target, step)
-        const lossValue = parts.value
-        if (!Number.isFinite(lossValue)) {
-          throw new Error(`step ${step}: the loss is ${lossValue} (l1 ${parts.l1}, fft ${parts.fft}, hint ${parts.hint}); stopping before the weights change — lower the learning rate or enable clipping`)
-        }
-        parts.loss.backward()
-        const gradNorm = s.clipNorm === null ? null : clipGradNorm(params.map(([, p]) => p), s.clipNorm)
+        // Nothing is read from the device until the step is done: one readback per step, after
+        // the optimizer (on a GPU a readback waits for all queued work).
+        const { loss, terms, gamma } = hkd.lossTerms(batch.input, batch.target, step)
+        loss.backward()
+        const norm = s.clipNorm === null ? null : clipGradNormOnDevice(params.map(([, p]) => p), s.clipNorm)
         opt.lr = lr
         opt.step()
         zeroGrad()
@@ -244,15 +242,23 @@ export function trainStudent(job: TrainJob): { last: StepRecord | null; validati
             }
           })
         }
-        // All layers' rates in one readback.
         const rates = neurons.flatMap(([n, l]) => {
           const r = l.firingRateTensor()
           return r ? [[n, r] as const] : []
         })
-        const values = rates.length ? noGrad(() => Tensor.concat(rates.map(([, r]) => r.reshape([1])), 0).toFloat32Array()) : new Float32Array()
+        const v = noGrad(() => Tensor.concat([terms, ...(norm ? [norm] : []), ...rates.map(([, r]) => r.reshape([1]))], 0).toFloat32Array())
+        const [lossValue, l1, fft, hint] = [v[0]!, v[1]!, v[2]!, v[3]!]
+        const gradNorm = norm ? v[5]! : null
+        // A bad step has changed the weights in memory only: it is never checkpointed.
+        if (!Number.isFinite(lossValue)) {
+          throw new Error(`step ${step}: the loss is ${lossValue} (l1 ${l1}, fft ${fft}, hint ${hint}); stopping before anything is saved (the last checkpoint is intact) — lower the learning rate or enable clipping`)
+        }
+        if (gradNorm !== null && !Number.isFinite(gradNorm)) {
+          throw new Error(`step ${step}: the gradient norm is ${gradNorm}; a parameter is not finite; stopping before anything is saved (the last checkpoint is intact)`)
+        }
         const firingRates: Record<string, number> = {}
-        rates.forEach(([n], i) => (firingRates[n] = values[i]!))
-        return { step, loss: lossValue, l1: parts.l1, fft: parts.fft, hint: parts.hint, gamma: parts.gamma, lr, gradNorm, firingRates, seconds: 0 }
+        rates.forEach(([n], i) => (firingRates[n] = v[(norm ? 6 : 5) + i]!))
+        return { step, loss: lossValue, l1, fft, hint, gamma, lr, gradNorm, firingRates, seconds: 0 }
       })
       batch.input.dispose()
       batch.target.dispose()

@@ -6,7 +6,7 @@
  * @module
  */
 import type { NamedArray } from '../io'
-import { Tensor, binding, nativeOf } from '../tensor'
+import { Tensor, binding, nativeOf, noGrad } from '../tensor'
 
 /** A parameter with a name (for checkpoints) and its tensor. */
 export type NamedParameter = [string, Tensor]
@@ -199,6 +199,56 @@ export class SGD implements Optimizer {
       if (b) restore('SGD', given, `${name}.momentum_buffer`, b)
     })
   }
+}
+
+/**
+ * {@link clipGradNorm} without a readback: the global norm stays on the
+ * device (returned as a `[1]` tensor, before clipping) and every gradient is
+ * scaled by maxNorm / max(norm + 1e-6, maxNorm), which is exactly 1 when the
+ * norm is within bounds. A non-finite norm makes the gradients non-finite:
+ * the caller checks the norm when it reads it.
+ *
+ * @example
+ * ```ts
+ * const w = Tensor.fromData([3, 4], [2]).toParam()
+ * w.mul(w).sum(0, true).backward() // grad 2w = [6, 8], norm 10
+ * const norm = clipGradNormOnDevice([w], 1)
+ * norm.toFloat32Array()[0] // 10; w.grad is now [0.6, 0.8] (to 1e-6)
+ * ```
+ */
+export function clipGradNormOnDevice(params: readonly Tensor[], maxNorm: number): Tensor {
+  const grads = params.map((p) => p.grad).filter((g): g is Tensor => g !== null)
+  return noGrad(() => {
+    let total: Tensor | null = null
+    for (const g of grads) {
+      const sq = g.mul(g)
+      const part = sq.reshape([sq.shape.reduce((a, b) => a * b, 1)]).sum(0, true)
+      sq.dispose()
+      const next: Tensor = total ? total.add(part) : part
+      if (total) {
+        total.dispose()
+        part.dispose()
+      }
+      total = next
+    }
+    const norm = total ? total.sqrt() : Tensor.zeros([1])
+    total?.dispose()
+    const shifted = norm.add(1e-6)
+    const bounded = shifted.maximum(maxNorm)
+    const scale = bounded.rdiv(maxNorm)
+    for (const t of [shifted, bounded]) t.dispose()
+    for (const p of params) {
+      const g = p.grad
+      if (!g) continue
+      const clipped = g.mul(scale)
+      p.setGrad(clipped)
+      clipped.dispose()
+      g.dispose()
+    }
+    scale.dispose()
+    grads.forEach((g) => g.dispose())
+    return norm
+  })
 }
 
 /**
