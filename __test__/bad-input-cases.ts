@@ -385,7 +385,7 @@ export const cases: Case[] = [
     name: 'sidecar with an unknown model kind',
     expect: 'error',
     setup: (dir) => ['eval', '--model', studentCopy(dir, 'ck', (ts) => ts, (s) => ((s['config'] as Record<string, unknown>)['model'] = { kind: 'vgg', options: {} })), '--data', folder(dir, 'val', [16])],
-    message: (dir) => new RegExp(`checkpoint '${esc(path.join(dir, 'ck.json'))}': config\\.model\\.kind must be one of spikerir, unet, dncnn, prenet, lkdnet, got "vgg"`),
+    message: (dir) => new RegExp(`checkpoint '${esc(path.join(dir, 'ck.json'))}': config\\.model\\.kind must be one of spikerir, unet, dncnn, prenet, lkdnet, gcanet, got "vgg"`),
     outputs: [],
   },
   {

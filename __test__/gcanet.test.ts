@@ -2,7 +2,7 @@ import * as path from 'node:path'
 
 import test from 'ava'
 
-import { ConvTranspose2d, GCANet, InstanceNorm2d, Tensor, listImages, noGrad, profile, scope, zeroGrad } from '../index'
+import { ConvTranspose2d, GCANet, InstanceNorm2d, Tensor, listImages, loadModel, noGrad, profile, scope, zeroGrad } from '../index'
 import { convTranspose, gcanetReference, instanceNorm } from './gcanet-reference'
 import { lcg, sharedTest } from './helpers'
 import { crop, readPlanes, readWeights, type Planes } from './prenet-reference'
@@ -109,7 +109,10 @@ test('GCANet: forwardFeatures runs no layer past the deepest tap; odd sides and 
   net.dispose()
 })
 
-withShared('published GCANet: 702,818 parameters under the PyTorch names', (t) => {
+withShared('published GCANet: 702,818 parameters under the PyTorch names; loadModel reads the bare file as GCANet', (t) => {
+  const loaded = loadModel(weightsFile())
+  t.deepEqual([loaded.spec, loaded.imageChannels, loaded.model instanceof GCANet], [{ kind: 'gcanet', options: {} }, 3, true])
+  loaded.model.dispose()
   const net = GCANet.fromSafetensors(weightsFile())
   t.is(net.numParameters(), 702818)
   const names = new Set(net.namedParameters().map(([n]) => n))

@@ -10,8 +10,7 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 
-import { info, listImages, noGrad, psnr, readImage, scope, ssim, synchronize } from '../index'
-import { PReNet } from '../src/models/prenet'
+import { PReNet, info, listImages, noGrad, psnr, readImage, scope, ssim, synchronize } from '../index'
 import type { BenchArgs } from './run'
 
 const EXPECTED = { y: 37.48, rgb: 36.09 }

@@ -13,6 +13,7 @@ import { readSafetensors } from '../io'
 import type { Module } from '../nn/module'
 import { loadCheckpoint, readCheckpointInfo } from '../train/checkpoint'
 import { DnCNN } from './dncnn'
+import { GCANet, type GCANetOptions } from './gcanet'
 import { LKDNet, type LKDNetOptions } from './lkdnet'
 import { PReNet, type PReNetOptions } from './prenet'
 import { SpikerIR, type SpikerIRConfig } from './spikerir'
@@ -25,6 +26,7 @@ export type ModelSpec =
   | { kind: 'dncnn'; options: { depth?: number; channels?: number; imageChannels?: number } }
   | { kind: 'prenet'; options: PReNetOptions }
   | { kind: 'lkdnet'; options: Pick<LKDNetOptions, 'seed'> }
+  | { kind: 'gcanet'; options: GCANetOptions }
 
 /** A model and the (denoising) restore function used by eval and denoise. */
 export interface LoadedModel {
@@ -52,6 +54,8 @@ export function buildModel(spec: ModelSpec): LoadedModel['model'] {
       return new PReNet(spec.options)
     case 'lkdnet':
       return new LKDNet(spec.options)
+    case 'gcanet':
+      return new GCANet(spec.options)
   }
 }
 
@@ -73,6 +77,7 @@ const OPTION_RULES: Record<ModelSpec['kind'], Record<string, NumberRule | 'block
   dncnn: { depth: int(2, 256), channels: int(1, 1024), imageChannels: int(1, 3), seed: int(0) },
   prenet: { stages: int(1, 64), channels: int(1, 1024), seed: int(0) },
   lkdnet: { seed: int(0) },
+  gcanet: { channels: int(1, 1024), seed: int(0) },
 }
 
 function typeName(v: unknown): string {
@@ -223,6 +228,10 @@ export function loadModel(file: string): LoadedModel {
     if (readSafetensors(file).tensors.some((a) => a.name === 'fusion1.mlp.0.weight')) {
       return { spec: { kind: 'lkdnet', options: {} }, model: LKDNet.fromSafetensors(file), step: null, imageChannels: 3 }
     }
+    // GCANet's gated fusion and transposed conv name it.
+    if (readSafetensors(file).tensors.some((a) => a.name === 'deconv3.weight')) {
+      return { spec: { kind: 'gcanet', options: {} }, model: GCANet.fromSafetensors(file), step: null, imageChannels: 3 }
+    }
     const model = loadDnCNNWeights(file)
     const options = { depth: model.depth, channels: model.layers.items[0]!.outChannels, imageChannels: model.layers.items[0]!.inChannels }
     return { spec: { kind: 'dncnn', options }, model, step: null, imageChannels: options.imageChannels }
@@ -237,6 +246,6 @@ export function loadModel(file: string): LoadedModel {
     throw e
   }
   model.eval()
-  const imageChannels = spec.kind === 'prenet' || spec.kind === 'lkdnet' ? 3 : (spec.options.imageChannels ?? 1)
+  const imageChannels = spec.kind === 'prenet' || spec.kind === 'lkdnet' || spec.kind === 'gcanet' ? 3 : (spec.options.imageChannels ?? 1)
   return { spec, model, step: info.step, imageChannels }
 }

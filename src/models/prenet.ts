@@ -53,16 +53,25 @@ const STAGE_TAPS = ['conv0', 'h', ...Array.from({ length: RES_BLOCKS }, (_, j) =
  * ```
  */
 export class PReNet extends Module {
+  /** Recurrent stages. */
   readonly stages: number
+  /** Feature channels (of every hint tap). */
   readonly channels: number
   /** RGB in, RGB out. */
   readonly imageChannels = 3
+  /** The stage's input conv over `[input, previous estimate]`, with its ReLU. */
   readonly conv0: Sequential
+  /** The five residual blocks (`res_conv1` … `res_conv5`): conv, ReLU, conv, ReLU. */
   readonly resConvs: Sequential[]
+  /** ConvLSTM input gate (conv and sigmoid). */
   readonly convI: Sequential
+  /** ConvLSTM forget gate (conv and sigmoid). */
   readonly convF: Sequential
+  /** ConvLSTM cell candidate (conv and tanh). */
   readonly convG: Sequential
+  /** ConvLSTM output gate (conv and sigmoid). */
   readonly convO: Sequential
+  /** The output conv to the 3-channel residual added to the input. */
   readonly conv: Sequential
 
   constructor(options: PReNetOptions = {}) {
