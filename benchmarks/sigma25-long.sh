@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The long σ = 25 runs behind the bundled student: Train400 → Set12/BSD68,
+# tiny SpikerIR, 40,000 steps with a weight average (EMA 0.999), random patch
+# sides 40–64 px and one long cosine schedule. A run that stops (a session
+# ending, a kill) continues from its last checkpoint when this script is run
+# again; a finished run is left alone.
+#
+#   bash benchmarks/sigma25-long.sh baseline        # no teacher
+#   bash benchmarks/sigma25-long.sh hkd  [FLAGS…]   # with DnCNN-S σ = 25 hints (extra distill flags, e.g. the study's winner)
+#
+# Then: npx spikeir eval --model out/sigma25-long-<run>/student.json --data ../shared/data/bsd68 --sigma 25
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SHARED=${SHARED:-../shared}
+STEPS=${STEPS:-40000}
+THREADS=${THREADS:-1}
+run=${1:?usage: sigma25-long.sh baseline|hkd [distill flags]}
+shift
+case "$run" in
+  baseline) design=(--no-hints) ;;
+  hkd) design=(--teacher "$SHARED/models/dncnn_s_sigma25.safetensors" "$@") ;;
+  *) echo "sigma25-long: unknown run '$run' (baseline, hkd)" >&2; exit 2 ;;
+esac
+out=out/sigma25-long-$run
+resume=()
+if [ -f "$out/student.json" ]; then
+  step=$(node -e "console.log(JSON.parse(require('fs').readFileSync('$out/student.json','utf8')).step)")
+  if [ "$step" -ge "$STEPS" ]; then echo "sigma25-long: $out is finished (step $step)"; exit 0; fi
+  resume=(--resume "$out/student.json")
+fi
+RAYON_NUM_THREADS=$THREADS node dist/src/cli/main.js distill "${design[@]}" \
+  --data "$SHARED/data/train400" --val-data "$SHARED/data/set12" --val-limit 12 --val-every 2000 \
+  --steps "$STEPS" --patch-range 40-64 --patch 64 --batch 8 --lr 2e-3 --warmup 500 --ema 0.999 \
+  --seed 1 --checkpoint-every 500 --out "$out" --json --quiet "${resume[@]}"
