@@ -265,21 +265,37 @@ export class LKDNet extends Module {
   readonly imageChannels = 3
   /** Two stride-2 merges: sides are padded to multiples of 4. */
   readonly sizeMultiple = 4
+  /** Blocks per level, encoder to decoder. */
   readonly depths: readonly number[]
+  /** @internal A submodule, named as in the source's state dict. */
   readonly patch_embed: Proj
+  /** @internal A submodule, named as in the source's state dict. */
   readonly layer1: LKDBlocks
+  /** @internal A submodule, named as in the source's state dict. */
   readonly patch_merge1: Proj
+  /** @internal A submodule, named as in the source's state dict. */
   readonly skip1: Conv2d
+  /** @internal A submodule, named as in the source's state dict. */
   readonly layer2: LKDBlocks
+  /** @internal A submodule, named as in the source's state dict. */
   readonly patch_merge2: Proj
+  /** @internal A submodule, named as in the source's state dict. */
   readonly skip2: Conv2d
+  /** @internal A submodule, named as in the source's state dict. */
   readonly layer3: LKDBlocks
+  /** @internal A submodule, named as in the source's state dict. */
   readonly patch_split1: ProjShuffle
+  /** @internal A submodule, named as in the source's state dict. */
   readonly fusion1: SKFusion
+  /** @internal A submodule, named as in the source's state dict. */
   readonly layer4: LKDBlocks
+  /** @internal A submodule, named as in the source's state dict. */
   readonly patch_split2: ProjShuffle
+  /** @internal A submodule, named as in the source's state dict. */
   readonly fusion2: SKFusion
+  /** @internal A submodule, named as in the source's state dict. */
   readonly layer5: LKDBlocks
+  /** @internal A submodule, named as in the source's state dict. */
   readonly patch_unembed: ProjShuffle
 
   constructor(options: LKDNetOptions = {}) {
