@@ -5,6 +5,7 @@ import test from 'ava'
 import { Tensor, loadModel, noGrad, profile, readImage } from '../index'
 import { checkModelSpec } from '../src/models/load'
 import { LKDNET_TAPS, LKDNet } from '../src/models/lkdnet'
+import type { HintSource } from '../src/distill/hkd'
 import type { Module } from '../src/nn/module'
 import { sharedTest } from './helpers'
 import { lkdnetReference, padReflect, readWeights, toPlanes, type Planes } from './lkdnet-reference'
@@ -55,6 +56,9 @@ test('Tensor.padReflect mirrors about the edge samples and refuses paddings of a
 
 test('LKDNet: tap names and channels, unknown taps, RGB only, depths checked', (t) => {
   const net = new LKDNet({ seed: 1 }).eval()
+  // A teacher for H-KD, forwardFeatures included (checked by the compiler).
+  const source: Required<HintSource> = net
+  t.is(source.forwardFeatures, net.forwardFeatures)
   t.deepEqual(
     LKDNET_TAPS.map((tap) => net.tapChannels(tap)),
     [24, 48, 96, 48, 24],
