@@ -58,7 +58,7 @@ test('LKDNet: tap names and channels, unknown taps, RGB only, depths checked', (
   const net = new LKDNet({ seed: 1 }).eval()
   // A teacher for H-KD, forwardFeatures included (checked by the compiler).
   const source: Required<HintSource> = net
-  t.is(source.forwardFeatures, net.forwardFeatures)
+  void source
   t.deepEqual(
     LKDNET_TAPS.map((tap) => net.tapChannels(tap)),
     [24, 48, 96, 48, 24],
