@@ -317,6 +317,46 @@ export const cases: Case[] = [
     message: (dir) => new RegExp(`paired images differ in size: input '${esc(path.join(dir, 'in', 'img1.png'))}' is 1×40×40 .* but target '${esc(path.join(dir, 'gt', 'img1.png'))}' is 1×32×32`),
     outputs: ['run'],
   },
+  // Tasks and their options (refused by name before any model or data is read).
+  ...(
+    [
+      ['--task that does not exist', (dir: string) => ['eval', '--task', 'sharpen', '--data', folder(dir, 'val', [16])], /unknown --task 'sharpen' \(denoise, jpeg, derain, dehaze, deblur\)/],
+      ['--quality with --task denoise', (dir: string) => ['eval', '--quality', '10', '--data', folder(dir, 'val', [16])], /--quality does not apply to --task denoise \(its options: --sigma\)/],
+      ['--sigma with --task jpeg', (dir: string) => ['eval', '--task', 'jpeg', '--sigma', '25', '--data', folder(dir, 'val', [16])], /--sigma does not apply to --task jpeg \(its options: --quality\)/],
+      ['--quality 0', (dir: string) => ['eval', '--task', 'jpeg', '--quality', '0', '--data', folder(dir, 'val', [16])], /--quality must be an integer ≥ 1 and ≤ 100, got 0/],
+      ['--blur 0', (dir: string) => ['eval', '--task', 'deblur', '--blur', '0', '--data', folder(dir, 'val', [16])], /--blur must be a number > 0 and ≤ 32, got 0/],
+      ['a grey model for an RGB task (--task derain)', (dir: string) => ['eval', '--task', 'derain', '--model', bundled, '--data', folder(dir, 'val', [16])], /--task derain restores RGB images \(3 channels\), but the model has 1/],
+      ['a task without a bundled model (eval --task jpeg, no --model)', (dir: string) => ['eval', '--task', 'jpeg', '--data', folder(dir, 'val', [16])], /--task jpeg has no bundled model; pass --model CKPT/],
+    ] as [string, (dir: string) => string[], RegExp][]
+  ).map(([name, setup, message]): Case => ({ name, expect: 'error', setup, message: () => message, outputs: [] })),
+  {
+    name: 'restore --task dehaze without --model',
+    expect: 'error',
+    setup: (dir) => ['restore', '--task', 'dehaze', write(dir, 'in.png', greyPng(16, 16)), path.join(dir, 'out.png')],
+    message: () => /spikeir restore: --task dehaze has no bundled model; pass --model CKPT/,
+    outputs: ['out.png'],
+  },
+  {
+    name: '--blur with --task dehaze (which takes no options)',
+    expect: 'error',
+    setup: (dir) => ['distill', '--task', 'dehaze', '--blur', '2', '--no-hints', '--steps', '1', '--data', folder(dir, 'train', [32]), '--out', path.join(dir, 'run')],
+    message: () => /--blur does not apply to --task dehaze \(it takes no options\)/,
+    outputs: ['run'],
+  },
+  {
+    name: 'distill --channels 2',
+    expect: 'error',
+    setup: (dir) => ['distill', '--channels', '2', '--no-hints', '--steps', '1', '--data', folder(dir, 'train', [32]), '--out', path.join(dir, 'run')],
+    message: () => /--channels must be 1 \(grey\) or 3 \(RGB\), got 2/,
+    outputs: ['run'],
+  },
+  {
+    name: 'recipe naming an unknown task',
+    expect: 'error',
+    setup: (dir) => ['distill', '--config', write(dir, 'recipe.json', JSON.stringify({ task: 'sharpen' })), '--out', path.join(dir, 'run')],
+    message: (dir) => new RegExp(`--config ${esc(path.join(dir, 'recipe.json'))}: task must be one of denoise, jpeg, derain, dehaze, deblur, got "sharpen"`),
+    outputs: ['run'],
+  },
   // Safetensors (a bare file is read as DnCNN weights of the depth it holds; a checkpoint names its own).
   ...(
     [

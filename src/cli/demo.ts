@@ -3,8 +3,9 @@
  * built-in synthetic dead-leaves images (or `--data DIR`), it trains a small
  * ANN teacher, distils a `tiny` spiking student with hints and trains the
  * same student without (the baseline: same seed, data and steps), evaluates
- * all three, compares their energy, and denoises a sample — writing
- * `results.json`, checkpoints, logs and PNGs to the output folder.
+ * all three, compares their energy, and restores a sample — writing
+ * `results.json`, checkpoints, logs and PNGs to the output folder. `--task`
+ * runs it for any task (colour ones need `--data`).
  *
  * @module
  */
@@ -13,22 +14,25 @@ import * as path from 'node:path'
 import type { DataSource } from '../data/pipeline'
 import { writeImage } from '../io'
 import { energyReport } from '../metrics/energy'
-import { denoisingPairs, evaluatePairs, restore } from '../metrics/evaluate'
+import { evaluatePairs, restore } from '../metrics/evaluate'
 import { loadModel } from '../models/load'
 import { writeReport } from '../report'
 import { info, scope } from '../tensor'
 import { writeFileAtomic } from '../train/checkpoint'
+import { describeSetup, folderSource, taskPairs } from '../tasks'
 import { defaultRecipe, runRecipe, type Recipe } from '../train/recipe'
-import { checkWritableFolder, type FlagSpec, type Parsed } from './args'
+import { checkWritableFolder, UsageError, type FlagSpec, type Parsed } from './args'
 import { Output, trainingProgress } from './progress'
+import { taskFlags, taskFromArgs } from './task'
 
 export const summary = 'train a teacher, distil a spiking student (and a baseline), evaluate, write results'
 
 export const flags: Record<string, FlagSpec> = {
   out: { type: 'string', description: 'output folder (default spikeir-demo)' },
-  data: { type: 'string', description: 'folder of clean training images instead of the built-in dead leaves' },
-  'val-data': { type: 'string', description: 'folder of validation images' },
-  sigma: { type: 'number', description: 'AWGN σ on the 0–255 scale (default 25)', min: 0, max: 255 },
+  data: { type: 'string', description: 'folder of clean training images (or input/ + target/ pairs) instead of the built-in dead leaves' },
+  'val-data': { type: 'string', description: 'folder of validation images (or pairs)' },
+  ...taskFlags,
+  sigma: { type: 'number', description: 'AWGN σ of --task denoise on the 0–255 scale (default 25)', min: 0, max: 255 },
   steps: { type: 'number', description: 'student training steps (default 200)', integer: true, min: 1 },
   'teacher-steps': { type: 'number', description: 'teacher training steps (default 150)', integer: true, min: 1 },
   seed: { type: 'number', description: 'seed (default 0)', integer: true, min: 0 },
@@ -44,9 +48,14 @@ export function run(args: Parsed): void {
   const steps = (f['steps'] as number | undefined) ?? 200
   const teacherSteps = (f['teacher-steps'] as number | undefined) ?? 150
   const seed = (f['seed'] as number | undefined) ?? 0
-  const data: DataSource = typeof f['data'] === 'string' ? { kind: 'folder', dir: f['data'], channels: 1 } : { kind: 'deadLeaves', count: 200, size: 96, seed: 1 }
+  // The task decides channels (grey unless it restores RGB), degradation and metric.
+  const setup = taskFromArgs(args)
+  const channels = setup.channels
+  if (channels === 3 && typeof f['data'] !== 'string') throw new UsageError(`--task ${setup.task.name} restores RGB images and the built-in dead leaves are grey: pass --data DIR`)
+  const data: DataSource = typeof f['data'] === 'string' ? folderSource(f['data'], channels) : { kind: 'deadLeaves', count: 200, size: 96, seed: 1 }
   const valSource: DataSource =
-    typeof f['val-data'] === 'string' ? { kind: 'folder', dir: f['val-data'], channels: 1 } : typeof f['data'] === 'string' ? data : { kind: 'deadLeaves', count: 4, size: 128, seed: 2 }
+    typeof f['val-data'] === 'string' ? folderSource(f['val-data'], channels) : typeof f['data'] === 'string' ? data : { kind: 'deadLeaves', count: 4, size: 128, seed: 2 }
+  if (setup.trainDegradation.kind === 'none' && data.kind !== 'paired') throw new UsageError(`--task ${setup.task.name} trains on real pairs here: pass --data DIR holding input/ and target/ folders`)
   checkWritableFolder(out, typeof f['out'] === 'string' ? '--out' : 'output folder')
   const t0 = Date.now()
   const output = Output.from(f)
@@ -55,7 +64,10 @@ export function run(args: Parsed): void {
   const common = (name: string, overrides: Partial<Recipe>): Recipe => ({
     ...defaultRecipe(path.join(out, name)),
     data,
+    task: setup.task.name,
     sigma,
+    quality: setup.params.quality,
+    blur: setup.params.blur,
     seed,
     val: { source: valSource, limit: 4 },
     name,
@@ -65,12 +77,12 @@ export function run(args: Parsed): void {
   const valEvery = (n: number) => Math.max(1, Math.round(n / 5))
 
   say(`1/3 training the ANN teacher (U-Net, ${teacherSteps} steps)`)
-  const teacherRecipe = common('teacher', { model: { kind: 'unet', options: { width: 16, seed } }, steps: teacherSteps, valEvery: valEvery(teacherSteps), patch: 48, batch: 8, lr: 2e-3, warmup: 10 })
+  const teacherRecipe = common('teacher', { model: { kind: 'unet', options: { width: 16, imageChannels: channels, seed } }, steps: teacherSteps, valEvery: valEvery(teacherSteps), patch: 48, batch: 8, lr: 2e-3, warmup: 10 })
   const teacher = runRecipe(teacherRecipe, trainingProgress(output, 'teacher', teacherSteps))
   output.end()
   const teacherCkpt = path.join(out, 'teacher', 'teacher.json')
 
-  const studentBase = { model: { kind: 'spikerir' as const, options: { width: 8, timeSteps: 4, seed } }, steps, valEvery: valEvery(steps), patch: 32, batch: 8, lr: 2e-3, warmup: 10 }
+  const studentBase = { model: { kind: 'spikerir' as const, options: { width: 8, timeSteps: 4, imageChannels: channels, seed } }, steps, valEvery: valEvery(steps), patch: 32, batch: 8, lr: 2e-3, warmup: 10 }
   say(`2/3 distilling the tiny spiking student with hints (${steps} steps)`)
   const hkd = runRecipe(common('student-hkd', { ...studentBase, teacher: teacherCkpt }), trainingProgress(output, 'student (H-KD)', steps))
   output.end()
@@ -80,13 +92,13 @@ export function run(args: Parsed): void {
 
   say('evaluating, measuring energy, denoising a sample')
   const results = scope(() => {
-    const pairs = denoisingPairs(valSource, sigma, { limit: 4 })
+    const pairs = taskPairs(setup, valSource, { limit: 4 })
     const models = {
       teacher: loadModel(teacherCkpt),
       studentHkd: loadModel(path.join(out, 'student-hkd', 'student-hkd.json')),
       studentBaseline: loadModel(path.join(out, 'student-baseline', 'student-baseline.json')),
     }
-    const evaluation = Object.fromEntries(Object.entries(models).map(([k, m]) => [k, evaluatePairs(m.model, pairs)]))
+    const evaluation = Object.fromEntries(Object.entries(models).map(([k, m]) => [k, evaluatePairs(m.model, pairs, undefined, setup.metric)]))
     const sample = pairs[0]!
     const [, , h, w] = sample.target.shape as number[]
     const crop = sample.input.reshape(sample.input.shape)
@@ -95,11 +107,14 @@ export function run(args: Parsed): void {
       ? { teacher: energyReport(models.teacher.model, energyInput), student: energyReport(models.studentHkd.model, energyInput) }
       : null
     writeImage(path.join(out, 'sample_clean.png'), sample.target)
-    writeImage(path.join(out, 'sample_noisy.png'), sample.input)
+    writeImage(path.join(out, 'sample_noisy.png'), sample.input) // the degraded input, whatever the task
     for (const [k, m] of Object.entries(models)) writeImage(path.join(out, `sample_${k}.png`), restore(m.model, sample.input))
     return {
       device: info().adapterName,
-      sigma,
+      task: setup.task.name,
+      degradation: describeSetup(setup, valSource.kind === 'paired'),
+      metricSpace: setup.metric.space,
+      sigma: setup.params.sigma,
       data: data.kind === 'folder' ? data.dir : 'built-in dead leaves (200 images, 96×96)',
       steps: { teacher: teacherSteps, student: steps },
       parameters: { teacher: teacher.parameters, student: hkd.parameters },

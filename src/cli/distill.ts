@@ -6,16 +6,22 @@
  * @module
  */
 import * as fs from 'node:fs'
+import * as path from 'node:path'
+
+import type { DataSource } from '../data/pipeline'
+import { listImages } from '../io'
 
 import { SPIKERIR_PRESETS } from '../models/spikerir'
 import { writeReport } from '../report'
 import { readCheckpointInfo } from '../train/checkpoint'
 import { interruptRequested, releaseInterrupts, trapInterrupts } from '../train/interrupt'
-import { defaultRecipe, runRecipe, type Recipe } from '../train/recipe'
-import { checkModelSpec } from '../models/load'
+import { defaultRecipe, recipeTask, runRecipe, type Recipe } from '../train/recipe'
+import { checkModelSpec, loadModel } from '../models/load'
+import { defaultTeacher, defaultTrainSet, folderSource, getTask, setupTask, TASK_NAMES, type TaskSetup } from '../tasks'
 import { parseGammaSchedule } from '../distill/hkd'
 import { checkNumber, checkWritableFolder, UsageError, type FlagSpec, type NumberRule, type Parsed } from './args'
 import { Output, trainingProgress } from './progress'
+import { taskFlags, taskParams } from './task'
 
 export const summary = 'train a spiking student (with a teacher\'s hints, or --no-hints)'
 
@@ -23,11 +29,13 @@ export const summary = 'train a spiking student (with a teacher\'s hints, or --n
 export const trainingFlags: Record<string, FlagSpec> = {
   config: { type: 'string', description: 'recipe JSON (flags override it)' },
   out: { type: 'string', description: 'output folder (checkpoints, log)' },
-  data: { type: 'string', description: 'folder of clean training images (default: built-in dead leaves)' },
-  'val-data': { type: 'string', description: 'folder of validation images (default: built-in dead leaves)' },
+  data: { type: 'string', description: 'folder of clean training images, or of input/ + target/ pairs (default: built-in dead leaves; with --task, its training set in ../shared)' },
+  'val-data': { type: 'string', description: 'folder of validation images, or of input/ + target/ pairs (default: built-in dead leaves for grey models)' },
+  ...taskFlags,
+  channels: { type: 'number', description: 'image channels of the model, 1 (grey) or 3 (RGB); default: the teacher\'s, else the task\'s, else 1', integer: true, min: 1, max: 3 },
   'val-limit': { type: 'number', description: 'validate on the first N images', integer: true, min: 1 },
   'val-every': { type: 'number', description: 'validate every N steps (0: at the end)', integer: true, min: 0 },
-  sigma: { type: 'number', description: 'AWGN σ on the 0–255 scale (default 25)', min: 0, max: 255 },
+  sigma: { type: 'number', description: 'AWGN σ of --task denoise on the 0–255 scale (default 25)', min: 0, max: 255 },
   patch: { type: 'number', description: 'patch side in pixels', integer: true, min: 4, max: 4096 },
   'patch-range': { type: 'string', description: 'random patch side per step, MIN-MAX (multiples of 4), e.g. 40-64' },
   ema: { type: 'number', description: 'decay of the weight average kept and saved, e.g. 0.999 (default 0: none)', min: 0, max: 0.9999999 },
@@ -47,7 +55,7 @@ export const flags: Record<string, FlagSpec> = {
   ...trainingFlags,
   preset: { type: 'string', description: `student preset (${Object.keys(SPIKERIR_PRESETS).join(', ')})` },
   'time-steps': { type: 'number', description: 'time steps T (default 4)', integer: true, min: 1, max: 64 },
-  teacher: { type: 'string', description: 'teacher checkpoint or DnCNN weights' },
+  teacher: { type: 'string', description: 'teacher checkpoint or published weights, or \'default\': the task\'s published teacher in ../shared' },
   hints: { type: 'string', description: 'hint pairs studentTap:teacherTap,… (default by teacher)' },
   gamma: { type: 'number', description: 'hint weight γ (default 0.12)', min: 0 },
   'gamma-schedule': { type: 'string', description: 'constant, linear:N, cosine:N, off-after:N' },
@@ -75,9 +83,10 @@ export function recipeFrom(args: Parsed, base: Recipe): Recipe {
   // Flag values were checked against their rules by the parser.
   const num = (k: string) => (typeof f[k] === 'number' ? (f[k] as number) : undefined)
   if (typeof f['out'] === 'string') r.outDir = f['out']
-  if (typeof f['data'] === 'string') r.data = { kind: 'folder', dir: f['data'], channels: 1 }
-  if (typeof f['val-data'] === 'string') r.val = { source: { kind: 'folder', dir: f['val-data'], channels: 1 }, limit: r.val?.limit ?? 12 }
-  if (num('val-limit') !== undefined && r.val) r.val.limit = num('val-limit')!
+  // Folders are read with the model's channels, known only once the model and teacher are: see applyTask.
+  if (typeof f['task'] === 'string') r.task = f['task'] as Recipe['task']
+  if (num('quality') !== undefined) r.quality = num('quality')!
+  if (num('blur') !== undefined) r.blur = num('blur')!
   if (num('val-every') !== undefined) r.valEvery = num('val-every')!
   if (num('sigma') !== undefined) r.sigma = num('sigma')!
   r.patch = num('patch') ?? r.patch
@@ -140,6 +149,9 @@ export function checkRecipe(r: Recipe, where: string): void {
   const text = (k: string, ok: boolean, what: string) => {
     if (!ok) throw new UsageError(`${where}${k} must be ${what}, got ${JSON.stringify(v[k]) ?? 'nothing'}`)
   }
+  text('task', typeof r.task === 'string' && (TASK_NAMES as string[]).includes(r.task), `one of ${TASK_NAMES.join(', ')}`)
+  if (r.quality !== null) checkNumber(`${where}quality`, r.quality, trainingFlags['quality']!)
+  if (r.blur !== null) checkNumber(`${where}blur`, r.blur, trainingFlags['blur']!)
   text('name', typeof r.name === 'string' && /^[\w.-]+$/.test(r.name) && r.name !== '.' && r.name !== '..', 'a file name (letters, digits, _ . -)')
   text('outDir', typeof r.outDir === 'string' && r.outDir !== '', 'a folder path')
   text('gammaSchedule', typeof r.gammaSchedule === 'string', 'a string')
@@ -158,6 +170,55 @@ export function checkRecipe(r: Recipe, where: string): void {
   }
 }
 
+/**
+ * Fits a recipe to its task and the model's image channels: the task's
+ * options checked against the flags given (naming the flag), `--data` and
+ * `--val-data` read with those channels (paired folders as pairs), the
+ * task's training set where `--task` is given without `--data`, and the
+ * model built for the channels. Grey dead leaves cannot train a colour
+ * model, and a task whose training inputs are real pairs cannot train on
+ * clean images.
+ */
+export function applyTask(r: Recipe, args: Parsed, channels: 1 | 3): TaskSetup {
+  const f = args.flags
+  const where = typeof f['config'] === 'string' ? `--config ${f['config']}: ` : ''
+  // Flags the task does not take are refused by name; a recipe's σ is ignored by tasks without one.
+  setupTask(r.task, taskParams(args), channels)
+  r.model = { ...r.model, options: { ...r.model.options, imageChannels: channels } } as Recipe['model']
+  const task = getTask(r.task)
+  const fromFolder = (dir: string, train: boolean): DataSource => {
+    const src = folderSource(dir, channels)
+    if (!train || src.kind !== 'folder' || task.trainExclude.length === 0) return src
+    // Test scenes hidden in the training set stay out of it: those of the folder's images that are one.
+    const stems = new Set(listImages(src.dir).map((file) => path.basename(file).replace(/\.[^.]+$/, '')))
+    const exclude = task.trainExclude.filter((id) => stems.has(id))
+    return exclude.length ? ({ ...src, exclude } as DataSource) : src
+  }
+  if (typeof f['data'] === 'string') r.data = fromFolder(f['data'], true)
+  else if (typeof f['task'] === 'string' && typeof f['config'] !== 'string') {
+    const dir = defaultTrainSet(setupTask(r.task, {}, channels))
+    if (dir !== null && fs.existsSync(dir)) r.data = fromFolder(dir, true)
+  }
+  if (typeof f['val-data'] === 'string') r.val = { source: folderSource(f['val-data'], channels), limit: r.val?.limit ?? 12 }
+  const num = (k: string) => (typeof f[k] === 'number' ? (f[k] as number) : undefined)
+  if (num('val-limit') !== undefined && r.val) r.val.limit = num('val-limit')!
+  if (channels === 3 && r.data.kind === 'deadLeaves') throw new UsageError(`${where}the built-in dead leaves are grey, and this model restores RGB images: pass --data DIR of colour images`)
+  // Validation on grey dead leaves cannot score a colour model: without --val-data it is off.
+  if (channels === 3 && r.val?.source.kind === 'deadLeaves') r.val = null
+  const setup = recipeTask(r)
+  if (setup.trainDegradation.kind === 'none' && r.data.kind !== 'paired') {
+    throw new UsageError(`${where}--task ${r.task} trains on real pairs here: pass --data DIR holding input/ and target/ folders`)
+  }
+  return setup
+}
+
+/** Image channels of a model file (the teacher's, to build a student for them). */
+function channelsOf(file: string): 1 | 3 {
+  const { model, imageChannels } = loadModel(file)
+  model.dispose()
+  return imageChannels === 3 ? 3 : 1
+}
+
 export function run(args: Parsed): void {
   const f = args.flags
   const base = defaultRecipe('spikeir-out/student')
@@ -171,13 +232,27 @@ export function run(args: Parsed): void {
   if (typeof f['time-steps'] === 'number') r.model = { kind: 'spikerir', options: { ...r.model.options, timeSteps: f['time-steps'] } }
   r.model = { kind: 'spikerir', options: { ...r.model.options, seed: r.seed } }
   if (f['no-hints'] && typeof f['teacher'] === 'string') throw new UsageError('--no-hints and --teacher contradict each other')
-  if (typeof f['teacher'] === 'string') r.teacher = f['teacher']
+  const task = getTask(r.task)
+  const fixed = typeof f['channels'] === 'number' ? f['channels'] : undefined
+  if (fixed === 2) throw new UsageError('--channels must be 1 (grey) or 3 (RGB), got 2')
+  if (f['teacher'] === 'default') {
+    // The task's published teacher for the channels asked (or its own, or grey).
+    const want = (fixed ?? task.channels ?? 1) as 1 | 3
+    const file = defaultTeacher(setupTask(r.task, {}, want))
+    if (file === null) throw new UsageError(`--teacher default: --task ${r.task} has no published teacher for ${want} channel(s) on this machine; pass --teacher CKPT, or train one with train-teacher`)
+    r.teacher = file
+    if (typeof f['hints'] !== 'string' && r.hints === undefined && task.hints[want]) r.hints = [...task.hints[want]!]
+  } else if (typeof f['teacher'] === 'string') r.teacher = f['teacher']
   if (f['no-hints']) r.teacher = null
   if (typeof f['hints'] === 'string') r.hints = f['hints'].split(',')
   if (typeof f['gamma'] === 'number') r.gamma = f['gamma']
   if (typeof f['gamma-schedule'] === 'string') r.gammaSchedule = f['gamma-schedule']
   if (f['hint-norm']) r.hintNorm = true
   if (typeof f['output-weight'] === 'number') r.outputWeight = f['output-weight']
+  const fromTeacher = r.teacher ? channelsOf(r.teacher) : undefined
+  if (fixed !== undefined && fromTeacher !== undefined && fixed !== fromTeacher) throw new UsageError(`--channels ${fixed} disagrees with the teacher '${r.teacher}', which restores ${fromTeacher}-channel images`)
+  const configured = (r.model.options as { imageChannels?: number }).imageChannels
+  applyTask(r, args, (fixed ?? fromTeacher ?? task.channels ?? (configured === 3 ? 3 : 1)) as 1 | 3)
   try {
     parseGammaSchedule(r.gammaSchedule)
   } catch (e) {

@@ -1,51 +1,82 @@
 /**
- * `spikeir eval --model CKPT --data DIR --sigma 25 [--json]`: per-image and
- * average PSNR/SSIM of AWGN denoising (noise from a fixed seed per image).
+ * `spikeir eval [--task T] --model CKPT --data DIR [--sigma 25 | --quality q |
+ * --blur s] [--json]`: per-image and average PSNR/SSIM of a task — clean
+ * images degraded by the task's test protocol (noise from a fixed seed per
+ * image), or real `input/` + `target/` pairs — in the task's colour space,
+ * which the output names.
  *
  * @module
  */
 import { listImages } from '../io'
-import { evaluateDenoising, type DenoisingSetOptions } from '../metrics/evaluate'
 import { loadModel } from '../models/load'
+import { defaultTestSet, describeSetup, evaluateTask, folderSource, type TaskPairsOptions } from '../tasks'
 import { UsageError, type FlagSpec, type Parsed } from './args'
-import { defaultStudent } from './defaults'
 import { Output } from './progress'
+import { modelFile, taskFlags, taskFromArgs } from './task'
 
-export const summary = 'evaluate a model on a folder of clean images (AWGN, PSNR/SSIM)'
+export const summary = 'evaluate a model on a task\'s test images (PSNR/SSIM in the task\'s colour space)'
 
 export const flags: Record<string, FlagSpec> = {
-  model: { type: 'string', description: 'checkpoint (sidecar .json or model .safetensors), or DnCNN weights; default: the σ = 25 student' },
-  data: { type: 'string', description: 'folder of clean images (required)' },
-  sigma: { type: 'number', description: 'noise level on the 0–255 scale (default 25)', min: 0, max: 255 },
+  model: { type: 'string', description: 'checkpoint (sidecar .json or model .safetensors), or published weights; default: the σ = 25 student (--task denoise)' },
+  data: { type: 'string', description: 'folder of clean images, or of input/ + target/ pairs (default: the task\'s test set in ../shared)' },
+  ...taskFlags,
+  sigma: { type: 'number', description: 'noise level of --task denoise on the 0–255 scale (default 25)', min: 0, max: 255 },
   seed: { type: 'number', description: 'noise seed of the first image (default 1000)', integer: true, min: 0 },
   limit: { type: 'number', description: 'evaluate only the first N images', integer: true, min: 1 },
   json: { type: 'boolean', description: 'print one JSON object' },
   quiet: { type: 'boolean', description: 'print only errors' },
 }
 
+const SPACE_WORDS = { rgb: 'RGB', grey: 'grey', y: 'the Y channel (BT.601)' } as const
+
 export function run(args: Parsed): void {
-  const data = args.flags['data']
-  if (typeof data !== 'string') throw new UsageError('--data DIR is required')
-  const sigma = (args.flags['sigma'] as number | undefined) ?? 25
-  const file = typeof args.flags['model'] === 'string' ? args.flags['model'] : defaultStudent()
+  // The task and its options are checked before the model loads.
+  taskFromArgs(args)
+  const file = modelFile(args)
   const { model, spec, step, imageChannels } = loadModel(file)
-  const options: DenoisingSetOptions = { channels: imageChannels === 3 ? 3 : 1 }
+  const setup = taskFromArgs(args, imageChannels)
+  const given = args.flags['data']
+  const data = typeof given === 'string' ? given : defaultTestSet(setup)
+  if (data === null) throw new UsageError(`--data DIR is required (no default test set of --task ${setup.task.name} for ${setup.channels} channel(s) on this machine)`)
+  const options: TaskPairsOptions = {}
   if (typeof args.flags['seed'] === 'number') options.seed = args.flags['seed']
   if (typeof args.flags['limit'] === 'number') options.limit = args.flags['limit']
-  // The noise protocol of validation during training: the same weights give the same figures.
+  const source = folderSource(data, setup.channels)
+  const paired = source.kind === 'paired'
   const output = Output.from(args.flags)
-  const progress = output.progress('eval', Math.min(listImages(data).length, options.limit ?? Infinity), { unit: 'images', psnrLabel: 'mean PSNR' })
+  const count = listImages(source.kind === 'paired' ? source.targetDir : source.kind === 'folder' ? source.dir : data).length
+  const progress = output.progress('eval', Math.min(count, options.limit ?? Infinity), { unit: 'images', psnrLabel: 'mean PSNR' })
   let sum = 0
-  const result = evaluateDenoising(model, data, sigma, options, (done, _total, r) => {
+  const result = evaluateTask(model, setup, source, options, (done, _total, r) => {
     sum += r.psnr
     progress.update(done, { psnr: sum / done })
   })
   output.end()
+  const degradation = describeSetup(setup, paired)
   if (args.flags['json']) {
-    console.log(JSON.stringify({ model: file, kind: spec.kind, step, sigma, ...result }))
+    const p = setup.params
+    console.log(
+      JSON.stringify({
+        model: file,
+        kind: spec.kind,
+        step,
+        task: setup.task.name,
+        data,
+        channels: setup.channels,
+        metric: { psnr: 'PSNR (dB, peak 255)', ssim: 'SSIM (11×11 Gaussian, σ = 1.5)', space: result.space, ...(setup.metric.quantize ? { quantize: setup.metric.quantize } : {}) },
+        degradation: paired ? 'real pairs' : setup.testDegradation,
+        ...(p.sigma !== null ? { sigma: p.sigma } : {}),
+        ...(p.quality !== null ? { quality: p.quality } : {}),
+        ...(p.blur !== null ? { blur: p.blur } : {}),
+        ...result,
+      }),
+    )
     return
   }
   if (output.quiet) return
   for (const r of result.perImage) console.log(`${r.name.padEnd(16)} PSNR ${r.psnr.toFixed(2)} dB  SSIM ${r.ssim.toFixed(4)}`)
-  console.log(`average over ${result.images} images at σ = ${sigma}: PSNR ${result.psnr.toFixed(2)} dB, SSIM ${result.ssim.toFixed(4)}`)
+  const q = setup.metric.quantize ? `, output ${setup.metric.quantize === 'truncate' ? 'truncated' : 'rounded'} to 8 bits` : ''
+  console.log(
+    `average over ${result.images} images, --task ${setup.task.name} (${degradation}), on ${SPACE_WORDS[result.space]}${q}: PSNR ${result.psnr.toFixed(2)} dB, SSIM ${result.ssim.toFixed(4)}`,
+  )
 }

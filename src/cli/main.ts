@@ -6,13 +6,13 @@
  */
 import { describeFlags, parseArgs, UsageError, type FlagSpec, type Parsed } from './args'
 import * as demo from './demo'
-import * as denoise from './denoise'
 import * as distill from './distill'
 import * as energy from './energy'
 import * as evaluate from './eval'
 import * as exportCommand from './export'
 import * as info from './info'
 import * as report from './report'
+import * as restoreCommand from './restore'
 import * as trainTeacher from './train-teacher'
 
 interface Command {
@@ -21,7 +21,9 @@ interface Command {
   run(args: Parsed): void | Promise<void>
 }
 
-const commands: Record<string, Command> = { demo, distill, 'train-teacher': trainTeacher, eval: evaluate, denoise, energy, export: exportCommand, report, info }
+// `denoise` is the earlier name of `restore`, kept as an alias.
+const denoise: Command = { ...restoreCommand, summary: 'alias of restore (restores one image: spikeir denoise [--model CKPT] IN OUT)' }
+const commands: Record<string, Command> = { demo, distill, 'train-teacher': trainTeacher, eval: evaluate, restore: restoreCommand, denoise, energy, export: exportCommand, report, info }
 
 function usage(): string {
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(14)}${c.summary}`)

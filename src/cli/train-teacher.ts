@@ -6,9 +6,10 @@
  */
 import { defaultRecipe } from '../train/recipe'
 import { UsageError, type FlagSpec, type Parsed } from './args'
-import { recipeFrom, train, trainingFlags } from './distill'
+import { getTask } from '../tasks'
+import { applyTask, recipeFrom, train, trainingFlags } from './distill'
 
-export const summary = 'train an ANN teacher (U-Net or DnCNN)'
+export const summary = 'train an ANN teacher (U-Net or DnCNN) for a task'
 
 export const flags: Record<string, FlagSpec> = {
   ...trainingFlags,
@@ -28,5 +29,10 @@ export function run(args: Parsed): void {
     r.model = { kind: 'dncnn', options: { channels: width ?? 32, depth: depth ?? 10 } }
   } else throw new UsageError(`unknown --arch '${arch}' (unet, dncnn)`)
   r.teacher = null
+  const fixed = args.flags['channels']
+  if (fixed === 2) throw new UsageError('--channels must be 1 (grey) or 3 (RGB), got 2')
+  const task = getTask(r.task)
+  if (typeof fixed === 'number' && task.channels !== null && fixed !== task.channels) throw new UsageError(`--channels ${fixed}: --task ${task.name} restores ${task.channels}-channel images`)
+  applyTask(r, args, ((fixed as number | undefined) ?? task.channels ?? 1) as 1 | 3)
   train(r, args)
 }

@@ -1,5 +1,6 @@
 /**
- * `spikeir denoise [--model CKPT] IN OUT`: restores one image file.
+ * `spikeir restore [--task T] [--model CKPT] IN OUT` (alias `denoise`):
+ * restores one image file, grey or colour by the model's channels.
  *
  * @module
  */
@@ -8,12 +9,13 @@ import { restore } from '../metrics/evaluate'
 import { loadModel } from '../models/load'
 import { scope } from '../tensor'
 import { checkWritableFile, UsageError, type FlagSpec, type Parsed } from './args'
-import { defaultStudent } from './defaults'
+import { modelFile, taskFlags, taskFromArgs } from './task'
 
-export const summary = 'denoise one image: spikeir denoise [--model CKPT] IN OUT'
+export const summary = 'restore one image: spikeir restore [--task T] [--model CKPT] IN OUT (alias: denoise)'
 
 export const flags: Record<string, FlagSpec> = {
-  model: { type: 'string', description: 'checkpoint or DnCNN weights; default: the σ = 25 student' },
+  model: { type: 'string', description: 'checkpoint or published weights; default: the σ = 25 student (--task denoise)' },
+  task: taskFlags['task']!,
   tile: { type: 'number', min: 0, integer: true, description: 'restore in overlapping tiles of this side (pixels); default: what fits the device, 0 for the whole image at once' },
 }
 
@@ -23,11 +25,13 @@ export function run(args: Parsed): void {
   // Checked before the model runs, so a typo costs no compute and leaves no file.
   if (!/\.(png|jpe?g|bmp|tiff?)$/i.test(output)) throw new UsageError(`OUT '${output}' must end in .png, .jpg, .bmp or .tif (the format written)`)
   checkWritableFile(output, 'OUT')
-  const file = typeof args.flags['model'] === 'string' ? args.flags['model'] : defaultStudent()
-  const { model, imageChannels } = loadModel(file)
+  taskFromArgs(args)
+  const { model, imageChannels } = loadModel(modelFile(args))
+  // The task and the model must agree on channels (a grey model cannot derain).
+  const setup = taskFromArgs(args, imageChannels)
   scope(() => {
     // Read the file with the model's channel count (colour photos become luma for grey models).
-    const img = readImage(input, { channels: imageChannels === 3 ? 3 : 1 })
+    const img = readImage(input, { channels: setup.channels })
     const tile = args.flags['tile']
     writeImage(output, restore(model, img, typeof tile === 'number' ? { tile } : {}))
   })
