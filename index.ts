@@ -64,7 +64,7 @@ export { EVAL_NOISE_SEED, denoisingPairs, evaluateDenoising, restore } from './s
 export type { DenoisingSetOptions, EvalResult, OnImage, Restorer, RestoreOptions } from './src/metrics/evaluate'
 export { autoTileSide, bytesPerPixel, tileBudgetBytes } from './src/metrics/tiles'
 export { DataLoader, evalPairs } from './src/data/pipeline'
-export type { Batch, DataLoaderOptions, DataSource, DeadLeavesSource, Degradation, EvalPair, EvalPairsOptions, FolderSource, PairedSource } from './src/data/pipeline'
+export type { Batch, DataLoaderOptions, DataSource, DeadLeavesSource, DefocusDegradation, Degradation, EvalPair, EvalPairsOptions, FolderSource, HazeDegradation, MotionBlurDegradation, PairedSource, RainDegradation, ValueRange } from './src/data/pipeline'
 export { defaultRecipe, runRecipe } from './src/train/recipe'
 export type { Recipe } from './src/train/recipe'
 export { evaluatePairs } from './src/metrics/evaluate'

@@ -16,6 +16,12 @@ export interface FolderSource {
   dir: string
   /** 1 (grey; luma of colour files) or 3 (RGB). By default as stored; all images must then agree. */
   channels?: 1 | 3
+  /**
+   * File stems (names without extension, e.g. `'2092'`) to leave out, such as
+   * test scenes hidden in a training set. An entry that names no image of the
+   * folder is an error, so a typo cannot let a test image into training.
+   */
+  exclude?: string[]
 }
 
 /** Real input/target pairs: files of the same name in both folders (deraining, dehazing, …). */
@@ -43,6 +49,68 @@ export interface DeadLeavesSource {
 /** Where images come from. */
 export type DataSource = FolderSource | PairedSource | DeadLeavesSource
 
+/** A fixed value, or a range `[min, max]` drawn from uniformly per patch (per image in {@link evalPairs}). */
+export type ValueRange = number | [number, number]
+
+/**
+ * Rain streaks rendered onto clean images, in the style of Rain100L (light
+ * rain, one direction per image). Each streak is a Gaussian drop motion-blurred
+ * along its fall line; the grey streak layer is added to every channel and
+ * the result clipped to [0, 1]. Every option has a default fitted to
+ * Rain100L's pairs (coverage and streak intensity).
+ */
+export interface RainDegradation {
+  kind: 'rain'
+  /** Streaks per 10 000 pixels (0–500). Default [14, 36]. */
+  density?: ValueRange
+  /** Mean streak length in pixels (1–200); each streak is 0.6–1.4 times it. Default [15, 60]. */
+  length?: ValueRange
+  /** Fall direction in degrees from vertical (−90–90), one per image; positive leans the lower end right. Default [−35, 35]. */
+  angle?: ValueRange
+  /** Each streak's angle differs from the image's by up to ± this many degrees (0–45). Default 2. */
+  angleJitter?: number
+  /** Streak width, full width at half maximum in pixels (0.5–10). Default [1.3, 2.5]. */
+  width?: ValueRange
+  /** Peak added intensity of a streak (0–1); each streak is 0.5–1.5 times it. Default [0.07, 0.2]. */
+  brightness?: ValueRange
+  /** `add`: min(B + R, 1) (Rain100L's, the default); `screen`: 1 − (1 − B)(1 − R). */
+  blend?: 'add' | 'screen'
+}
+
+/**
+ * Haze by the atmospheric scattering model I = J·t + A·(1 − t), t = e^(−β·d),
+ * with a random smooth depth map d in [0.15, 1] (a linear trend plus value noise).
+ * Defaults are fitted to SOTS-indoor.
+ */
+export interface HazeDegradation {
+  kind: 'haze'
+  /** Scattering coefficient β (0–10): the transmission at the farthest depth is e^(−β). Default [0.5, 1.6]. */
+  beta?: ValueRange
+  /** Airlight A (0–1), near white. Default [0.94, 1]. */
+  airlight?: ValueRange
+  /** Each colour channel's airlight differs from A by up to ± this (0–0.5). Default 0.005. */
+  airlightJitter?: number
+  /** Feature size of the depth map in pixels (4–100000), in absolute pixels so a patch sees a slice of a whole image's depth. Default 256. */
+  depthScale?: number
+}
+
+/**
+ * Linear motion blur: a line kernel of `length` pixels (1–255) at `angle`
+ * degrees counter-clockwise from horizontal (uniform over [0, 180) per patch
+ * when absent). Each pixel of the kernel weighs the length of the line inside it.
+ */
+export interface MotionBlurDegradation {
+  kind: 'motionBlur'
+  length: ValueRange
+  angle?: ValueRange
+}
+
+/** Defocus blur: a uniform disk kernel of `radius` pixels (0–50; 0 leaves the image as is). */
+export interface DefocusDegradation {
+  kind: 'defocus'
+  radius: ValueRange
+}
+
 /**
  * How inputs are made from clean images (for paired sources it is applied on
  * top of the real input; usually `none`).
@@ -50,6 +118,11 @@ export type DataSource = FolderSource | PairedSource | DeadLeavesSource
  *   drawn uniformly from [`sigmaMin`, `sigmaMax`] per patch (blind training).
  * - `blur`: Gaussian blur of standard deviation `sigma` pixels.
  * - `jpeg`: JPEG encode and decode at `quality` (1–100).
+ * - `rain`, `haze`, `motionBlur`, `defocus`: synthetic degradations for tasks
+ *   without published training pairs, random per patch and deterministic
+ *   from the seed. Blurs reflect the image at its borders.
+ *
+ * An option that the kind does not take is an error, as is a value out of its range.
  */
 export type Degradation =
   | { kind: 'none' }
@@ -57,6 +130,10 @@ export type Degradation =
   | { kind: 'awgn'; sigmaMin: number; sigmaMax: number }
   | { kind: 'blur'; sigma: number }
   | { kind: 'jpeg'; quality: number }
+  | RainDegradation
+  | HazeDegradation
+  | MotionBlurDegradation
+  | DefocusDegradation
 
 /** Options of {@link DataLoader}. */
 export interface DataLoaderOptions {

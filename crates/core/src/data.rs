@@ -16,6 +16,10 @@ use crate::error::{Error, Result};
 use crate::io::{list_images, read_image, Image};
 use crate::random::{draw, normal, unit};
 
+pub mod degrade;
+
+pub use degrade::{Blend, HazeOptions, RainOptions, Span};
+
 /// A way of making a degraded input from a clean image.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Degradation {
@@ -29,6 +33,15 @@ pub enum Degradation {
     GaussianBlur { sigma: f32 },
     /// JPEG encode + decode at `quality` (1–100) with the `image` crate's codec.
     Jpeg { quality: u8 },
+    /// Rain streaks in one direction per image, added and clipped (Rain100L style).
+    Rain(RainOptions),
+    /// Haze by the atmospheric scattering model with a random smooth depth map.
+    Haze(HazeOptions),
+    /// Linear motion blur of `length` pixels at `angle` degrees counter-clockwise
+    /// from horizontal (uniform over [0°, 180°) per patch when `None`), reflected borders.
+    MotionBlur { length: Span, angle: Option<Span> },
+    /// Defocus blur by a uniform disk of `radius` pixels, reflected borders.
+    Defocus { radius: Span },
 }
 
 impl Degradation {
@@ -66,13 +79,50 @@ impl Degradation {
                     bad(format!("jpeg: quality must be in 1..=100, got {quality}"))
                 }
             }
+            Degradation::Rain(o) => o.validate().or_else(bad),
+            Degradation::Haze(o) => o.validate().or_else(bad),
+            Degradation::MotionBlur { length, angle } => {
+                length
+                    .check("motionBlur.length", 1.0, 255.0, " pixels")
+                    .or_else(bad)?;
+                match angle {
+                    Some(a) => a
+                        .check("motionBlur.angle", -360.0, 360.0, " degrees")
+                        .or_else(bad),
+                    None => Ok(()),
+                }
+            }
+            Degradation::Defocus { radius } => radius
+                .check("defocus.radius", 0.0, 50.0, " pixels")
+                .or_else(bad),
         }
     }
 
-    /// Whether the result depends on the seed (only AWGN does); deterministic
-    /// degradations are applied once to whole images, not to every patch.
+    /// Whether the result depends on the seed; deterministic degradations
+    /// are applied once to whole images, not to every patch.
     fn is_random(&self) -> bool {
-        matches!(self, Degradation::Awgn { .. })
+        match self {
+            Degradation::Awgn { .. } | Degradation::Rain(_) | Degradation::Haze(_) => true,
+            Degradation::MotionBlur { length, angle } => {
+                !(length.is_fixed() && angle.is_some_and(|a| a.is_fixed()))
+            }
+            Degradation::Defocus { radius } => !radius.is_fixed(),
+            _ => false,
+        }
+    }
+
+    /// Pixels beyond a patch that its result depends on (a blur kernel's
+    /// radius): random blurs are applied to the patch grown by this much and
+    /// cropped, so a patch is a crop of the blurred image, not of a blur with
+    /// the patch's own borders reflected.
+    fn margin(&self) -> usize {
+        match *self {
+            Degradation::MotionBlur { length, .. } => {
+                degrade::motion_kernel(length.max, 0.0).radius
+            }
+            Degradation::Defocus { radius } => degrade::disk_kernel(radius.max).radius,
+            _ => 0,
+        }
     }
 }
 
@@ -94,11 +144,24 @@ pub fn degrade(img: &Image, d: &Degradation, seed: u64) -> Image {
         }
         Degradation::GaussianBlur { sigma } => gaussian_blur(img, sigma),
         Degradation::Jpeg { quality } => jpeg(img, quality),
+        Degradation::Rain(o) => degrade::rain(img, &o, seed),
+        Degradation::Haze(o) => degrade::haze(img, &o, seed),
+        Degradation::MotionBlur { length, angle } => {
+            let len = length.at(unit(seed, 0));
+            let deg = match angle {
+                Some(a) => a.at(unit(seed, 1)),
+                None => (180.0 * unit(seed, 1)) as f32,
+            };
+            degrade::convolve(img, &degrade::motion_kernel(len, deg))
+        }
+        Degradation::Defocus { radius } => {
+            degrade::convolve(img, &degrade::disk_kernel(radius.at(unit(seed, 0))))
+        }
     }
 }
 
 /// Reflect-101 index (…2 1 | 0 1 2 … n-1 | n-2 …), valid for any offset.
-fn reflect(i: isize, n: usize) -> usize {
+pub(crate) fn reflect(i: isize, n: usize) -> usize {
     if n == 1 {
         return 0;
     }
@@ -199,9 +262,12 @@ const MAX_BATCH_VALUES: usize = 1 << 28;
 pub enum Source {
     /// Clean images of a folder, chosen by extension (other files such as a
     /// `MANIFEST.tsv` are ignored). `channels`: 1, 3 or `None` (as stored).
+    /// `exclude`: file stems (names without extension) left out, such as the
+    /// test scenes hidden in a training set; each must name an image there.
     Folder {
         dir: PathBuf,
         channels: Option<usize>,
+        exclude: Vec<String>,
     },
     /// Real input/target pairs: files of the same name in both folders.
     Paired {
@@ -232,10 +298,48 @@ fn file_name(p: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// `files` less those whose stem is in `exclude`; an entry that names no
+/// file is an error (a typo would otherwise leak a test image into training).
+fn without(files: Vec<PathBuf>, exclude: &[String], dir: &Path) -> Result<Vec<PathBuf>> {
+    if exclude.is_empty() {
+        return Ok(files);
+    }
+    let stem = |p: &PathBuf| {
+        p.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let stems: Vec<String> = files.iter().map(stem).collect();
+    let missing: Vec<&String> = exclude.iter().filter(|e| !stems.contains(e)).collect();
+    if let Some(first) = missing.first() {
+        return Err(Error::File(format!(
+            "folder '{}': exclude entry '{first}' matches no image there ({} of {} entries match none; entries are file names without extension)",
+            dir.display(),
+            missing.len(),
+            exclude.len()
+        )));
+    }
+    let kept: Vec<PathBuf> = files
+        .into_iter()
+        .filter(|p| !exclude.contains(&stem(p)))
+        .collect();
+    if kept.is_empty() {
+        return Err(Error::File(format!(
+            "folder '{}': exclude leaves no image",
+            dir.display()
+        )));
+    }
+    Ok(kept)
+}
+
 fn load(source: &Source) -> Result<Vec<Example>> {
     match source {
-        Source::Folder { dir, channels } => {
-            let files = list_images(dir)?;
+        Source::Folder {
+            dir,
+            channels,
+            exclude,
+        } => {
+            let files = without(list_images(dir)?, exclude, dir)?;
             files
                 .par_iter()
                 .map(|p| {
@@ -440,6 +544,22 @@ fn crop(img: &Image, y: usize, x: usize, p: usize) -> Vec<f32> {
     out
 }
 
+/// Copies the (`p` + 2`m`)² window whose inner `p`×`p` square is at
+/// (`y`, `x`), reflecting (reflect-101) where it leaves the image.
+fn crop_reflect(img: &Image, y: usize, x: usize, p: usize, m: usize) -> Vec<f32> {
+    let (h, w) = (img.height, img.width);
+    let side = p + 2 * m;
+    let mut out = Vec::with_capacity(img.channels * side * side);
+    for c in 0..img.channels {
+        for r in 0..side {
+            let sy = reflect((y + r) as isize - m as isize, h);
+            let row = &img.data[c * h * w + sy * w..c * h * w + (sy + 1) * w];
+            out.extend((0..side).map(|q| row[reflect((x + q) as isize - m as isize, w)]));
+        }
+    }
+    out
+}
+
 /// A batch: `input` and `target` are `[batch, channels, patch, patch]`, row-major.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Batch {
@@ -575,10 +695,11 @@ impl PatchSampler {
 
     /// Batch number `step`. Sample b uses the stream `draw(draw(seed, step), b)`:
     /// draw 0 picks the image, 1 and 2 the position, 3 the flip/rotation,
-    /// 4 seeds the noise.
+    /// 4 seeds the degradation.
     pub fn batch(&self, step: u64) -> Batch {
         let (p, c) = (self.cfg.patch, self.channels);
         let step_seed = draw(self.cfg.seed, step);
+        let margin = self.cfg.degradation.margin();
         let samples: Vec<(Vec<f32>, Vec<f32>)> = (0..self.cfg.batch as u64)
             .into_par_iter()
             .map(|b| {
@@ -598,17 +719,30 @@ impl PatchSampler {
                     None => e.input.as_ref().unwrap_or(&e.target),
                 };
                 let target = dihedral(&crop(&e.target, y, x, p), c, p, p, k).0;
-                let input = dihedral(&crop(source_input, y, x, p), c, p, p, k).0;
-                let input = if self.cfg.degradation.is_random() {
-                    let patch = Image {
+                let deg = &self.cfg.degradation;
+                let input = if deg.is_random() {
+                    // Flipped/rotated first, then degraded: rain still falls
+                    // down and a given blur angle is the patch's own. A blur
+                    // sees the patch grown by its kernel's reach (the image's
+                    // pixels, reflected only at the image's borders), then the
+                    // centre is kept; with no margin this is the patch itself.
+                    let m = margin;
+                    let side = p + 2 * m;
+                    let window = crop_reflect(source_input, y, x, p, m);
+                    let window = Image {
                         channels: c,
-                        height: p,
-                        width: p,
-                        data: input,
+                        height: side,
+                        width: side,
+                        data: dihedral(&window, c, side, side, k).0,
                     };
-                    degrade(&patch, &self.cfg.degradation, draw(s, 4)).data
+                    let out = degrade(&window, deg, draw(s, 4));
+                    if m == 0 {
+                        out.data
+                    } else {
+                        crop(&out, m, m, p)
+                    }
                 } else {
-                    input
+                    dihedral(&crop(source_input, y, x, p), c, p, p, k).0
                 };
                 (input, target)
             })

@@ -216,6 +216,7 @@ fn patches_are_crops_of_the_source_images() {
     let src = Source::Folder {
         dir: dir.clone(),
         channels: Some(1),
+        exclude: vec![],
     };
     let p = 6;
     for augment in [false, true] {
@@ -245,6 +246,7 @@ fn manifests_and_other_files_are_ignored() {
     let src = Source::Folder {
         dir: dir.clone(),
         channels: None,
+        exclude: vec![],
     };
     let s = PatchSampler::new(&src, config(8, 2, false, awgn(25.0), 0)).unwrap();
     assert_eq!((s.len(), s.channels()), (1, 1));
@@ -262,6 +264,7 @@ fn bad_folders_give_errors_that_name_the_problem() {
     let src = Source::Folder {
         dir: dir.clone(),
         channels: None,
+        exclude: vec![],
     };
     let e = PatchSampler::new(&src, config(8, 2, false, awgn(25.0), 0))
         .err()
@@ -422,6 +425,7 @@ fn set12_eval_pairs_and_train400_patches() {
     let set12 = Source::Folder {
         dir: data.join("set12"),
         channels: Some(1),
+        exclude: vec![],
     };
     let pairs = eval_pairs(&set12, &awgn(25.0), 0).unwrap();
     assert_eq!(pairs.len(), 12);
@@ -452,6 +456,7 @@ fn set12_eval_pairs_and_train400_patches() {
     let train = Source::Folder {
         dir: data.join("train400"),
         channels: Some(1),
+        exclude: vec![],
     };
     let s = Arc::new(PatchSampler::new(&train, config(40, 16, true, awgn(15.0), 1)).unwrap());
     assert_eq!(s.len(), 400);

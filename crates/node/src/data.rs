@@ -4,11 +4,14 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use napi::bindgen_prelude::Float32Array;
+use napi::bindgen_prelude::{Either, Float32Array};
 use napi::Result;
 use napi_derive::napi;
 use spikeir_core as core;
-use spikeir_core::data::{Degradation, PatchSampler, Prefetcher, SamplerConfig, Source};
+use spikeir_core::data::{
+    Blend, Degradation, HazeOptions, PatchSampler, Prefetcher, RainOptions, SamplerConfig, Source,
+    Span,
+};
 
 use crate::files::ImageData;
 use crate::tensor::to_usize;
@@ -31,7 +34,13 @@ pub struct DataSourceOptions {
     pub size: Option<f64>,
     /// Seed of the synthetic images (`deadLeaves`), default 0.
     pub seed: Option<f64>,
+    /// File stems (names without extension) to leave out (`folder`).
+    pub exclude: Option<Vec<String>>,
 }
+
+/// A value, or a range `[min, max]` drawn from uniformly per patch/image
+/// (fields spell the `Option` out: the binding's type generator needs it).
+type SpanOption = Option<Either<f64, Vec<f64>>>;
 
 /// How inputs are made from clean images.
 #[napi(object)]
@@ -45,6 +54,31 @@ pub struct DegradationOptions {
     pub sigma_max: Option<f64>,
     /// JPEG quality, 1–100.
     pub quality: Option<f64>,
+    /// Rain: streaks per 10 000 pixels.
+    pub density: Option<Either<f64, Vec<f64>>>,
+    /// Rain: mean streak length; motionBlur: kernel length (pixels).
+    pub length: Option<Either<f64, Vec<f64>>>,
+    /// Rain: fall direction in degrees from vertical; motionBlur: degrees
+    /// counter-clockwise from horizontal (random when absent).
+    pub angle: Option<Either<f64, Vec<f64>>>,
+    /// Rain: per-streak angle jitter, ± degrees.
+    pub angle_jitter: Option<f64>,
+    /// Rain: streak width (full width at half maximum, pixels).
+    pub width: Option<Either<f64, Vec<f64>>>,
+    /// Rain: peak streak intensity, 0–1.
+    pub brightness: Option<Either<f64, Vec<f64>>>,
+    /// Rain: `add` (default) or `screen`.
+    pub blend: Option<String>,
+    /// Haze: scattering coefficient β (t = e^(−β·d), d in [0, 1]).
+    pub beta: Option<Either<f64, Vec<f64>>>,
+    /// Haze: airlight, 0–1.
+    pub airlight: Option<Either<f64, Vec<f64>>>,
+    /// Haze: per-channel airlight jitter, ±.
+    pub airlight_jitter: Option<f64>,
+    /// Haze: feature size of the depth map, pixels.
+    pub depth_scale: Option<f64>,
+    /// Defocus: disk radius, pixels.
+    pub radius: Option<Either<f64, Vec<f64>>>,
 }
 
 /// Settings of [`NativeDataLoader`].
@@ -114,7 +148,14 @@ fn source(o: &DataSourceOptions) -> Result<Source> {
         "folder" => Source::Folder {
             dir: PathBuf::from(need("source.dir", "folder", o.dir.clone())?),
             channels,
+            exclude: o.exclude.clone().unwrap_or_default(),
         },
+        _ if o.exclude.is_some() && o.kind != "folder" => {
+            return Err(invalid(format!(
+                "source.exclude applies to kind 'folder' only, not '{}'",
+                o.kind
+            )))
+        }
         "paired" => Source::Paired {
             input_dir: PathBuf::from(need("source.inputDir", "paired", o.input_dir.clone())?),
             target_dir: PathBuf::from(need("source.targetDir", "paired", o.target_dir.clone())?),
@@ -137,10 +178,84 @@ fn source(o: &DataSourceOptions) -> Result<Source> {
     })
 }
 
+/// `degradation.<name>` as a [`Span`]: a number is a fixed value.
+fn span(name: &str, v: &SpanOption) -> Result<Option<Span>> {
+    match v {
+        None => Ok(None),
+        Some(Either::A(x)) => Ok(Some(Span::fixed(*x as f32))),
+        Some(Either::B(r)) if r.len() == 2 => Ok(Some(Span::new(r[0] as f32, r[1] as f32))),
+        Some(Either::B(r)) => Err(invalid(format!(
+            "degradation.{name} must be a number or a range [min, max], got an array of {}",
+            r.len()
+        ))),
+    }
+}
+
+/// The options each kind reads; any other option given is an error, so an
+/// option meant for another kind is not silently ignored.
+fn check_options(o: &DegradationOptions) -> Result<()> {
+    let given = [
+        ("sigma", o.sigma.is_some()),
+        ("sigmaMin", o.sigma_min.is_some()),
+        ("sigmaMax", o.sigma_max.is_some()),
+        ("quality", o.quality.is_some()),
+        ("density", o.density.is_some()),
+        ("length", o.length.is_some()),
+        ("angle", o.angle.is_some()),
+        ("angleJitter", o.angle_jitter.is_some()),
+        ("width", o.width.is_some()),
+        ("brightness", o.brightness.is_some()),
+        ("blend", o.blend.is_some()),
+        ("beta", o.beta.is_some()),
+        ("airlight", o.airlight.is_some()),
+        ("airlightJitter", o.airlight_jitter.is_some()),
+        ("depthScale", o.depth_scale.is_some()),
+        ("radius", o.radius.is_some()),
+    ];
+    let allowed: &[&str] = match o.kind.as_str() {
+        "awgn" => &["sigma", "sigmaMin", "sigmaMax"],
+        "blur" => &["sigma"],
+        "jpeg" => &["quality"],
+        "rain" => &[
+            "density",
+            "length",
+            "angle",
+            "angleJitter",
+            "width",
+            "brightness",
+            "blend",
+        ],
+        "haze" => &["beta", "airlight", "airlightJitter", "depthScale"],
+        "motionBlur" => &["length", "angle"],
+        "defocus" => &["radius"],
+        _ => &[],
+    };
+    match given.iter().find(|(n, g)| *g && !allowed.contains(n)) {
+        Some((n, _)) => Err(invalid(format!(
+            "degradation.{n} is not an option of kind '{}' ({})",
+            o.kind,
+            if allowed.is_empty() {
+                "it takes none".to_string()
+            } else {
+                format!("its options: {}", allowed.join(", "))
+            }
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn degradation(o: Option<&DegradationOptions>) -> Result<Degradation> {
     let Some(o) = o else {
         return Ok(Degradation::Identity);
     };
+    const KINDS: &str = "none, awgn, blur, jpeg, rain, haze, motionBlur, defocus";
+    if !KINDS.split(", ").any(|k| k == o.kind) {
+        return Err(invalid(format!(
+            "degradation.kind: unknown value '{}' ({KINDS})",
+            o.kind
+        )));
+    }
+    check_options(o)?;
     let d = match o.kind.as_str() {
         "none" => Degradation::Identity,
         "awgn" => {
@@ -170,9 +285,49 @@ fn degradation(o: Option<&DegradationOptions>) -> Result<Degradation> {
             }
             Degradation::Jpeg { quality: q as u8 }
         }
+        "rain" => {
+            let def = RainOptions::default();
+            Degradation::Rain(RainOptions {
+                density: span("density", &o.density)?.unwrap_or(def.density),
+                length: span("length", &o.length)?.unwrap_or(def.length),
+                angle: span("angle", &o.angle)?.unwrap_or(def.angle),
+                angle_jitter: o.angle_jitter.map_or(def.angle_jitter, |v| v as f32),
+                width: span("width", &o.width)?.unwrap_or(def.width),
+                brightness: span("brightness", &o.brightness)?.unwrap_or(def.brightness),
+                blend: match o.blend.as_deref() {
+                    None | Some("add") => Blend::Add,
+                    Some("screen") => Blend::Screen,
+                    Some(other) => {
+                        return Err(invalid(format!(
+                            "degradation.blend: unknown value '{other}' (add, screen)"
+                        )))
+                    }
+                },
+            })
+        }
+        "haze" => {
+            let def = HazeOptions::default();
+            Degradation::Haze(HazeOptions {
+                beta: span("beta", &o.beta)?.unwrap_or(def.beta),
+                airlight: span("airlight", &o.airlight)?.unwrap_or(def.airlight),
+                airlight_jitter: o.airlight_jitter.map_or(def.airlight_jitter, |v| v as f32),
+                depth_scale: o.depth_scale.map_or(def.depth_scale, |v| v as f32),
+            })
+        }
+        "motionBlur" => Degradation::MotionBlur {
+            length: need(
+                "degradation.length",
+                "motionBlur",
+                span("length", &o.length)?,
+            )?,
+            angle: span("angle", &o.angle)?,
+        },
+        "defocus" => Degradation::Defocus {
+            radius: need("degradation.radius", "defocus", span("radius", &o.radius)?)?,
+        },
         other => {
             return Err(invalid(format!(
-                "degradation.kind: unknown value '{other}' (none, awgn, blur, jpeg)"
+                "degradation.kind: unknown value '{other}' ({KINDS})"
             )))
         }
     };
