@@ -212,11 +212,11 @@ export function applyTask(r: Recipe, args: Parsed, channels: 1 | 3): TaskSetup {
   return setup
 }
 
-/** Image channels of a model file (the teacher's, to build a student for them). */
-function channelsOf(file: string): 1 | 3 {
-  const { model, imageChannels } = loadModel(file)
+/** Image channels and kind of a model file (the teacher's, to build a student for them). */
+function describeModel(file: string): { channels: 1 | 3; kind: string } {
+  const { model, imageChannels, spec } = loadModel(file)
   model.dispose()
-  return imageChannels === 3 ? 3 : 1
+  return { channels: imageChannels === 3 ? 3 : 1, kind: spec.kind }
 }
 
 export function run(args: Parsed): void {
@@ -249,7 +249,10 @@ export function run(args: Parsed): void {
   if (typeof f['gamma-schedule'] === 'string') r.gammaSchedule = f['gamma-schedule']
   if (f['hint-norm']) r.hintNorm = true
   if (typeof f['output-weight'] === 'number') r.outputWeight = f['output-weight']
-  const fromTeacher = r.teacher ? channelsOf(r.teacher) : undefined
+  const teacherInfo = r.teacher ? describeModel(r.teacher) : undefined
+  const fromTeacher = teacherInfo?.channels
+  // DnCNN and U-Net teachers have default taps of their own; others take the task's (PReNet's for derain, LKD-Net's for dehaze).
+  if (teacherInfo && r.hints === undefined && teacherInfo.kind !== 'dncnn' && teacherInfo.kind !== 'unet' && task.hints[teacherInfo.channels]) r.hints = [...task.hints[teacherInfo.channels]!]
   if (fixed !== undefined && fromTeacher !== undefined && fixed !== fromTeacher) throw new UsageError(`--channels ${fixed} disagrees with the teacher '${r.teacher}', which restores ${fromTeacher}-channel images`)
   const configured = (r.model.options as { imageChannels?: number }).imageChannels
   applyTask(r, args, (fixed ?? fromTeacher ?? task.channels ?? (configured === 3 ? 3 : 1)) as 1 | 3)
