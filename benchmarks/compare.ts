@@ -16,6 +16,10 @@
  * Times are the median of N iterations (default 5) after one warm-up. On a
  * machine shared with other work, OMP_WAIT_POLICY=PASSIVE keeps PyTorch's
  * OpenMP threads from spinning against that load (they slow it tenfold).
+ * `--device` picks spikeir's device (default: the native CPU backend);
+ * SPIKEIR_REF_DEVICE picks PyTorch's (`cpu`, the default, or `cuda`), so that
+ * on a machine with an NVIDIA GPU `--device gpu` with SPIKEIR_REF_DEVICE=cuda
+ * races both on the same card. Peak memory is host RSS on both sides.
  *
  * @module
  */
@@ -70,6 +74,7 @@ function lastJson(text: string, who: string): Measured {
 export function run(args: BenchArgs): Record<string, unknown> {
   const iters = args.limit ?? 5
   const threads = Number(process.env['RAYON_NUM_THREADS']) || os.availableParallelism()
+  const referenceDevice = process.env['SPIKEIR_REF_DEVICE'] || 'cpu'
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'spikeir-compare-'))
   try {
     initDevice({ adapter: args.device ?? 'cpu' })
@@ -109,16 +114,17 @@ export function run(args: BenchArgs): Record<string, unknown> {
         maxBuffer: 16 * 1024 * 1024,
       })
       if (ours.status !== 0) throw new Error(`spikeir worker for ${c.id} failed (exit ${ours.status}):\n${ours.stderr}`)
-      const theirs = runReference('bench.py', ['--case', c.id, '--dir', dir, '--iters', String(iters), '--threads', String(threads)], env as Record<string, string>)
+      const theirs = runReference('bench.py', ['--case', c.id, '--dir', dir, '--iters', String(iters), '--threads', String(threads), '--device', referenceDevice], env as Record<string, string>)
       if (theirs.status !== 0) throw new Error(`reference bench.py for ${c.id} failed (exit ${theirs.status}):\n${theirs.stderr}`)
       const row = { id: c.id, label: c.label, spikeir: lastJson(ours.stdout, 'spikeir worker'), torch: lastJson(theirs.stdout, 'bench.py') }
       rows.push(row)
       if (!args.json) console.error(`  ${c.label}: spikeir ${row.spikeir.medianSeconds.toFixed(3)} s, PyTorch ${row.torch.medianSeconds.toFixed(3)} s`)
     }
-    printTable(rows, { threads, iters, device, reference: rows[0]?.torch.version ?? '' })
+    printTable(rows, { threads, iters, device, reference: `${rows[0]?.torch.version ?? ''} (${referenceDevice})` })
     return {
       bench: 'compare',
       device,
+      referenceDevice,
       threads,
       iterations: iters,
       reference: rows[0]?.torch.version,
