@@ -3,9 +3,9 @@
  * loops with zero padding, no engine ops), the reference of prenet.test.ts,
  * and the Rain100L protocol of the source's test script scored on it.
  *
- * Run directly (`node dist/__test__/prenet-reference.js [N]`), it prints the
- * full-image Y and RGB PSNR of the first N Rain100L pairs (2 by default): the
- * figures prenet.test.ts checks spikeir against.
+ * Run directly (`node dist/__test__/prenet-reference.js [N | A-B]`), it prints
+ * the full-image Y and RGB PSNR of the first N Rain100L pairs (2 by default)
+ * or of pairs A … B: the figures prenet.test.ts checks spikeir against.
  */
 import * as path from 'node:path'
 
@@ -33,6 +33,8 @@ export function conv3x3(x: Planes, weights: Weights, name: string): Planes {
   const [co, ci] = wt.shape as [number, number]
   if (ci !== x.c) throw new Error(`reference ${name}: ${x.c} input channels, weight wants ${ci}`)
   const { h, w } = x
+  const src = x.data
+  const wd = wt.data
   const out = new Float64Array(co * h * w)
   for (let o = 0; o < co; o++) {
     const ob = o * h * w
@@ -40,18 +42,19 @@ export function conv3x3(x: Planes, weights: Weights, name: string): Planes {
     for (let i = 0; i < ci; i++) {
       const ib = i * h * w
       for (let ky = 0; ky < 3; ky++) {
-        for (let kx = 0; kx < 3; kx++) {
-          const k = wt.data[((o * ci + i) * 3 + ky) * 3 + kx]!
-          const dx = kx - 1
-          const x0 = Math.max(0, -dx)
-          const x1 = Math.min(w, w - dx)
-          for (let y = 0; y < h; y++) {
-            const sy = y + ky - 1
-            if (sy < 0 || sy >= h) continue
-            const orow = ob + y * w
-            const irow = ib + sy * w + dx
-            for (let xx = x0; xx < x1; xx++) out[orow + xx]! += k * x.data[irow + xx]!
-          }
+        // One kernel row at a time: out[y][x] += k0·in[y'][x−1] + k1·in[y'][x] + k2·in[y'][x+1], y' = y + ky − 1.
+        const kb = ((o * ci + i) * 3 + ky) * 3
+        const k0 = wd[kb]!
+        const k1 = wd[kb + 1]!
+        const k2 = wd[kb + 2]!
+        const y0 = ky === 0 ? 1 : 0
+        const y1 = ky === 2 ? h - 1 : h
+        for (let y = y0; y < y1; y++) {
+          const orow = ob + y * w
+          const irow = ib + (y + ky - 1) * w
+          out[orow]! += k1 * src[irow]! + (w > 1 ? k2 * src[irow + 1]! : 0)
+          for (let xx = 1; xx < w - 1; xx++) out[orow + xx]! += k0 * src[irow + xx - 1]! + k1 * src[irow + xx]! + k2 * src[irow + xx + 1]!
+          if (w > 1) out[orow + w - 1]! += k0 * src[irow + w - 2]! + k1 * src[irow + w - 1]!
         }
       }
     }
@@ -143,9 +146,10 @@ function main(): void {
   const shared = path.resolve(__dirname, '..', '..', '..', 'shared')
   const weights = readWeights(path.join(shared, 'models', 'prenet_rain100l.safetensors'))
   const dir = path.join(shared, 'data', 'derain', 'rain100l')
-  const count = Number(process.argv[2] ?? 2)
-  const inputs = listImages(path.join(dir, 'input')).slice(0, count)
-  const targets = listImages(path.join(dir, 'target')).slice(0, count)
+  // `N` scores the first N pairs, `A-B` the pairs A … B (1-based).
+  const [from, to] = /^\d+-\d+$/.test(process.argv[2] ?? '') ? process.argv[2]!.split('-').map(Number) : [1, Number(process.argv[2] ?? 2)]
+  const inputs = listImages(path.join(dir, 'input')).slice(from! - 1, to)
+  const targets = listImages(path.join(dir, 'target')).slice(from! - 1, to)
   inputs.forEach((file, i) => {
     const t0 = Date.now()
     const { output } = prenetReference(readPlanes(file), weights)

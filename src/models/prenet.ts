@@ -134,7 +134,8 @@ export class PReNet extends Module {
   /** The features at `taps` only: stages and blocks past the deepest tap are not run. */
   forwardFeatures(x: Tensor, taps: readonly string[]): Map<string, Tensor> {
     const index = this.#tapIndex(taps)
-    const { output, features } = this.#run(x, new Set(index), Math.max(-1, ...index))
+    if (index.length === 0) return new Map()
+    const { output, features } = this.#run(x, new Set(index), Math.max(...index))
     output?.dispose()
     return this.#byName(taps, index, features)
   }
