@@ -192,7 +192,7 @@ export function applyTask(r: Recipe, args: Parsed, channels: 1 | 3): TaskSetup {
     // Test scenes hidden in the training set stay out of it: those of the folder's images that are one.
     const stems = new Set(listImages(src.dir).map((file) => path.basename(file).replace(/\.[^.]+$/, '')))
     const exclude = task.trainExclude.filter((id) => stems.has(id))
-    return exclude.length ? ({ ...src, exclude } as DataSource) : src
+    return exclude.length ? { ...src, exclude } : src
   }
   if (typeof f['data'] === 'string') r.data = fromFolder(f['data'], true)
   else if (typeof f['task'] === 'string' && typeof f['config'] !== 'string') {

@@ -144,16 +144,17 @@ export const TASKS: Readonly<Record<TaskName, Task>> = {
   },
   derain: {
     name: 'derain',
-    summary: 'rain streaks (RGB; PSNR/SSIM on the Y channel)',
+    summary: 'rain streaks (RGB; PSNR/SSIM on the Y channel; trained on synthetic streaks)',
     options: [],
     channels: 3,
     space: () => 'y',
     // PReNet's test script saves uint8(255·x) (truncated) before MATLAB scores it.
     quantize: 'truncate',
     defaults: {},
-    // Synthetic rain streaks are not in the data layer yet: training pairs come from a paired folder.
-    trainDegradation: () => ({ kind: 'none' }),
-    testDegradation: null,
+    // Synthetic streaks in the Rain100L style (the data layer's defaults are fitted to its pairs);
+    // a folder of clean images is tested with them too (seeded), a paired folder as it is.
+    trainDegradation: () => ({ kind: 'rain' }),
+    testDegradation: () => ({ kind: 'rain' }),
     trainSet: { 1: null, 3: 'cbsd432' },
     trainExclude: RAIN100L_SCENES_IN_CBSD432,
     testSet: { 1: null, 3: 'derain/rain100l' },
@@ -163,14 +164,14 @@ export const TASKS: Readonly<Record<TaskName, Task>> = {
   },
   dehaze: {
     name: 'dehaze',
-    summary: 'haze (RGB; PSNR/SSIM on RGB)',
+    summary: 'haze (RGB; PSNR/SSIM on RGB; trained on synthetic haze)',
     options: [],
     channels: 3,
     space: () => 'rgb',
     defaults: {},
-    // Synthetic haze is not in the data layer yet: training pairs come from a paired folder.
-    trainDegradation: () => ({ kind: 'none' }),
-    testDegradation: null,
+    // Atmospheric scattering with random smooth depth and airlight (defaults fitted to SOTS-indoor).
+    trainDegradation: () => ({ kind: 'haze' }),
+    testDegradation: () => ({ kind: 'haze' }),
     trainSet: { 1: null, 3: 'cbsd432' },
     trainExclude: [],
     testSet: { 1: null, 3: 'dehaze/sots_indoor' },
