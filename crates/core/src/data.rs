@@ -103,9 +103,10 @@ impl Degradation {
     fn is_random(&self) -> bool {
         match self {
             Degradation::Awgn { .. } | Degradation::Rain(_) | Degradation::Haze(_) => true,
-            Degradation::MotionBlur { length, angle } => {
-                !(length.is_fixed() && angle.is_some_and(|a| a.is_fixed()))
-            }
+            // Even a fixed kernel goes per patch, after the flip/rotation, so
+            // its angle is the patch's own (applied to the whole image first,
+            // a rotated patch would show it turned by 90°).
+            Degradation::MotionBlur { .. } => true,
             Degradation::Defocus { radius } => !radius.is_fixed(),
             _ => false,
         }

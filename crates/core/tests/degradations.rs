@@ -393,6 +393,42 @@ fn a_blurred_patch_is_a_crop_of_the_blurred_image() {
     fs::remove_dir_all(&dir).unwrap();
 }
 
+#[test]
+fn a_given_blur_angle_is_the_patch_own_under_flips_and_rotations() {
+    // A horizontal kernel of 5: inside each patch (2 pixels from its left and
+    // right sides) the input is the mean of the target's 5 horizontal
+    // neighbours, whichever of the 8 transforms the patch had.
+    let src = Source::DeadLeaves {
+        count: 2,
+        size: 40,
+        seed: 1,
+    };
+    let d = Degradation::MotionBlur {
+        length: Span::fixed(5.0),
+        angle: Some(Span::fixed(0.0)),
+    };
+    let p = 16;
+    let s = PatchSampler::new(&src, config(p, 12, true, d, 3)).unwrap();
+    let b = s.batch(0);
+    for (k, (inp, tgt)) in b
+        .input
+        .chunks(p * p)
+        .zip(b.target.chunks(p * p))
+        .enumerate()
+    {
+        for y in 0..p {
+            for x in 2..p - 2 {
+                let want = (x - 2..=x + 2).map(|j| tgt[y * p + j]).sum::<f32>() / 5.0;
+                let got = inp[y * p + x];
+                assert!(
+                    (got - want).abs() < 1e-5,
+                    "patch {k} ({y}, {x}): {got} vs {want}"
+                );
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------- rain
 
 fn coverage(clean: &Image, rainy: &Image) -> f64 {
