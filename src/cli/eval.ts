@@ -65,9 +65,10 @@ export function run(args: Parsed): void {
         channels: setup.channels,
         metric: { psnr: 'PSNR (dB, peak 255)', ssim: 'SSIM (11×11 Gaussian, σ = 1.5)', space: result.space, ...(setup.metric.quantize ? { quantize: setup.metric.quantize } : {}) },
         degradation: paired ? 'real pairs' : setup.testDegradation,
-        ...(p.sigma !== null ? { sigma: p.sigma } : {}),
-        ...(p.quality !== null ? { quality: p.quality } : {}),
-        ...(p.blur !== null ? { blur: p.blur } : {}),
+        // The options made the inputs only where the inputs were made, not for real pairs.
+        ...(!paired && p.sigma !== null ? { sigma: p.sigma } : {}),
+        ...(!paired && p.quality !== null ? { quality: p.quality } : {}),
+        ...(!paired && p.blur !== null ? { blur: p.blur } : {}),
         ...result,
       }),
     )
