@@ -263,6 +263,49 @@ fn surrogate_derivative(x: &Tensor, s: Surrogate) -> Result<Tensor> {
 }
 
 impl Op {
+    /// The op's name in profiles.
+    fn kind(&self) -> &'static str {
+        match self {
+            Op::Add { .. } => "bwd Add",
+            Op::Sub { .. } => "bwd Sub",
+            Op::Mul { .. } => "bwd Mul",
+            Op::Div { .. } => "bwd Div",
+            Op::Select { .. } => "bwd Select",
+            Op::Unary { .. } => "bwd Unary",
+            Op::Matmul { .. } => "bwd Matmul",
+            Op::Reshape { .. } => "bwd Reshape",
+            Op::Permute { .. } => "bwd Permute",
+            Op::Conv2d { .. } => "bwd Conv2d",
+            Op::UpsampleNearest2x => "bwd UpsampleNearest2x",
+            Op::UpsampleBilinear2x { .. } => "bwd UpsampleBilinear2x",
+            Op::PixelShuffle { .. } => "bwd PixelShuffle",
+            Op::PixelUnshuffle { .. } => "bwd PixelUnshuffle",
+            Op::AvgPool2d { .. } => "bwd AvgPool2d",
+            Op::MaxPool2d { .. } => "bwd MaxPool2d",
+            Op::AdaptiveAvgPool1x1 { .. } => "bwd AdaptiveAvgPool1x1",
+            Op::Concat { .. } => "bwd Concat",
+            Op::Slice { .. } => "bwd Slice",
+            Op::SumAxes { .. } => "bwd SumAxes",
+            Op::MeanAxes { .. } => "bwd MeanAxes",
+            Op::MaxAxes { .. } => "bwd MaxAxes",
+            Op::Relu { .. } => "bwd Relu",
+            Op::LeakyRelu { .. } => "bwd LeakyRelu",
+            Op::Gelu { .. } => "bwd Gelu",
+            Op::Sigmoid { .. } => "bwd Sigmoid",
+            Op::Tanh { .. } => "bwd Tanh",
+            Op::Softmax { .. } => "bwd Softmax",
+            Op::BatchNorm { .. } => "bwd BatchNorm",
+            Op::LayerNorm { .. } => "bwd LayerNorm",
+            Op::L1Loss { .. } => "bwd L1Loss",
+            Op::MseLoss { .. } => "bwd MseLoss",
+            Op::CharbonnierLoss { .. } => "bwd CharbonnierLoss",
+            Op::FftLoss { .. } => "bwd FftLoss",
+            Op::Neuron { .. } => "bwd Neuron",
+            Op::Heaviside { .. } => "bwd Heaviside",
+            Op::BroadcastTo { .. } => "bwd BroadcastTo",
+        }
+    }
+
     /// Gradients of the inputs given the gradient `g` of the output; `None`
     /// for inputs that take none (such as a target).
     fn backward(self, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
@@ -662,6 +705,7 @@ pub fn tape_len() -> usize {
 }
 
 fn accumulate(slot: &mut Option<Tensor>, g: Tensor) -> Result<()> {
+    let _p = crate::profile::span("bwd accumulate");
     *slot = Some(match slot.take() {
         None => g,
         Some(prev) => ops::binary(&prev, &g, BinaryOp::Add)?,
@@ -716,6 +760,7 @@ pub fn backward(output: &Tensor, seed: Option<&Tensor>) -> Result<()> {
                 continue;
             };
             let Node { op, parents } = node;
+            let _p = crate::profile::span(op.kind());
             let grads = op.backward(&g)?;
             drop(g);
             for (parent, gi) in parents.into_iter().zip(grads) {

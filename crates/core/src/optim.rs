@@ -48,6 +48,7 @@ pub fn adam_step(
     if step == 0 {
         return Err(Error::InvalidArgument("adam: step counts from 1".into()));
     }
+    let _p = crate::profile::span("adam step");
     if param.is_cpu() {
         cpu::optim::adam_step(
             &mut param.host_mut(),
@@ -154,6 +155,7 @@ pub fn sgd_step(
 
 /// √(Σ‖g‖²) over all gradients: one reduction per tensor, one readback.
 pub fn global_norm(grads: &[Tensor]) -> Result<f32> {
+    let _p = crate::profile::span("grad norm");
     let mut total: Option<Tensor> = None;
     for g in grads {
         let sq = ops::reduce::sum_all(&ops::binary(g, g, BinaryOp::Mul)?)?;
