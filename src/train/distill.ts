@@ -12,10 +12,10 @@ import type { HKD } from '../distill/hkd'
 import type { NamedArray } from '../io'
 import type { Module } from '../nn/module'
 import { SpikingNeuron } from '../nn/spiking'
-import { noGrad, scope, synchronize, Tensor, zeroGrad } from '../tensor'
+import { info, noGrad, scope, synchronize, Tensor, zeroGrad } from '../tensor'
 import { loadCheckpoint, saveCheckpoint, writeFileAtomic } from './checkpoint'
 import { interruptRequested } from './interrupt'
-import { AdamW, clipGradNormOnDevice } from './optim'
+import { AdamW, clipGradNorm, clipGradNormOnDevice } from './optim'
 import { cosineSchedule } from './schedule'
 
 /** A stream of training batches, deterministic by step. */
@@ -215,6 +215,7 @@ export function trainStudent(job: TrainJob): { last: StepRecord | null; validati
     job.onValidation?.(step, metrics)
   }
 
+  const onNativeBackend = info().backend === 'native'
   try {
     student.train()
     for (let step = start; step < s.steps; step++) {
@@ -226,8 +227,19 @@ export function trainStudent(job: TrainJob): { last: StepRecord | null; validati
         // Nothing is read from the device until the step is done: one readback per step, after
         // the optimizer (on a GPU a readback waits for all queued work).
         const { loss, terms, gamma } = hkd.lossTerms(batch.input, batch.target, step)
+        const badLoss = (t: Float32Array) =>
+          new Error(`step ${step}: the loss is ${t[0]} (l1 ${t[1]}, fft ${t[2]}, hint ${t[3]}); stopping before anything is saved (the last checkpoint is intact) — lower the learning rate or enable clipping`)
+        if (onNativeBackend) {
+          // Reading costs nothing here: a bad loss stops before the weights change.
+          const early = terms.toFloat32Array()
+          if (!Number.isFinite(early[0]!)) throw badLoss(early)
+        }
         loss.backward()
-        const norm = s.clipNorm === null ? null : clipGradNormOnDevice(params.map(([, p]) => p), s.clipNorm)
+        // On the native backend a read costs nothing, and one native clipping call beats the
+        // device form's per-parameter ops; there, a non-finite norm stops before the weights change.
+        const hostClip = s.clipNorm !== null && onNativeBackend
+        const hostNorm = hostClip ? clipGradNorm(params.map(([, p]) => p), s.clipNorm!) : null
+        const norm = s.clipNorm === null || hostClip ? null : clipGradNormOnDevice(params.map(([, p]) => p), s.clipNorm)
         opt.lr = lr
         opt.step()
         zeroGrad()
@@ -248,11 +260,9 @@ export function trainStudent(job: TrainJob): { last: StepRecord | null; validati
         })
         const v = noGrad(() => Tensor.concat([terms, ...(norm ? [norm] : []), ...rates.map(([, r]) => r.reshape([1]))], 0).toFloat32Array())
         const [lossValue, l1, fft, hint] = [v[0]!, v[1]!, v[2]!, v[3]!]
-        const gradNorm = norm ? v[5]! : null
+        const gradNorm = norm ? v[5]! : hostNorm
         // A bad step has changed the weights in memory only: it is never checkpointed.
-        if (!Number.isFinite(lossValue)) {
-          throw new Error(`step ${step}: the loss is ${lossValue} (l1 ${l1}, fft ${fft}, hint ${hint}); stopping before anything is saved (the last checkpoint is intact) — lower the learning rate or enable clipping`)
-        }
+        if (!Number.isFinite(lossValue)) throw badLoss(v)
         if (gradNorm !== null && !Number.isFinite(gradNorm)) {
           throw new Error(`step ${step}: the gradient norm is ${gradNorm}; a parameter is not finite; stopping before anything is saved (the last checkpoint is intact)`)
         }

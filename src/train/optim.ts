@@ -1,7 +1,9 @@
 /**
  * Optimizers (SGD with momentum, Adam, AdamW), learning-rate schedules with
- * warm-up, and clipping by global gradient norm. The update itself is one
- * fused kernel per parameter; state can be saved and restored.
+ * warm-up, and clipping by global gradient norm. Adam's update over all
+ * parameters is one native call (one fused kernel per parameter on a GPU,
+ * the parameters spread over the threads on the CPU), and so is clipping;
+ * state can be saved and restored.
  *
  * @module
  */
@@ -90,12 +92,14 @@ export class Adam implements Optimizer {
       weightDecay: this.weightDecay,
       decoupled: this.decoupled,
     }
-    this.params.forEach(([, p], i) => {
-      const g = p.grad
-      if (!g) return // not reached by the last backward pass
-      binding.adamStep(nativeOf(p), nativeOf(g), nativeOf(this.#m[i]!), nativeOf(this.#v[i]!), this.#step, options)
-      g.dispose()
-    })
+    // Parameters the last backward pass did not reach have no gradient and are skipped.
+    binding.adamStepParams(
+      this.params.map(([, p]) => nativeOf(p)),
+      this.#m.map(nativeOf),
+      this.#v.map(nativeOf),
+      this.#step,
+      options,
+    )
   }
 
   stateArrays(): NamedArray[] {
@@ -257,23 +261,10 @@ export function clipGradNormOnDevice(params: readonly Tensor[], maxNorm: number)
  * infinite loss) is an error, so a bad step never reaches the weights.
  */
 export function clipGradNorm(params: readonly Tensor[], maxNorm: number): number {
-  const grads = params.map((p) => p.grad).filter((g): g is Tensor => g !== null)
-  const norm = binding.globalGradNorm(grads.map(nativeOf))
+  // One native call: the norm, and each gradient scaled by maxNorm / (norm + 1e-6) when above.
+  const norm = binding.clipGradNormParams(params.map(nativeOf), maxNorm)
   if (!Number.isFinite(norm)) {
-    grads.forEach((g) => g.dispose())
     throw new Error(`clipGradNorm: the gradient norm is ${norm}; the loss or a parameter is not finite`)
   }
-  if (norm > maxNorm) {
-    const scale = maxNorm / (norm + 1e-6)
-    for (const p of params) {
-      const g = p.grad
-      if (!g) continue
-      const clipped = g.mul(scale)
-      p.setGrad(clipped)
-      clipped.dispose()
-      g.dispose()
-    }
-  }
-  grads.forEach((g) => g.dispose())
   return norm
 }

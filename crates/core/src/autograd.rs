@@ -194,6 +194,15 @@ pub(crate) enum Op {
     },
 }
 
+/// `g` summed over the dimensions that `shape` broadcast: `g` itself (shared,
+/// not copied) where there are none, as for most elementwise ops' operands.
+fn sum_to_shape(g: &Tensor, shape: &[usize]) -> Result<Tensor> {
+    if g.shape() == shape {
+        return Ok(g.detach());
+    }
+    ops::layout::sum_to_shape(g, shape)
+}
+
 fn g_unary(g: &Tensor, op: UnaryOp) -> Result<Tensor> {
     ops::unary(g, op)
 }
@@ -268,23 +277,78 @@ fn surrogate_derivative(x: &Tensor, s: Surrogate) -> Result<Tensor> {
 }
 
 impl Op {
+    /// The op's name in profiles.
+    fn kind(&self) -> &'static str {
+        match self {
+            Op::Add { .. } => "bwd Add",
+            Op::Sub { .. } => "bwd Sub",
+            Op::Mul { .. } => "bwd Mul",
+            Op::Div { .. } => "bwd Div",
+            Op::Select { .. } => "bwd Select",
+            Op::Unary { .. } => "bwd Unary",
+            Op::Matmul { .. } => "bwd Matmul",
+            Op::Reshape { .. } => "bwd Reshape",
+            Op::Permute { .. } => "bwd Permute",
+            Op::Conv2d { .. } => "bwd Conv2d",
+            Op::UpsampleNearest2x => "bwd UpsampleNearest2x",
+            Op::UpsampleBilinear2x { .. } => "bwd UpsampleBilinear2x",
+            Op::PixelShuffle { .. } => "bwd PixelShuffle",
+            Op::PixelUnshuffle { .. } => "bwd PixelUnshuffle",
+            Op::AvgPool2d { .. } => "bwd AvgPool2d",
+            Op::MaxPool2d { .. } => "bwd MaxPool2d",
+            Op::AdaptiveAvgPool1x1 { .. } => "bwd AdaptiveAvgPool1x1",
+            Op::Concat { .. } => "bwd Concat",
+            Op::Slice { .. } => "bwd Slice",
+            Op::SumAxes { .. } => "bwd SumAxes",
+            Op::MeanAxes { .. } => "bwd MeanAxes",
+            Op::MaxAxes { .. } => "bwd MaxAxes",
+            Op::Relu { .. } => "bwd Relu",
+            Op::LeakyRelu { .. } => "bwd LeakyRelu",
+            Op::Gelu { .. } => "bwd Gelu",
+            Op::Sigmoid { .. } => "bwd Sigmoid",
+            Op::Tanh { .. } => "bwd Tanh",
+            Op::Softmax { .. } => "bwd Softmax",
+            Op::BatchNorm { .. } => "bwd BatchNorm",
+            Op::LayerNorm { .. } => "bwd LayerNorm",
+            Op::L1Loss { .. } => "bwd L1Loss",
+            Op::MseLoss { .. } => "bwd MseLoss",
+            Op::CharbonnierLoss { .. } => "bwd CharbonnierLoss",
+            Op::FftLoss { .. } => "bwd FftLoss",
+            Op::Neuron { .. } => "bwd Neuron",
+            Op::Heaviside { .. } => "bwd Heaviside",
+            Op::BroadcastTo { .. } => "bwd BroadcastTo",
+            Op::PadReflect { .. } => "bwd PadReflect",
+        }
+    }
+
     /// Gradients of the inputs given the gradient `g` of the output; `None`
-    /// for inputs that take none (such as a target).
-    fn backward(self, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
-        use ops::layout::sum_to_shape;
+    /// for inputs that take none (such as a target). `needs[i]` says whether
+    /// input `i` is a parameter or a recorded op's output: the gradient of a
+    /// constant input (an image, a target, a teacher's feature) is never
+    /// used, and the ops below skip computing it where that saves a kernel.
+    fn backward(self, g: &Tensor, needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        let need = |i: usize| needs.get(i).copied().unwrap_or(true);
+        // Runs `f` only for an input that takes a gradient.
+        let opt = |i: usize, f: &dyn Fn() -> Result<Tensor>| -> Result<Option<Tensor>> {
+            if need(i) {
+                f().map(Some)
+            } else {
+                Ok(None)
+            }
+        };
         Ok(match self {
             Op::Add { a_shape, b_shape } => vec![
-                Some(sum_to_shape(g, &a_shape)?),
-                Some(sum_to_shape(g, &b_shape)?),
+                opt(0, &|| sum_to_shape(g, &a_shape))?,
+                opt(1, &|| sum_to_shape(g, &b_shape))?,
             ],
             Op::Sub { a_shape, b_shape } => vec![
-                Some(sum_to_shape(g, &a_shape)?),
-                Some(sum_to_shape(&g_unary(g, UnaryOp::Neg)?, &b_shape)?),
+                opt(0, &|| sum_to_shape(g, &a_shape))?,
+                opt(1, &|| sum_to_shape(&g_unary(g, UnaryOp::Neg)?, &b_shape))?,
             ],
             // d(ab)/da = b, d(ab)/db = a
             Op::Mul { a, b } => vec![
-                Some(sum_to_shape(&mul(g, &b)?, a.shape())?),
-                Some(sum_to_shape(&mul(g, &a)?, b.shape())?),
+                opt(0, &|| sum_to_shape(&mul(g, &b)?, a.shape()))?,
+                opt(1, &|| sum_to_shape(&mul(g, &a)?, b.shape()))?,
             ],
             // d(a/b)/da = 1/b, d(a/b)/db = −a/b²
             Op::Div { a, b } => {
@@ -302,10 +366,12 @@ impl Op {
                 } else {
                     ops::binary(&b, &a, BinaryOp::Less)?
                 };
-                let a_wins = ops::unary(&b_wins, UnaryOp::RsubScalar(1.0))?;
                 vec![
-                    Some(sum_to_shape(&mul(g, &a_wins)?, a.shape())?),
-                    Some(sum_to_shape(&mul(g, &b_wins)?, b.shape())?),
+                    opt(0, &|| {
+                        let a_wins = ops::unary(&b_wins, UnaryOp::RsubScalar(1.0))?;
+                        sum_to_shape(&mul(g, &a_wins)?, a.shape())
+                    })?,
+                    opt(1, &|| sum_to_shape(&mul(g, &b_wins)?, b.shape()))?,
                 ]
             }
             Op::Unary { op, x, y } => {
@@ -339,7 +405,7 @@ impl Op {
             }
             Op::Matmul { a, b } => {
                 let (ga, gb) = matmul_backward(g, &a, &b)?;
-                vec![Some(ga), Some(gb)]
+                vec![need(0).then_some(ga), need(1).then_some(gb)]
             }
             Op::Reshape { shape } => vec![Some(g.reshape(&shape)?)],
             Op::Permute { dims } => {
@@ -354,11 +420,19 @@ impl Op {
                 has_bias,
                 args,
             } => {
-                let gx = ops::conv::conv2d_backward_input(g, &w, x.shape(), &args)?;
-                let gw = ops::conv::conv2d_backward_weight(g, &x, w.shape(), &args)?;
-                let mut v = vec![Some(gx), Some(gw)];
+                // The input gradient of a conv on a constant (the first conv
+                // of a network, on the image) is as costly as its forward.
+                let gx = opt(0, &|| {
+                    let _p = crate::profile::span("bwd conv2d input");
+                    ops::conv::conv2d_backward_input(g, &w, x.shape(), &args)
+                })?;
+                let gw = opt(1, &|| {
+                    let _p = crate::profile::span("bwd conv2d weight");
+                    ops::conv::conv2d_backward_weight(g, &x, w.shape(), &args)
+                })?;
+                let mut v = vec![gx, gw];
                 if has_bias {
-                    v.push(Some(ops::conv::conv2d_backward_bias(g)?));
+                    v.push(opt(2, &|| ops::conv::conv2d_backward_bias(g))?);
                 }
                 v
             }
@@ -670,8 +744,13 @@ pub fn tape_len() -> usize {
 }
 
 fn accumulate(slot: &mut Option<Tensor>, g: Tensor) -> Result<()> {
+    let _p = crate::profile::span("bwd accumulate");
     *slot = Some(match slot.take() {
         None => g,
+        // A sum that nothing else holds is added to in place, without a new
+        // buffer; one shared with a saved tensor, a user or another pending
+        // gradient is left alone.
+        Some(prev) if prev.add_assign_if_unique(&g) => prev,
         Some(prev) => ops::binary(&prev, &g, BinaryOp::Add)?,
     });
     Ok(())
@@ -724,7 +803,12 @@ pub fn backward(output: &Tensor, seed: Option<&Tensor>) -> Result<()> {
                 continue;
             };
             let Node { op, parents } = node;
-            let grads = op.backward(&g)?;
+            let _p = crate::profile::span(op.kind());
+            let needs: Vec<bool> = parents
+                .iter()
+                .map(|p| !matches!(p, Parent::Const))
+                .collect();
+            let grads = op.backward(&g, &needs)?;
             drop(g);
             for (parent, gi) in parents.into_iter().zip(grads) {
                 let Some(gi) = gi else { continue };

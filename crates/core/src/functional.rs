@@ -14,6 +14,7 @@ fn saves(t: &Tensor) -> Tensor {
 
 /// a ∘ b with NumPy broadcasting.
 pub fn binary(a: &Tensor, b: &Tensor, op: BinaryOp) -> Result<Tensor> {
+    let _p = crate::profile::span("fwd binary");
     let y = ops::binary(a, b, op)?;
     let op = match op {
         BinaryOp::Add => Op::Add {
@@ -61,6 +62,7 @@ pub fn div(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 
 /// Unary and tensor–scalar ops.
 pub fn unary(x: &Tensor, op: UnaryOp) -> Result<Tensor> {
+    let _p = crate::profile::span("fwd unary");
     let y = ops::unary(x, op)?;
     let y_saved = saves(&y);
     Ok(record(
@@ -75,6 +77,7 @@ pub fn unary(x: &Tensor, op: UnaryOp) -> Result<Tensor> {
 }
 
 pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let _p = crate::profile::span("fwd matmul");
     let y = ops::matmul(a, b)?;
     Ok(record(
         || Op::Matmul {
@@ -88,6 +91,7 @@ pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 
 /// The same values under another shape; the gradient is reshaped back.
 pub fn reshape(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
+    let _p = crate::profile::span("fwd reshape");
     let y = x.reshape(shape)?;
     Ok(record(
         || Op::Reshape {
@@ -99,6 +103,7 @@ pub fn reshape(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
 }
 
 pub fn permute(x: &Tensor, dims: &[usize]) -> Result<Tensor> {
+    let _p = crate::profile::span("fwd permute");
     let y = ops::layout::permute(x, dims)?;
     Ok(record(
         || Op::Permute {
@@ -111,6 +116,7 @@ pub fn permute(x: &Tensor, dims: &[usize]) -> Result<Tensor> {
 
 /// 2-D convolution (cross-correlation, PyTorch semantics).
 pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, args: &Conv2dArgs) -> Result<Tensor> {
+    let _p = crate::profile::span("fwd conv2d");
     let y = ops::conv::conv2d(x, w, bias, args)?;
     let args = *args;
     let op = || Op::Conv2d {
@@ -126,11 +132,13 @@ pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, args: &Conv2dArgs) 
 }
 
 pub fn upsample_nearest2x(x: &Tensor) -> Result<Tensor> {
+    let _p = crate::profile::span("fwd upsample_nearest2x");
     let y = ops::resample::upsample_nearest2x(x)?;
     Ok(record(|| Op::UpsampleNearest2x, &[x], y))
 }
 
 pub fn upsample_bilinear2x(x: &Tensor) -> Result<Tensor> {
+    let _p = crate::profile::span("fwd upsample_bilinear2x");
     let y = ops::resample::upsample_bilinear2x(x)?;
     Ok(record(
         || Op::UpsampleBilinear2x {
@@ -142,11 +150,13 @@ pub fn upsample_bilinear2x(x: &Tensor) -> Result<Tensor> {
 }
 
 pub fn pixel_shuffle(x: &Tensor, r: usize) -> Result<Tensor> {
+    let _p = crate::profile::span("fwd pixel_shuffle");
     let y = ops::layout::pixel_shuffle(x, r)?;
     Ok(record(|| Op::PixelShuffle { r }, &[x], y))
 }
 
 pub fn pixel_unshuffle(x: &Tensor, r: usize) -> Result<Tensor> {
+    let _p = crate::profile::span("fwd pixel_unshuffle");
     let y = ops::layout::pixel_unshuffle(x, r)?;
     Ok(record(|| Op::PixelUnshuffle { r }, &[x], y))
 }
@@ -171,6 +181,7 @@ pub fn avg_pool2d(
     stride: [usize; 2],
     padding: [usize; 2],
 ) -> Result<Tensor> {
+    let _p = crate::profile::span("fwd avg_pool2d");
     let y = ops::pool::avg_pool2d(x, kernel, stride, padding)?;
     Ok(record(
         || Op::AvgPool2d {
@@ -190,6 +201,7 @@ pub fn max_pool2d(
     stride: [usize; 2],
     padding: [usize; 2],
 ) -> Result<Tensor> {
+    let _p = crate::profile::span("fwd max_pool2d");
     let (y, indices) = ops::pool::max_pool2d(x, kernel, stride, padding)?;
     Ok(record(
         || Op::MaxPool2d {
@@ -206,6 +218,7 @@ pub fn max_pool2d(
 
 /// Global average pooling to `[N, C, 1, 1]`.
 pub fn adaptive_avg_pool_1x1(x: &Tensor) -> Result<Tensor> {
+    let _p = crate::profile::span("fwd adaptive_avg_pool_1x1");
     let y = ops::pool::adaptive_avg_pool_1x1(x)?;
     Ok(record(
         || Op::AdaptiveAvgPool1x1 {
@@ -217,6 +230,7 @@ pub fn adaptive_avg_pool_1x1(x: &Tensor) -> Result<Tensor> {
 }
 
 pub fn concat(xs: &[&Tensor], axis: usize) -> Result<Tensor> {
+    let _p = crate::profile::span("fwd concat");
     let y = ops::layout::concat(xs, axis)?;
     let sizes = xs.iter().map(|x| x.shape()[axis]).collect();
     Ok(record(|| Op::Concat { axis, sizes }, xs, y))
@@ -224,6 +238,7 @@ pub fn concat(xs: &[&Tensor], axis: usize) -> Result<Tensor> {
 
 /// Splits along `axis` into pieces of `sizes`; each piece keeps its gradient path.
 pub fn split(x: &Tensor, axis: usize, sizes: &[usize]) -> Result<Vec<Tensor>> {
+    let _p = crate::profile::span("fwd split");
     let parts = ops::layout::split(x, axis, sizes)?;
     let mut start = 0;
     Ok(parts
@@ -245,6 +260,7 @@ pub fn split(x: &Tensor, axis: usize, sizes: &[usize]) -> Result<Vec<Tensor>> {
 }
 
 pub fn sum_axes(x: &Tensor, axes: &[usize], keepdim: bool) -> Result<Tensor> {
+    let _p = crate::profile::span("fwd sum_axes");
     let y = ops::reduce::sum_axes(x, axes, keepdim)?;
     Ok(record(
         || Op::SumAxes {
@@ -258,6 +274,7 @@ pub fn sum_axes(x: &Tensor, axes: &[usize], keepdim: bool) -> Result<Tensor> {
 }
 
 pub fn mean_axes(x: &Tensor, axes: &[usize], keepdim: bool) -> Result<Tensor> {
+    let _p = crate::profile::span("fwd mean_axes");
     let y = ops::reduce::mean_axes(x, axes, keepdim)?;
     Ok(record(
         || Op::MeanAxes {
@@ -273,6 +290,7 @@ pub fn mean_axes(x: &Tensor, axes: &[usize], keepdim: bool) -> Result<Tensor> {
 /// Maximum over `axes`; the gradient of each output is split evenly among
 /// the elements equal to its maximum (PyTorch's `amax`).
 pub fn max_axes(x: &Tensor, axes: &[usize], keepdim: bool) -> Result<Tensor> {
+    let _p = crate::profile::span("fwd max_axes");
     let kept = ops::reduce::max_axes(x, axes, true)?;
     let y = if keepdim {
         kept.clone()
@@ -297,33 +315,39 @@ pub fn max_axes(x: &Tensor, axes: &[usize], keepdim: bool) -> Result<Tensor> {
 }
 
 pub fn relu(x: &Tensor) -> Result<Tensor> {
+    let _p = crate::profile::span("fwd relu");
     let y = ops::activation::relu(x)?;
     Ok(record(|| Op::Relu { x: saves(x) }, &[x], y))
 }
 
 pub fn leaky_relu(x: &Tensor, slope: f32) -> Result<Tensor> {
+    let _p = crate::profile::span("fwd leaky_relu");
     let y = ops::activation::leaky_relu(x, slope)?;
     Ok(record(|| Op::LeakyRelu { x: saves(x), slope }, &[x], y))
 }
 
 pub fn gelu(x: &Tensor) -> Result<Tensor> {
+    let _p = crate::profile::span("fwd gelu");
     let y = ops::activation::gelu(x)?;
     Ok(record(|| Op::Gelu { x: saves(x) }, &[x], y))
 }
 
 pub fn sigmoid(x: &Tensor) -> Result<Tensor> {
+    let _p = crate::profile::span("fwd sigmoid");
     let y = ops::activation::sigmoid(x)?;
     let saved = saves(&y);
     Ok(record(|| Op::Sigmoid { y: saved }, &[x], y))
 }
 
 pub fn tanh(x: &Tensor) -> Result<Tensor> {
+    let _p = crate::profile::span("fwd tanh");
     let y = ops::activation::tanh(x)?;
     let saved = saves(&y);
     Ok(record(|| Op::Tanh { y: saved }, &[x], y))
 }
 
 pub fn softmax(x: &Tensor, axis: usize) -> Result<Tensor> {
+    let _p = crate::profile::span("fwd softmax");
     let y = ops::activation::softmax(x, axis)?;
     let saved = saves(&y);
     Ok(record(|| Op::Softmax { y: saved, axis }, &[x], y))
@@ -346,6 +370,7 @@ pub fn batch_norm(
     training: bool,
     eps: f32,
 ) -> Result<Tensor> {
+    let _p = crate::profile::span("fwd batch_norm");
     if !training {
         let r = running.ok_or_else(|| {
             Error::InvalidArgument("batchNorm: evaluation mode needs running statistics".into())
@@ -390,6 +415,7 @@ pub fn batch_norm(
 
 /// Layer norm over the channels of NCHW at each pixel.
 pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f32) -> Result<Tensor> {
+    let _p = crate::profile::span("fwd layer_norm");
     let (y, mean, invstd) = ops::norm::layer_norm(x, weight, bias, eps)?;
     Ok(record(
         || Op::LayerNorm {
@@ -404,6 +430,7 @@ pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f32) -> Resul
 }
 
 pub fn l1_loss(pred: &Tensor, target: &Tensor) -> Result<Tensor> {
+    let _p = crate::profile::span("fwd l1_loss");
     let y = ops::loss::l1_loss(pred, target)?;
     Ok(record(
         || Op::L1Loss {
@@ -416,6 +443,7 @@ pub fn l1_loss(pred: &Tensor, target: &Tensor) -> Result<Tensor> {
 }
 
 pub fn mse_loss(pred: &Tensor, target: &Tensor) -> Result<Tensor> {
+    let _p = crate::profile::span("fwd mse_loss");
     let y = ops::loss::mse_loss(pred, target)?;
     Ok(record(
         || Op::MseLoss {
@@ -428,6 +456,7 @@ pub fn mse_loss(pred: &Tensor, target: &Tensor) -> Result<Tensor> {
 }
 
 pub fn charbonnier_loss(pred: &Tensor, target: &Tensor, eps: f32) -> Result<Tensor> {
+    let _p = crate::profile::span("fwd charbonnier_loss");
     let y = ops::loss::charbonnier_loss(pred, target, eps)?;
     Ok(record(
         || Op::CharbonnierLoss {
@@ -442,6 +471,7 @@ pub fn charbonnier_loss(pred: &Tensor, target: &Tensor, eps: f32) -> Result<Tens
 
 /// Mean complex modulus of the difference of the images' 2-D DFTs.
 pub fn fft_loss(pred: &Tensor, target: &Tensor) -> Result<Tensor> {
+    let _p = crate::profile::span("fwd fft_loss");
     let y = ops::loss::fft_loss(pred, target)?;
     Ok(record(
         || Op::FftLoss {
@@ -456,6 +486,7 @@ pub fn fft_loss(pred: &Tensor, target: &Tensor) -> Result<Tensor> {
 /// Multi-step spiking neurons over a time-major `[T, ...]` input: spikes out,
 /// surrogate-gradient BPTT back. `plif_w` is PLIF's learnable decay parameter.
 pub fn neuron(x: &Tensor, cfg: &NeuronConfig, plif_w: Option<&Tensor>) -> Result<Tensor> {
+    let _p = crate::profile::span("fwd neuron");
     let (s, h) = ops::neuron::neuron_forward(x, cfg, plif_w)?;
     let cfg = *cfg;
     let op = || Op::Neuron {
@@ -471,6 +502,7 @@ pub fn neuron(x: &Tensor, cfg: &NeuronConfig, plif_w: Option<&Tensor>) -> Result
 
 /// Repeats `x` along broadcast dimensions into `shape`; the gradient sums back.
 pub fn broadcast_to(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
+    let _p = crate::profile::span("fwd broadcast_to");
     let y = ops::layout::broadcast_to(x, shape)?;
     Ok(record(
         || Op::BroadcastTo {
@@ -484,6 +516,7 @@ pub fn broadcast_to(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
 /// Θ(x) (1 where x ≥ 0) whose backward is the surrogate derivative: spikes
 /// built from elementwise ops, the unfused path the neuron kernels are checked against.
 pub fn heaviside(x: &Tensor, surrogate: Surrogate) -> Result<Tensor> {
+    let _p = crate::profile::span("fwd heaviside");
     let zero = Tensor::zeros(x.device(), &[1])?;
     let below = ops::binary(x, &zero, BinaryOp::Less)?;
     let y = ops::unary(&below, UnaryOp::RsubScalar(1.0))?;

@@ -15,6 +15,7 @@ pub mod io;
 pub mod ops;
 pub mod optim;
 mod pool;
+pub mod profile;
 pub mod random;
 pub mod shape;
 pub mod tensor;

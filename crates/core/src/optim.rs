@@ -48,6 +48,7 @@ pub fn adam_step(
     if step == 0 {
         return Err(Error::InvalidArgument("adam: step counts from 1".into()));
     }
+    let _p = crate::profile::span("adam step");
     if param.is_cpu() {
         cpu::optim::adam_step(
             &mut param.host_mut(),
@@ -83,6 +84,63 @@ pub fn adam_step(
         &[param.buffer(), grad.buffer(), m.buffer(), v.buffer()],
         dev.linear_grid(n),
     )
+}
+
+/// One Adam/AdamW step over every parameter of `params` that has a gradient
+/// (from the last backward passes), with `m[i]` and `v[i]` the moments of
+/// `params[i]`: the update of [`adam_step`] for each, in one call. On the CPU
+/// backend the parameters are updated in parallel, a few small ones per
+/// thread, instead of one call (and for small tensors one thread) each.
+pub fn adam_step_params(
+    params: &[Tensor],
+    m: &[Tensor],
+    v: &[Tensor],
+    step: u32,
+    c: &AdamConfig,
+) -> Result<()> {
+    if m.len() != params.len() || v.len() != params.len() {
+        return Err(Error::InvalidArgument(format!(
+            "adam: {} parameters but {} first and {} second moments",
+            params.len(),
+            m.len(),
+            v.len()
+        )));
+    }
+    let grads: Vec<Option<Tensor>> = params.iter().map(crate::autograd::grad).collect();
+    for (i, p) in params.iter().enumerate() {
+        if let Some(g) = &grads[i] {
+            same_shape("adam", p, g, "gradient")?;
+        }
+        same_shape("adam", p, &m[i], "first moment")?;
+        same_shape("adam", p, &v[i], "second moment")?;
+    }
+    if step == 0 {
+        return Err(Error::InvalidArgument("adam: step counts from 1".into()));
+    }
+    let all_cpu = params.iter().chain(m).chain(v).all(|t| t.is_cpu());
+    if !all_cpu {
+        for (i, p) in params.iter().enumerate() {
+            if let Some(g) = &grads[i] {
+                adam_step(p, g, &m[i], &v[i], step, c)?;
+            }
+        }
+        return Ok(());
+    }
+    let _p = crate::profile::span("adam step");
+    use rayon::prelude::*;
+    (0..params.len()).into_par_iter().for_each(|i| {
+        if let Some(g) = &grads[i] {
+            cpu::optim::adam_step(
+                &mut params[i].host_mut(),
+                &g.host(),
+                &mut m[i].host_mut(),
+                &mut v[i].host_mut(),
+                step,
+                c,
+            );
+        }
+    });
+    Ok(())
 }
 
 /// One SGD step; `momentum_buf` (zeros at the start) is required when `momentum > 0`.
@@ -154,6 +212,7 @@ pub fn sgd_step(
 
 /// √(Σ‖g‖²) over all gradients: one reduction per tensor, one readback.
 pub fn global_norm(grads: &[Tensor]) -> Result<f32> {
+    let _p = crate::profile::span("grad norm");
     let mut total: Option<Tensor> = None;
     for g in grads {
         let sq = ops::reduce::sum_all(&ops::binary(g, g, BinaryOp::Mul)?)?;
@@ -166,6 +225,30 @@ pub fn global_norm(grads: &[Tensor]) -> Result<f32> {
         None => Ok(0.0),
         Some(t) => Ok(t.to_vec()?[0].sqrt()),
     }
+}
+
+/// Clips the gradients of `params` (those a backward pass reached) in place
+/// of [`clip_grad_norm`] plus one `setGrad` each: when their global norm is
+/// finite and above `max_norm`, each gradient becomes g·max_norm/(norm + 1e-6).
+/// Returns the norm before clipping (not finite: nothing is changed, and the
+/// caller decides what to do).
+pub fn clip_grad_norm_params(params: &[Tensor], max_norm: f32) -> Result<f32> {
+    let _p = crate::profile::span("clip gradients");
+    let with_grad: Vec<(&Tensor, Tensor)> = params
+        .iter()
+        .filter_map(|p| crate::autograd::grad(p).map(|g| (p, g)))
+        .collect();
+    let grads: Vec<Tensor> = with_grad.iter().map(|(_, g)| g.clone()).collect();
+    let norm = global_norm(&grads)?;
+    drop(grads);
+    if norm.is_finite() && norm > max_norm {
+        let scale = max_norm / (norm + 1e-6);
+        for (p, g) in with_grad {
+            let clipped = ops::unary(&g, UnaryOp::MulScalar(scale))?;
+            crate::autograd::set_grad(p, Some(clipped))?;
+        }
+    }
+    Ok(norm)
 }
 
 /// Scales `grads` so their global norm is at most `max_norm`; returns the

@@ -304,6 +304,22 @@ impl Tensor {
         Arc::ptr_eq(&self.storage, &other.storage)
     }
 
+    /// `self += other` in place when both are CPU tensors of one shape and no
+    /// other handle shares `self`'s storage (so nobody can see the change);
+    /// returns whether it did.
+    pub(crate) fn add_assign_if_unique(&self, other: &Tensor) -> bool {
+        if !self.is_cpu()
+            || !other.is_cpu()
+            || self.shape != other.shape
+            || Arc::strong_count(&self.storage) != 1
+            || Arc::weak_count(&self.storage) != 0
+        {
+            return false;
+        }
+        crate::cpu::elementwise::add_assign(&mut self.host_mut(), &other.host());
+        true
+    }
+
     /// True when both tensors live on the same device.
     pub(crate) fn same_device(&self, other: &Tensor, op: &str) -> Result<()> {
         if Arc::ptr_eq(self.device(), other.device()) {

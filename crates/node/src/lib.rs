@@ -243,3 +243,14 @@ pub fn clear_tape() {
 pub fn tape_length() -> u32 {
     core::autograd::tape_len() as u32
 }
+
+/// Time per op kind since the last reset, as a table (timed only while
+/// `SPIKEIR_PROFILE` is set); `reset` clears the totals after reading them.
+#[napi(catch_unwind)]
+pub fn profile_report(reset: Option<bool>) -> String {
+    let r = core::profile::report();
+    if reset.unwrap_or(false) {
+        core::profile::reset();
+    }
+    r
+}

@@ -48,6 +48,45 @@ pub fn adam_step(
     .map_err(js_err)
 }
 
+/// One fused Adam/AdamW step over all `params` that have a gradient, with
+/// their moments `m` and `v` (same order), in place.
+#[napi(catch_unwind)]
+pub fn adam_step_params(
+    params: Vec<f64>,
+    m: Vec<f64>,
+    v: Vec<f64>,
+    step: u32,
+    options: AdamOptions,
+) -> Result<()> {
+    let c = core::optim::AdamConfig {
+        lr: options.lr as f32,
+        beta1: options.beta1 as f32,
+        beta2: options.beta2 as f32,
+        eps: options.eps as f32,
+        weight_decay: options.weight_decay as f32,
+        decoupled: options.decoupled,
+    };
+    let all = |hs: &[f64]| {
+        hs.iter()
+            .map(|&h| get(h, "adam"))
+            .collect::<Result<Vec<_>>>()
+    };
+    core::optim::adam_step_params(&all(&params)?, &all(&m)?, &all(&v)?, step, &c).map_err(js_err)
+}
+
+/// Scales the parameters' gradients to a global norm of at most `max_norm`;
+/// returns the norm before (a non-finite norm changes nothing).
+#[napi(catch_unwind)]
+pub fn clip_grad_norm_params(params: Vec<f64>, max_norm: f64) -> Result<f64> {
+    let ps = params
+        .iter()
+        .map(|&p| get(p, "clipGradNorm"))
+        .collect::<Result<Vec<_>>>()?;
+    core::optim::clip_grad_norm_params(&ps, max_norm as f32)
+        .map(|n| n as f64)
+        .map_err(js_err)
+}
+
 /// One SGD step (with momentum when `momentum > 0`, using `buffer`), in place.
 #[napi(catch_unwind)]
 pub fn sgd_step(

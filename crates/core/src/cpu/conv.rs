@@ -288,6 +288,9 @@ fn im2col(g: &ConvGeometry, x_img: &[f32], p0: usize, len: usize, col: &mut [f32
 /// One im2col row: tap `(i, j)` of input plane `xp` for output pixels
 /// `p0..p0 + row.len()`, walked one output row segment at a time.
 fn gather_row(g: &ConvGeometry, xp: &[f32], i: usize, j: usize, p0: usize, row: &mut [f32]) {
+    if g.stride == [1, 1] && g.wout == g.w {
+        return gather_row_shifted(g, xp, i, j, p0, row);
+    }
     let off = g.col_offset(j);
     let mut q = 0;
     while q < row.len() {
@@ -316,6 +319,54 @@ fn gather_row(g: &ConvGeometry, xp: &[f32], i: usize, j: usize, p0: usize, row: 
                 *v = xr[(((lo + k) * s) as isize + off) as usize];
             }
         }
+    }
+}
+
+/// [`gather_row`] for a stride-1 convolution whose output rows are as wide
+/// as its input rows (as with "same" padding): output pixel p then reads
+/// input pixel p + shift, one shift per tap, so the row is one copy from the
+/// plane instead of one per output row. Where the tap lies in the padding the
+/// copy took a value from a neighbouring input row (left or right of the
+/// input) or from no row at all (above or below it): those entries are
+/// zeroed afterwards. Per-row copies of a 64-pixel row were most of im2col's
+/// time.
+fn gather_row_shifted(
+    g: &ConvGeometry,
+    xp: &[f32],
+    i: usize,
+    j: usize,
+    p0: usize,
+    row: &mut [f32],
+) {
+    let w = g.w;
+    // Input row oh + dr and column ow + dc for output pixel (oh, ow).
+    let dr = (i * g.dilation[0]) as isize - g.padding[0] as isize;
+    let dc = g.col_offset(j);
+    let shift = dr * w as isize + dc;
+    let (len, start, plane) = (row.len() as isize, p0 as isize, (g.h * w) as isize);
+    // Output pixels whose source index p + shift lies inside the plane.
+    let q_lo = (-shift - start).clamp(0, len) as usize;
+    let q_hi = (plane - shift - start).clamp(q_lo as isize, len) as usize;
+    row[..q_lo].fill(0.0);
+    row[q_hi..].fill(0.0);
+    let src = (start + q_lo as isize + shift) as usize;
+    row[q_lo..q_hi].copy_from_slice(&xp[src..src + (q_hi - q_lo)]);
+    let (lo, hi) = g.valid_cols(j, 0, w);
+    let mut q = 0;
+    while q < row.len() {
+        let (oh, ow0) = ((p0 + q) / w, (p0 + q) % w);
+        let ow1 = (ow0 + row.len() - q).min(w);
+        let seg = &mut row[q..q + ow1 - ow0];
+        q += ow1 - ow0;
+        let ih = oh as isize + dr;
+        if ih < 0 || ih >= g.h as isize {
+            seg.fill(0.0);
+            continue;
+        }
+        // Columns left of `lo` and right of `hi` read the padding.
+        let n = seg.len();
+        seg[..lo.saturating_sub(ow0).min(n)].fill(0.0);
+        seg[hi.saturating_sub(ow0).min(n)..].fill(0.0);
     }
 }
 
@@ -446,7 +497,8 @@ pub fn conv2d(
     groups: usize,
 ) -> Vec<f32> {
     let g = ConvGeometry::new(x_shape, w_shape, stride, padding, dilation, groups);
-    let mut y = crate::cpu::buffers::zeroed(g.n * g.cout * g.pixels());
+    // Both paths write every output.
+    let mut y = crate::cpu::buffers::scratch(g.n * g.cout * g.pixels());
     if y.is_empty() {
         return y;
     }
@@ -515,11 +567,11 @@ fn gemm_forward(g: &ConvGeometry, x: &[f32], w: &[f32], bias: Option<&[f32]>, y:
     if tasks_in_parallel(tasks) {
         run_tasks(
             tasks,
-            || crate::cpu::buffers::zeroed(col_len),
+            || crate::cpu::buffers::scratch(col_len),
             |col, t| task(col, t, Parallelism::None),
         );
     } else {
-        let mut col = crate::cpu::buffers::zeroed(col_len);
+        let mut col = crate::cpu::buffers::scratch(col_len);
         for t in 0..tasks {
             task(&mut col, t, Parallelism::Rayon(0));
         }
@@ -544,18 +596,28 @@ pub fn conv2d_backward_input(
 ) -> Vec<f32> {
     let g = ConvGeometry::new(x_shape, w_shape, stride, padding, dilation, groups);
     debug_assert_eq!(g.out_shape(), out_shape, "conv2d_backward_input: out_shape");
-    let mut dx = crate::cpu::buffers::zeroed(g.n * g.cin * g.plane());
-    if dx.is_empty() {
-        return dx;
+    let dx_len = g.n * g.cin * g.plane();
+    if dx_len == 0 {
+        return Vec::new();
     }
     if g.is_depthwise() {
+        let mut dx = crate::cpu::buffers::zeroed(dx_len);
         depthwise_backward_input(&g, grad_out, w, &mut dx);
         return dx;
     }
     if let Some((gt, wt)) = transposed_as_conv(&g, w) {
+        // A forward pass: it writes every value.
+        let mut dx = crate::cpu::buffers::scratch(dx_len);
         gemm_forward(&gt, grad_out, &wt, None, &mut dx);
+        crate::cpu::buffers::recycle(wt);
         return dx;
     }
+    // A pointwise conv's GEMMs store each value; col2im adds into zeros.
+    let mut dx = if g.is_pointwise() {
+        crate::cpu::buffers::scratch(dx_len)
+    } else {
+        crate::cpu::buffers::zeroed(dx_len)
+    };
     let (p, hw, k_g, cout_g) = (g.pixels(), g.plane(), g.k_g(), g.cout_g());
     let pointwise = g.is_pointwise();
     let len = g.chunk_len(g.cin * g.kh * g.kw);
@@ -634,11 +696,11 @@ pub fn conv2d_backward_input(
     if tasks_in_parallel(g.n) {
         run_tasks(
             g.n,
-            || crate::cpu::buffers::zeroed(col_len),
+            || crate::cpu::buffers::scratch(col_len),
             |dcol, b| image(dcol, b, Parallelism::None),
         );
     } else {
-        let mut dcol = crate::cpu::buffers::zeroed(col_len);
+        let mut dcol = crate::cpu::buffers::scratch(col_len);
         (0..g.n).for_each(|b| image(&mut dcol, b, Parallelism::Rayon(0)));
         crate::cpu::buffers::recycle(dcol);
     }
@@ -662,7 +724,7 @@ fn transposed_as_conv(g: &ConvGeometry, w: &[f32]) -> Option<(ConvGeometry, Vec<
         return None;
     }
     let (cin_g, cout_g, taps) = (g.cin_g(), g.cout_g(), g.kh * g.kw);
-    let mut wt = crate::cpu::buffers::zeroed(w.len());
+    let mut wt = crate::cpu::buffers::scratch(w.len());
     for gi in 0..g.groups {
         for o in 0..cout_g {
             for c in 0..cin_g {
@@ -774,7 +836,7 @@ pub fn conv2d_backward_weight(
         let partial: Vec<Vec<f32>> = (0..jobs)
             .into_par_iter()
             .map(|j| {
-                let mut col = crate::cpu::buffers::zeroed(col_len);
+                let mut col = crate::cpu::buffers::scratch(col_len);
                 let mut dw = crate::cpu::buffers::zeroed(w_len);
                 for t in tasks * j / jobs..tasks * (j + 1) / jobs {
                     task(&mut col, &mut dw, t, Parallelism::None);
@@ -793,7 +855,7 @@ pub fn conv2d_backward_weight(
         }
         dw
     } else {
-        let mut col = crate::cpu::buffers::zeroed(col_len);
+        let mut col = crate::cpu::buffers::scratch(col_len);
         let mut dw = crate::cpu::buffers::zeroed(w_len);
         for t in 0..tasks {
             task(&mut col, &mut dw, t, Parallelism::Rayon(0));

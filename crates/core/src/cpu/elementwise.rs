@@ -38,6 +38,15 @@ where
     }
 }
 
+/// `dst[i] += src[i]` (the same sums as `binary(.., Add)`, without a new buffer).
+pub(crate) fn add_assign(dst: &mut [f32], src: &[f32]) {
+    for_chunks(dst, CHUNK, |i, out| {
+        for (o, &v) in out.iter_mut().zip(&src[i * CHUNK..]) {
+            *o += v;
+        }
+    });
+}
+
 /// [`for_chunks_if`], parallel when `out` holds at least [`PAR_MIN`] elements.
 pub(crate) fn for_chunks<F>(out: &mut [f32], len: usize, f: F)
 where
@@ -78,7 +87,7 @@ pub(crate) fn map1<F>(x: &[f32], f: F) -> Vec<f32>
 where
     F: Fn(f32) -> f32 + Sync + Send,
 {
-    let mut y = crate::cpu::buffers::zeroed(x.len());
+    let mut y = crate::cpu::buffers::scratch(x.len());
     for_chunks(&mut y, CHUNK, |i, out| {
         let src = &x[i * CHUNK..i * CHUNK + out.len()];
         for (o, &v) in out.iter_mut().zip(src) {
@@ -94,7 +103,7 @@ where
     F: Fn(f32, f32) -> f32 + Sync + Send,
 {
     debug_assert_eq!(a.len(), b.len());
-    let mut z = crate::cpu::buffers::zeroed(a.len());
+    let mut z = crate::cpu::buffers::scratch(a.len());
     for_chunks(&mut z, CHUNK, |i, out| {
         let lo = i * CHUNK;
         let (sa, sb) = (&a[lo..lo + out.len()], &b[lo..lo + out.len()]);
@@ -315,7 +324,13 @@ fn apply_row<F: Fn(f32, f32) -> f32>(out: &mut [f32], a: Operand, b: Operand, f:
     }
 }
 
-fn binary_with<F>(a: &[f32], a_shape: &[usize], b: &[f32], b_shape: &[usize], f: F) -> Vec<f32>
+pub(crate) fn binary_with<F>(
+    a: &[f32],
+    a_shape: &[usize],
+    b: &[f32],
+    b_shape: &[usize],
+    f: F,
+) -> Vec<f32>
 where
     F: Fn(f32, f32) -> f32 + Sync + Send + Copy,
 {
@@ -351,7 +366,7 @@ where
     let len = dims[k];
     let (ra, rb) = (sa[k] == 1, sb[k] == 1);
     let rows_per_task = (CHUNK / len).max(1);
-    let mut z = crate::cpu::buffers::zeroed(n);
+    let mut z = crate::cpu::buffers::scratch(n);
     for_chunks(&mut z, rows_per_task * len, |t, chunk| {
         let mut pos = Odometer::new(&dims[..k], &sa[..k], &sb[..k], t * rows_per_task);
         for out in chunk.chunks_mut(len) {

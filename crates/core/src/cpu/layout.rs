@@ -25,7 +25,7 @@ const TILE: usize = 32;
 /// done in [`TILE`]-square tiles so reads and writes both stay contiguous.
 pub(crate) fn gather_scaled(x: &[f32], view: &[usize], strides: &[usize], scale: f32) -> Vec<f32> {
     let n = shape::numel(view);
-    let mut out = crate::cpu::buffers::zeroed(n);
+    let mut out = crate::cpu::buffers::scratch(n);
     if n == 0 {
         return out;
     }
@@ -147,7 +147,7 @@ pub fn concat(xs: &[&[f32]], shapes: &[&[usize]], axis: usize) -> Vec<f32> {
     let outer = shape::numel(&first[..axis]);
     let inner = shape::numel(&first[axis + 1..]);
     let total: usize = shapes.iter().map(|s| s[axis]).sum();
-    let mut out = crate::cpu::buffers::zeroed(outer * total * inner);
+    let mut out = crate::cpu::buffers::scratch(outer * total * inner);
     let mut offset = 0;
     for (x, s) in xs.iter().zip(shapes) {
         let len = s[axis] * inner;
@@ -177,7 +177,7 @@ pub fn split(x: &[f32], shape: &[usize], axis: usize, sizes: &[usize]) -> Vec<Ve
         .iter()
         .map(|&size| {
             let len = size * inner;
-            let mut piece = crate::cpu::buffers::zeroed(outer * len);
+            let mut piece = crate::cpu::buffers::scratch(outer * len);
             copy_blocks(&mut piece, len, 0, x, row, offset * inner, outer, len);
             offset += size;
             piece

@@ -80,7 +80,7 @@ fn pointwise_backward(
     df: impl Fn(f32) -> f32 + Sync + Copy,
 ) -> Vec<f32> {
     let scale = grad * (1.0 / pred.len() as f64) as f32;
-    let mut gx = crate::cpu::buffers::zeroed(pred.len());
+    let mut gx = crate::cpu::buffers::scratch(pred.len());
     if pred.len() >= PARALLEL_MIN {
         gx.par_chunks_mut(PIECE)
             .zip(pred.par_chunks(PIECE))
@@ -301,7 +301,7 @@ pub fn fft_loss_backward(grad: f32, pred: &[f32], target: &[f32], shape: &[usize
             *o = a.re as f32;
         }
     };
-    let mut gx = crate::cpu::buffers::zeroed(pred.len());
+    let mut gx = crate::cpu::buffers::scratch(pred.len());
     if outer {
         gx.par_chunks_mut(hw)
             .zip(pred.par_chunks(hw))

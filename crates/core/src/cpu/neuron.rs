@@ -130,8 +130,8 @@ pub fn neuron_forward(
     cfg: &NeuronConfig,
     plif_w: Option<f32>,
 ) -> (Vec<f32>, Vec<f32>) {
-    let mut spikes = crate::cpu::buffers::zeroed(x.len());
-    let mut h_out = crate::cpu::buffers::zeroed(x.len());
+    let mut spikes = crate::cpu::buffers::scratch(x.len());
+    let mut h_out = crate::cpu::buffers::scratch(x.len());
     let n = neurons(shape);
     if x.is_empty() {
         return (spikes, h_out);
@@ -335,7 +335,7 @@ fn backward_with<G>(
 where
     G: Fn(f32) -> f32 + Sync + Copy,
 {
-    let mut grad_x = crate::cpu::buffers::zeroed(h.len());
+    let mut grad_x = crate::cpu::buffers::scratch(h.len());
     let n = neurons(shape);
     if h.is_empty() {
         return (grad_x, p.plif.then_some(0.0));

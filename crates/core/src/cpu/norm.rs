@@ -149,7 +149,7 @@ fn bn_apply(
     weight: &[f32],
     bias: &[f32],
 ) -> Vec<f32> {
-    let mut y = crate::cpu::buffers::zeroed(x.len());
+    let mut y = crate::cpu::buffers::scratch(x.len());
     for_segments(
         &mut y,
         (c, hw),
@@ -239,7 +239,7 @@ pub fn batch_norm_backward(
     let grad_bias: Vec<f32> = sums.iter().map(|s| s[0] as f32).collect();
     let grad_weight: Vec<f32> = sums.iter().map(|s| s[1] as f32).collect();
     let count = (n * hw) as f64;
-    let mut gx = crate::cpu::buffers::zeroed(x.len());
+    let mut gx = crate::cpu::buffers::scratch(x.len());
     for_segments(
         &mut gx,
         (c, hw),
@@ -344,7 +344,7 @@ pub fn layer_norm(
         },
     );
     let (mean, invstd): (Vec<f32>, Vec<f32>) = stats.into_iter().unzip();
-    let mut y = crate::cpu::buffers::zeroed(x.len());
+    let mut y = crate::cpu::buffers::scratch(x.len());
     for_segments(&mut y, (c, hw), PIECE, parallel, |sample, k, lo, out| {
         // The statistics of (sample, position lo − (sample·C + k)·hw).
         let st = sample * hw + (lo - (sample * c + k) * hw);
@@ -403,7 +403,7 @@ pub fn layer_norm_backward(
             }
         },
     );
-    let mut gx = crate::cpu::buffers::zeroed(x.len());
+    let mut gx = crate::cpu::buffers::scratch(x.len());
     for_segments(&mut gx, (c, hw), PIECE, parallel, |sample, k, lo, out| {
         let st = sample * hw + (lo - (sample * c + k) * hw);
         let w = weight[k];

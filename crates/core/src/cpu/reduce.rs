@@ -12,7 +12,7 @@
 
 use rayon::prelude::*;
 
-use super::elementwise::{fill, map2, Odometer, CHUNK, PAR_MIN};
+use super::elementwise::{binary_with, fill, Odometer, CHUNK, PAR_MIN};
 use super::layout::gather_scaled;
 
 /// How a reduction combines values.
@@ -338,7 +338,7 @@ pub fn mean_axes_backward(grad: &[f32], x_shape: &[usize], axes: &[usize]) -> Ve
 
 /// Backward of [`sum_all`]: the single gradient value copied `x_numel` times.
 pub fn sum_all_backward(grad: &[f32], x_numel: usize) -> Vec<f32> {
-    let mut gx = crate::cpu::buffers::zeroed(x_numel);
+    let mut gx = crate::cpu::buffers::scratch(x_numel);
     fill(&mut gx, grad[0]);
     gx
 }
@@ -355,9 +355,14 @@ pub fn max_axes_backward(
     axes: &[usize],
 ) -> Vec<f32> {
     let m = mask(x_shape.len(), axes);
-    let at_max = map2(x, &broadcast_back(maxima, x_shape, &m, 1.0), |v, mx| {
-        (v == mx) as u8 as f32
-    });
+    // The maxima and shares seen with the reduced axes kept (size 1), so
+    // they broadcast against x without being copied out to its size.
+    let kept: Vec<usize> = x_shape
+        .iter()
+        .zip(&m)
+        .map(|(&s, &r)| if r { 1 } else { s })
+        .collect();
+    let at_max = binary_with(x, x_shape, maxima, &kept, |v, mx| (v == mx) as u8 as f32);
     // Counts are exact in f32 (a reduction holds far fewer than 2^24 values).
     let ties = sum_mask(&at_max, x_shape, &m, 1.0);
     let share: Vec<f32> = grad
@@ -365,16 +370,15 @@ pub fn max_axes_backward(
         .zip(&ties)
         .map(|(&g, &k)| if k > 0.0 { g / k } else { 0.0 })
         .collect();
+    crate::cpu::buffers::recycle(ties);
     // Elements below the maximum get exactly 0, whatever the share holds.
-    map2(
-        &at_max,
-        &broadcast_back(&share, x_shape, &m, 1.0),
-        |t, s| {
-            if t != 0.0 {
-                s
-            } else {
-                0.0
-            }
-        },
-    )
+    let gx = binary_with(&at_max, x_shape, &share, &kept, |t, s| {
+        if t != 0.0 {
+            s
+        } else {
+            0.0
+        }
+    });
+    crate::cpu::buffers::recycle(at_max);
+    gx
 }

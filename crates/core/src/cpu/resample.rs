@@ -15,7 +15,7 @@ fn image(shape: &[usize]) -> [usize; 4] {
 /// y[oy, ox] = x[oy / 2, ox / 2].
 pub fn upsample_nearest2x(x: &[f32], x_shape: &[usize]) -> Vec<f32> {
     let [n, c, h, w] = image(x_shape);
-    let mut y = crate::cpu::buffers::zeroed(4 * n * c * h * w);
+    let mut y = crate::cpu::buffers::scratch(4 * n * c * h * w);
     if y.is_empty() {
         return y;
     }
@@ -74,7 +74,7 @@ fn taps(d: usize, size: usize) -> (usize, usize, f32) {
 /// [N, C, H, W] → [N, C, 2H, 2W].
 pub fn upsample_bilinear2x(x: &[f32], x_shape: &[usize]) -> Vec<f32> {
     let [n, c, h, w] = image(x_shape);
-    let mut y = crate::cpu::buffers::zeroed(4 * n * c * h * w);
+    let mut y = crate::cpu::buffers::scratch(4 * n * c * h * w);
     if y.is_empty() {
         return y;
     }
