@@ -102,6 +102,11 @@ fn small_cases() -> Vec<Case> {
         case([5, 2, 4, 3], 2, [3, 3], [1, 1], [2, 2], [1, 1], 1, true),
         case([2, 3, 6, 7], 4, [1, 3], [1, 1], [1, 1], [1, 1], 1, false),
         case([2, 4, 7, 6], 4, [3, 3], [1, 1], [3, 0], [1, 1], 2, true),
+        // Planes smaller than the kernel's reach ("same" padding on 1×1, 1×2 and 2×2 images,
+        // dilated): taps that read nothing of the plane at all.
+        case([1, 2, 1, 1], 3, [3, 3], [1, 1], [1, 1], [1, 1], 1, true),
+        case([2, 1, 1, 2], 2, [3, 3], [1, 1], [1, 1], [1, 1], 1, false),
+        case([1, 2, 2, 2], 2, [3, 3], [1, 1], [3, 3], [3, 3], 1, true),
     ]
 }
 

@@ -349,8 +349,11 @@ fn gather_row_shifted(
     let q_hi = (plane - shift - start).clamp(q_lo as isize, len) as usize;
     row[..q_lo].fill(0.0);
     row[q_hi..].fill(0.0);
-    let src = (start + q_lo as isize + shift) as usize;
-    row[q_lo..q_hi].copy_from_slice(&xp[src..src + (q_hi - q_lo)]);
+    // No pixel reads the plane when the tap lies wholly outside it (a plane smaller than the kernel).
+    if q_hi > q_lo {
+        let src = (start + q_lo as isize + shift) as usize;
+        row[q_lo..q_hi].copy_from_slice(&xp[src..src + (q_hi - q_lo)]);
+    }
     let (lo, hi) = g.valid_cols(j, 0, w);
     let mut q = 0;
     while q < row.len() {
