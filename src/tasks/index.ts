@@ -42,9 +42,10 @@ export interface ResolvedParams {
 }
 
 /** Image channels of a task's data sets, by the model's channels. */
-interface BySetChannels {
-  /** A folder under the shared data folder (`../shared/data`), or null when there is none. */
+export interface BySetChannels {
+  /** For a grey model: a folder under the shared data folder (`../shared/data`), or null when there is none. */
   1: string | null
+  /** For an RGB model: likewise. */
   3: string | null
 }
 
