@@ -68,6 +68,7 @@ export function run(args: Parsed): void {
     sigma,
     quality: setup.params.quality,
     blur: setup.params.blur,
+    blurKernel: setup.params.blurKernel,
     seed,
     val: { source: valSource, limit: 4 },
     name,

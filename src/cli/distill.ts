@@ -17,7 +17,7 @@ import { readCheckpointInfo } from '../train/checkpoint'
 import { interruptRequested, releaseInterrupts, trapInterrupts } from '../train/interrupt'
 import { defaultRecipe, recipeTask, runRecipe, type Recipe } from '../train/recipe'
 import { checkModelSpec, loadModel } from '../models/load'
-import { defaultTeacher, defaultTrainSet, folderSource, getTask, setupTask, TASK_NAMES, type TaskSetup } from '../tasks'
+import { BLUR_KERNEL_NAMES, blurKernel, defaultTeacher, defaultTrainSet, folderSource, getTask, isBlurKernel, setupTask, TASK_NAMES, type TaskSetup } from '../tasks'
 import { parseGammaSchedule } from '../distill/hkd'
 import { checkNumber, checkWritableFolder, UsageError, type FlagSpec, type NumberRule, type Parsed } from './args'
 import { Output, trainingProgress } from './progress'
@@ -87,6 +87,8 @@ export function recipeFrom(args: Parsed, base: Recipe): Recipe {
   if (typeof f['task'] === 'string') r.task = f['task'] as Recipe['task']
   if (num('quality') !== undefined) r.quality = num('quality')!
   if (num('blur') !== undefined) r.blur = num('blur')!
+  // Checked here, so a bad one is named as the flag rather than as the recipe's key.
+  if (typeof f['blur-kernel'] === 'string') r.blurKernel = blurKernel(f['blur-kernel'])
   if (num('val-every') !== undefined) r.valEvery = num('val-every')!
   if (num('sigma') !== undefined) r.sigma = num('sigma')!
   r.patch = num('patch') ?? r.patch
@@ -151,7 +153,10 @@ export function checkRecipe(r: Recipe, where: string): void {
   }
   text('task', typeof r.task === 'string' && (TASK_NAMES as string[]).includes(r.task), `one of ${TASK_NAMES.join(', ')}`)
   if (r.quality !== null) checkNumber(`${where}quality`, r.quality, trainingFlags['quality']!)
-  if (r.blur !== null) checkNumber(`${where}blur`, r.blur, trainingFlags['blur']!)
+  // The blur size's range is its kernel's: checked with the task (recipeTask), naming both.
+  if (r.blur !== null) checkNumber(`${where}blur`, r.blur, {})
+  // Recipe objects made before blur kernels have no blurKernel (undefined), which is the default.
+  text('blurKernel', r.blurKernel === undefined || r.blurKernel === null || isBlurKernel(r.blurKernel), `null or one of ${BLUR_KERNEL_NAMES.join(', ')}`)
   text('name', typeof r.name === 'string' && /^[\w.-]+$/.test(r.name) && r.name !== '.' && r.name !== '..', 'a file name (letters, digits, _ . -)')
   text('outDir', typeof r.outDir === 'string' && r.outDir !== '', 'a folder path')
   text('gammaSchedule', typeof r.gammaSchedule === 'string', 'a string')
@@ -183,7 +188,10 @@ export function applyTask(r: Recipe, args: Parsed, channels: 1 | 3): TaskSetup {
   const f = args.flags
   const where = typeof f['config'] === 'string' ? `--config ${f['config']}: ` : ''
   // Flags the task does not take are refused by name; a recipe's σ is ignored by tasks without one.
-  setupTask(r.task, taskParams(args), channels)
+  // A --blur alone is a size of the recipe's kernel.
+  const given = taskParams(args)
+  if (given.blur !== undefined && given.blurKernel === undefined && r.blurKernel && getTask(r.task).options.includes('blur')) given.blurKernel = r.blurKernel
+  setupTask(r.task, given, channels)
   r.model = { ...r.model, options: { ...r.model.options, imageChannels: channels } } as Recipe['model']
   const task = getTask(r.task)
   const fromFolder = (dir: string, train: boolean): DataSource => {
@@ -205,7 +213,7 @@ export function applyTask(r: Recipe, args: Parsed, channels: 1 | 3): TaskSetup {
   if (channels === 3 && r.data.kind === 'deadLeaves') throw new UsageError(`${where}the built-in dead leaves are grey, and this model restores RGB images: pass --data DIR of colour images`)
   // Validation on grey dead leaves cannot score a colour model: without --val-data it is off.
   if (channels === 3 && r.val?.source.kind === 'deadLeaves') r.val = null
-  const setup = recipeTask(r)
+  const setup = recipeTask(r, where)
   if (setup.trainDegradation.kind === 'none' && r.data.kind !== 'paired') {
     throw new UsageError(`${where}--task ${r.task} trains on real pairs here: pass --data DIR holding input/ and target/ folders`)
   }

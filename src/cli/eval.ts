@@ -1,9 +1,10 @@
 /**
  * `spikeir eval [--task T] --model CKPT --data DIR [--sigma 25 | --quality q |
- * --blur s] [--json]`: per-image and average PSNR/SSIM of a task — clean
- * images degraded by the task's test protocol (noise from a fixed seed per
- * image), or real `input/` + `target/` pairs — in the task's colour space,
- * which the output names.
+ * --blur s [--blur-kernel gaussian|motion|defocus]] [--json]`: per-image and
+ * average PSNR/SSIM of a task — clean images degraded by the task's test
+ * protocol (noise, or a motion blur's angle, from a fixed seed per image), or
+ * real `input/` + `target/` pairs — in the task's colour space, which the
+ * output names.
  *
  * @module
  */
@@ -21,7 +22,7 @@ export const flags: Record<string, FlagSpec> = {
   data: { type: 'string', description: 'folder of clean images, or of input/ + target/ pairs (default: the task\'s test set in ../shared)' },
   ...taskFlags,
   sigma: { type: 'number', description: 'noise level of --task denoise on the 0–255 scale (default 25)', min: 0, max: 255 },
-  seed: { type: 'number', description: 'noise seed of the first image (default 1000)', integer: true, min: 0 },
+  seed: { type: 'number', description: 'seed of the test inputs: noise, rain, haze, motion blur angle (default 1000)', integer: true, min: 0 },
   limit: { type: 'number', description: 'evaluate only the first N images', integer: true, min: 1 },
   json: { type: 'boolean', description: 'print one JSON object' },
   quiet: { type: 'boolean', description: 'print only errors' },
@@ -68,7 +69,7 @@ export function run(args: Parsed): void {
         // The options made the inputs only where the inputs were made, not for real pairs.
         ...(!paired && p.sigma !== null ? { sigma: p.sigma } : {}),
         ...(!paired && p.quality !== null ? { quality: p.quality } : {}),
-        ...(!paired && p.blur !== null ? { blur: p.blur } : {}),
+        ...(!paired && p.blur !== null ? { blur: p.blur, blurKernel: p.blurKernel } : {}),
         ...result,
       }),
     )

@@ -1,21 +1,26 @@
 /**
  * The task flags every command shares (`--task`, `--sigma`, `--quality`,
- * `--blur`) and how they become a {@link TaskSetup}: one reading, so each
+ * `--blur`, `--blur-kernel`) and how they become a {@link TaskSetup}: one reading, so each
  * command refuses the same combinations with the same words.
  *
  * @module
  */
 import * as fs from 'node:fs'
 
-import { getTask, setupTask, TASK_NAMES, type TaskParams, type TaskSetup } from '../tasks'
-import { UsageError, type FlagSpec, type Parsed } from './args'
+import { BLUR_KERNEL_NAMES, BLUR_KERNELS, getTask, setupTask, TASK_NAMES, type TaskParams, type TaskSetup } from '../tasks'
+import { describeRule, UsageError, type FlagSpec, type Parsed } from './args'
 import { defaultStudent } from './defaults'
 
 /** `--task` and the options of the tasks. `--sigma` is declared by each command (its default differs in words). */
 export const taskFlags: Record<string, FlagSpec> = {
   task: { type: 'string', description: `restoration task: ${TASK_NAMES.join(', ')} (default denoise)` },
   quality: { type: 'number', description: 'JPEG quality of --task jpeg (default 10)', integer: true, min: 1, max: 100 },
-  blur: { type: 'number', description: 'Gaussian blur σ in pixels of --task deblur (default 1.6)', min: 0, exclusiveMin: true, max: 32 },
+  // The range of --blur is its kernel's, checked with the task (setupTask), not by the parser.
+  blur: {
+    type: 'number',
+    description: `blur size in pixels of --task deblur, by --blur-kernel: ${BLUR_KERNEL_NAMES.map((k) => `${BLUR_KERNELS[k].size.replace(/^the | in pixels$/g, '')} ${describeRule(BLUR_KERNELS[k].rule).replace(/^a number /, '')} (default ${BLUR_KERNELS[k].default})`).join(', ')}`,
+  },
+  'blur-kernel': { type: 'string', description: `blur kernel of --task deblur: ${BLUR_KERNEL_NAMES.join(', ')} (default gaussian; a motion blur's angle is random per patch, and per test image from its seed)` },
 }
 
 /** The task options given on the command line. */
@@ -25,6 +30,7 @@ export function taskParams(args: Parsed): TaskParams {
   if (typeof f['sigma'] === 'number') p.sigma = f['sigma']
   if (typeof f['quality'] === 'number') p.quality = f['quality']
   if (typeof f['blur'] === 'number') p.blur = f['blur']
+  if (typeof f['blur-kernel'] === 'string') p.blurKernel = f['blur-kernel']
   return p
 }
 

@@ -4,7 +4,7 @@
  * images), how test inputs are made (the same degradation with the
  * fixed-seed protocol, or real `input/` + `target/` pairs), the metric's
  * colour space, its default teacher and hint taps, and which options
- * (`sigma`, `quality`, `blur`) it takes. `spikeir eval`, `restore`,
+ * (`sigma`, `quality`, `blur` with its kernel) it takes. `spikeir eval`, `restore`,
  * `distill`, `train-teacher`, `energy` and `demo` read a task from here; no
  * command has a code path of its own for one.
  *
@@ -13,7 +13,7 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 
-import { UsageError } from '../cli/args'
+import { describeRule, UsageError } from '../cli/args'
 import type { DataSource, Degradation, EvalPair } from '../data/pipeline'
 import { evaluatePairs, testPairs, type EvalResult, type OnImage, type Restorer } from '../metrics/evaluate'
 import type { ColourSpace, QualityOptions } from '../metrics/quality'
@@ -21,8 +21,34 @@ import type { ColourSpace, QualityOptions } from '../metrics/quality'
 /** The tasks spikeir knows. */
 export type TaskName = 'denoise' | 'jpeg' | 'derain' | 'dehaze' | 'deblur'
 
-/** The options a task may take (the CLI's `--sigma`, `--quality`, `--blur`). */
+/** The options a task may take (the CLI's `--sigma`, `--quality`, `--blur` with `--blur-kernel`). */
 export type TaskOption = 'sigma' | 'quality' | 'blur'
+
+/** Blur kernels of `--task deblur`: Gaussian, linear motion, defocus disk. */
+export type BlurKernel = 'gaussian' | 'motion' | 'defocus'
+
+/** What `--blur` means for each kernel: its size in pixels, range and default. */
+export const BLUR_KERNELS: Readonly<Record<BlurKernel, { size: string; rule: { min: number; exclusiveMin?: boolean; max: number }; default: number }>> = {
+  gaussian: { size: 'the Gaussian σ in pixels', rule: { min: 0, exclusiveMin: true, max: 32 }, default: 1.6 },
+  // The data layer's line kernel takes 1–255 pixels; length 1 is the identity.
+  motion: { size: 'the motion length in pixels', rule: { min: 1, max: 255 }, default: 15 },
+  // The data layer takes radius 0 (the identity) too, which is no blur to learn to undo.
+  defocus: { size: 'the defocus disk radius in pixels', rule: { min: 0, exclusiveMin: true, max: 50 }, default: 4 },
+}
+
+/** The kernel names, in the order `--help` lists them. */
+export const BLUR_KERNEL_NAMES = Object.keys(BLUR_KERNELS) as BlurKernel[]
+
+/** Whether `k` names a blur kernel. */
+export function isBlurKernel(k: unknown): k is BlurKernel {
+  return typeof k === 'string' && Object.hasOwn(BLUR_KERNELS, k)
+}
+
+/** `k` as a blur kernel; anything else is a usage error naming `--blur-kernel` (after `where`, e.g. `--config run.json: `). */
+export function blurKernel(k: unknown, where = ''): BlurKernel {
+  if (!isBlurKernel(k)) throw new UsageError(`${where}--blur-kernel must be one of ${BLUR_KERNEL_NAMES.join(', ')}, got ${JSON.stringify(k) ?? String(k)}`)
+  return k
+}
 
 /** What a task is given: each option only where the task takes it. */
 export interface TaskParams {
@@ -30,8 +56,10 @@ export interface TaskParams {
   sigma?: number | [number, number]
   /** JPEG quality 1–100 (jpeg). */
   quality?: number
-  /** Blur: a Gaussian σ in pixels (deblur). */
+  /** Blur size in pixels, by the kernel: Gaussian σ, motion length or defocus radius (deblur). */
   blur?: number
+  /** Blur kernel (deblur): `gaussian` (the default), `motion` or `defocus`; any other string is refused. */
+  blurKernel?: string
 }
 
 /** A task's options with its defaults filled in. */
@@ -39,6 +67,7 @@ export interface ResolvedParams {
   sigma: number | [number, number] | null
   quality: number | null
   blur: number | null
+  blurKernel: BlurKernel | null
 }
 
 /** Image channels of a task's data sets, by the model's channels. */
@@ -62,8 +91,8 @@ export interface Task {
   space: (channels: 1 | 3) => ColourSpace
   /** 8-bit quantisation of the output before scoring, where the published protocol scores saved PNGs. */
   quantize?: QualityOptions['quantize']
-  /** Option defaults. */
-  defaults: { sigma?: number; quality?: number; blur?: number }
+  /** Option defaults (the blur size's is the kernel's, {@link BLUR_KERNELS}). */
+  defaults: { sigma?: number; quality?: number; blurKernel?: BlurKernel }
   /** Training inputs: a degradation of clean images. */
   trainDegradation: (p: ResolvedParams) => Degradation
   /**
@@ -106,6 +135,20 @@ const DNCNN_HINTS = ['encoder1:layer5', 'decoder1:layer10', 'refine:layer15'] as
 function awgn(p: ResolvedParams): Degradation {
   const s = p.sigma ?? 25
   return typeof s === 'number' ? { kind: 'awgn', sigma: s } : { kind: 'awgn', sigmaMin: s[0], sigmaMax: s[1] }
+}
+
+/**
+ * The blur of the task's kernel and size. A motion blur has no angle: the
+ * data layer draws it uniformly over [0°, 180°) per training patch, and per
+ * test image from the image's seed (fixed-seed protocol), so a test set is
+ * blurred the same way on every run.
+ */
+function blurOf(p: ResolvedParams): Degradation {
+  const kernel = p.blurKernel ?? 'gaussian'
+  const size = p.blur ?? BLUR_KERNELS[kernel].default
+  if (kernel === 'motion') return { kind: 'motionBlur', length: size }
+  if (kernel === 'defocus') return { kind: 'defocus', radius: size }
+  return { kind: 'blur', sigma: size }
 }
 
 /** Every task, by name. */
@@ -182,19 +225,20 @@ export const TASKS: Readonly<Record<TaskName, Task>> = {
   },
   deblur: {
     name: 'deblur',
-    summary: 'Gaussian blur (grey or colour, by the model)',
+    summary: 'Gaussian, motion or defocus blur (--blur-kernel; grey or colour, by the model)',
     options: ['blur'],
     channels: null,
     space: byChannels,
-    defaults: { blur: 1.6 },
-    trainDegradation: (p) => ({ kind: 'blur', sigma: p.blur ?? 1.6 }),
-    testDegradation: (p) => ({ kind: 'blur', sigma: p.blur ?? 1.6 }),
+    defaults: { blurKernel: 'gaussian' },
+    trainDegradation: blurOf,
+    testDegradation: blurOf,
     trainSet: { 1: 'train400', 3: 'cbsd432' },
     trainExclude: [],
     testSet: { 1: 'bsd68', 3: 'cbsd68' },
     teacher: () => null,
     hints: { 1: null, 3: null },
-    protocol: 'each clean image blurred by a Gaussian of σ pixels (reflected borders); PSNR/SSIM on grey or RGB',
+    protocol:
+      'each clean image blurred (reflected borders) by a Gaussian of σ pixels, a motion line of L pixels at an angle drawn from seed (1000, i), or a defocus disk of radius r; PSNR/SSIM on grey or RGB',
   },
 }
 
@@ -229,17 +273,24 @@ export interface TaskSetup {
  */
 export function setupTask(name: string, params: TaskParams = {}, channels?: number, where = ''): TaskSetup {
   const task = getTask(name)
-  for (const k of ['sigma', 'quality', 'blur'] as const) {
-    if (params[k] !== undefined && !task.options.includes(k)) {
-      const takes = task.options.length ? `its options: ${task.options.map((o) => `--${o}`).join(', ')}` : 'it takes no options'
-      throw new UsageError(`${where}--${k} does not apply to --task ${task.name} (${takes})`)
+  // `blurKernel` belongs to the `blur` option: a task takes both or neither.
+  for (const [k, option, flag] of [['sigma', 'sigma', 'sigma'], ['quality', 'quality', 'quality'], ['blur', 'blur', 'blur'], ['blurKernel', 'blur', 'blur-kernel']] as const) {
+    if (params[k] !== undefined && !task.options.includes(option)) {
+      const takes = task.options.length ? `its options: ${task.options.flatMap((o) => (o === 'blur' ? ['--blur', '--blur-kernel'] : [`--${o}`])).join(', ')}` : 'it takes no options'
+      throw new UsageError(`${where}--${flag} does not apply to --task ${task.name} (${takes})`)
     }
   }
   if (params.quality !== undefined && !(Number.isInteger(params.quality) && params.quality >= 1 && params.quality <= 100)) {
     throw new UsageError(`${where}--quality must be an integer ≥ 1 and ≤ 100, got ${JSON.stringify(params.quality)}`)
   }
-  if (params.blur !== undefined && !(typeof params.blur === 'number' && Number.isFinite(params.blur) && params.blur > 0 && params.blur <= 32)) {
-    throw new UsageError(`${where}--blur must be a Gaussian σ in pixels, a number > 0 and ≤ 32, got ${JSON.stringify(params.blur)}`)
+  const given = params.blurKernel !== undefined ? blurKernel(params.blurKernel, where) : undefined
+  const kernel: BlurKernel | null = task.options.includes('blur') ? (given ?? task.defaults.blurKernel ?? 'gaussian') : null
+  if (params.blur !== undefined && kernel !== null) {
+    // The size's range is the kernel's, so the message names both flags.
+    const { size, rule } = BLUR_KERNELS[kernel]
+    const b = params.blur
+    const ok = typeof b === 'number' && Number.isFinite(b) && (rule.exclusiveMin ? b > rule.min : b >= rule.min) && b <= rule.max
+    if (!ok) throw new UsageError(`${where}--blur must be ${describeRule(rule)}, got ${typeof b === 'number' ? String(b) : (JSON.stringify(b) ?? String(b))} (${size} of --blur-kernel ${kernel})`)
   }
   if (channels !== undefined && channels !== 1 && channels !== 3) throw new UsageError(`${where}images have 1 or 3 channels, not ${channels}`)
   const c: 1 | 3 = task.channels ?? ((channels as 1 | 3 | undefined) ?? 1)
@@ -249,7 +300,8 @@ export function setupTask(name: string, params: TaskParams = {}, channels?: numb
   const p: ResolvedParams = {
     sigma: task.options.includes('sigma') ? (params.sigma ?? task.defaults.sigma ?? null) : null,
     quality: task.options.includes('quality') ? (params.quality ?? task.defaults.quality ?? null) : null,
-    blur: task.options.includes('blur') ? (params.blur ?? task.defaults.blur ?? null) : null,
+    blur: kernel !== null ? (params.blur ?? BLUR_KERNELS[kernel].default) : null,
+    blurKernel: kernel,
   }
   const space = task.space(c)
   return {
@@ -353,6 +405,10 @@ export function describeSetup(setup: TaskSetup, paired: boolean): string {
   const p = setup.params
   if (p.sigma !== null) return typeof p.sigma === 'number' ? `σ = ${p.sigma}` : `σ ∈ [${p.sigma[0]}, ${p.sigma[1]}]`
   if (p.quality !== null) return `JPEG quality ${p.quality}`
-  if (p.blur !== null) return `Gaussian blur σ = ${p.blur} px`
+  if (p.blur !== null) {
+    if (p.blurKernel === 'motion') return `motion blur of ${p.blur} px, angle per image from the seed`
+    if (p.blurKernel === 'defocus') return `defocus blur, disk radius ${p.blur} px`
+    return `Gaussian blur σ = ${p.blur} px`
+  }
   return 'as stored'
 }

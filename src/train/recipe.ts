@@ -11,7 +11,7 @@ import { HKD, hintStatistics, parseGammaSchedule, type HintPair, type HintSource
 import { evaluatePairs } from '../metrics/evaluate'
 import { buildModel, loadModel, type ModelSpec } from '../models/load'
 import type { Module } from '../nn/module'
-import { setupTask, taskPairs, type TaskName, type TaskParams, type TaskSetup } from '../tasks'
+import { setupTask, taskPairs, type BlurKernel, type TaskName, type TaskParams, type TaskSetup } from '../tasks'
 import type { Tensor } from '../tensor'
 import { trainStudent, type BatchStream, type StepRecord, type TrainableModel, type TrainSettings } from './distill'
 
@@ -40,8 +40,14 @@ export interface Recipe extends TrainSettings {
   sigma: number | [number, number]
   /** JPEG quality (task `jpeg`; null: the task's default). */
   quality: number | null
-  /** Gaussian blur σ in pixels (task `deblur`; null: the task's default). */
+  /** Blur size in pixels, by the kernel: Gaussian σ, motion length or defocus radius (task `deblur`; null: the kernel's default). */
   blur: number | null
+  /**
+   * Blur kernel of task `deblur`: `gaussian`, `motion` or `defocus` (null:
+   * `gaussian`; recipes written before kernels existed have none and blur
+   * as they did).
+   */
+  blurKernel: BlurKernel | null
   patch: number
   /**
    * Random patch sides: each step crops its batch to a side drawn from
@@ -72,6 +78,7 @@ export function defaultRecipe(outDir: string): Recipe {
     sigma: 25,
     quality: null,
     blur: null,
+    blurKernel: null,
     patch: 48,
     patchRange: null,
     ema: 0,
@@ -156,16 +163,19 @@ function mulberry(seed: number): () => number {
 
 /**
  * The recipe's task with its options (only those the task takes: a recipe
- * always carries a σ) and the model's image channels.
+ * always carries a σ) and the model's image channels. `where` prefixes
+ * messages, e.g. `--config run.json: `.
  */
-export function recipeTask(recipe: Recipe): TaskSetup {
+export function recipeTask(recipe: Recipe, where = ''): TaskSetup {
   const p: TaskParams = {}
   const options = setupTask(recipe.task).task.options
   if (options.includes('sigma')) p.sigma = recipe.sigma
   if (options.includes('quality') && recipe.quality !== null) p.quality = recipe.quality
   if (options.includes('blur') && recipe.blur !== null) p.blur = recipe.blur
+  // `?? null`: a recipe object made before the field existed has none.
+  if (options.includes('blur') && (recipe.blurKernel ?? null) !== null) p.blurKernel = recipe.blurKernel!
   const channels = (recipe.model.options as { imageChannels?: number }).imageChannels
-  return setupTask(recipe.task, p, recipe.model.kind === 'prenet' ? 3 : channels)
+  return setupTask(recipe.task, p, recipe.model.kind === 'prenet' ? 3 : channels, where)
 }
 
 /** Default hint pairs for a teacher: DnCNN layers 5/10/15, or matching U-Net levels. */
