@@ -13,7 +13,10 @@
  *   node dist/benchmarks/hints/study.js report [--out out/hints] [--svg docs/hints.svg]
  *
  * `report` prints the README's tables (Markdown) from whatever runs have
- * finished, and draws the curves.
+ * finished, and draws the curves. The `unet-decoder` design needs a U-Net
+ * teacher first (`bash benchmarks/hints/unet-teacher.sh`, a long run of its
+ * own; `--unet-teacher FILE` names another); until it exists `run` leaves
+ * that design out and says so.
  *
  * @module
  */
@@ -30,7 +33,9 @@ const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js')
 interface Design {
   name: string
   what: string
-  flags: (steps: number, shared: string) => string[]
+  flags: (steps: number, shared: string, unetTeacher: string) => string[]
+  /** The design needs the U-Net teacher of `benchmarks/hints/unet-teacher.sh`. */
+  unet?: true
 }
 
 const DNCNN = (shared: string) => path.join(shared, 'models', 'dncnn_s_sigma25.safetensors')
@@ -73,6 +78,14 @@ export const DESIGNS: Design[] = [
     what: 'standardised hints for the first half of training, then none',
     flags: (steps, s) => ['--teacher', DNCNN(s), '--hint-norm', '--gamma', '0.01', '--gamma-schedule', `off-after:${Math.floor(steps / 2)}`],
   },
+  {
+    // The paper's setting: the teacher's decoder features at the student's
+    // own levels (bottleneck, ½ and full resolution), standardised.
+    name: 'unet-decoder',
+    what: 'a U-Net teacher (trained here) whose decoder levels 3/2/1 hint the student\'s, standardised, γ = 0.01',
+    flags: (_, _s, unet) => ['--teacher', unet, '--hints', 'decoder3:encoder3,decoder2:decoder2,decoder1:decoder1', '--hint-norm', '--gamma', '0.01'],
+    unet: true,
+  },
 ]
 
 interface Options {
@@ -83,6 +96,8 @@ interface Options {
   designs: Design[]
   shared: string
   svg: string | null
+  /** Sidecar of the U-Net teacher (default OUT/unet-teacher/teacher.json). */
+  unetTeacher: string
 }
 
 function parse(argv: string[]): { command: string; o: Options } {
@@ -101,7 +116,9 @@ function parse(argv: string[]): { command: string; o: Options } {
     designs,
     shared: get('--shared') ?? process.env['SHARED'] ?? path.join(ROOT, '..', 'shared'),
     svg: get('--svg') ?? null,
+    unetTeacher: '',
   }
+  o.unetTeacher = get('--unet-teacher') ?? path.join(o.out, 'unet-teacher', 'teacher.json')
   if (!Number.isInteger(o.steps) || o.steps < 250) fail(`--steps must be an integer of at least 250, got ${get('--steps')}`)
   if (o.seeds.some((s) => !Number.isInteger(s) || s < 0)) fail(`--seeds must be non-negative integers, got ${get('--seeds')}`)
   return { command, o }
@@ -131,7 +148,7 @@ function train(o: Options, d: Design, seed: number, threads: number): Promise<nu
   const done = stepOf(dir)
   const data = (n: string) => path.join(o.shared, 'data', n)
   const args = [
-    CLI, 'distill', ...d.flags(o.steps, o.shared),
+    CLI, 'distill', ...d.flags(o.steps, o.shared, o.unetTeacher),
     '--data', data('train400'), '--val-data', data('set12'), '--val-limit', '12', '--val-every', '250',
     '--steps', String(o.steps), '--patch', '48', '--batch', '8', '--lr', '2e-3', '--warmup', '100',
     '--seed', String(seed), '--checkpoint-every', '250', '--out', dir, '--json', '--quiet', '--no-report',
@@ -153,8 +170,14 @@ async function run(o: Options): Promise<void> {
   for (const need of [path.join(o.shared, 'data', 'train400'), path.join(o.shared, 'data', 'set12'), DNCNN(o.shared)]) {
     if (!fs.existsSync(need)) fail(`${need} is missing (set --shared to the folder holding data/ and models/)`)
   }
+  // The U-Net design waits for its teacher (a long run of its own).
+  const designs = o.designs.filter((d) => {
+    if (!d.unet || fs.existsSync(o.unetTeacher)) return true
+    console.log(`hints study: ${d.name} left out: no U-Net teacher at ${o.unetTeacher} (train it with benchmarks/hints/unet-teacher.sh)`)
+    return false
+  })
   // Seed by seed, so a study cut short has every design at the first seed.
-  const queue = o.seeds.flatMap((seed) => o.designs.map((d) => ({ d, seed }))).filter(({ d, seed }) => stepOf(runDir(o, d, seed)) < o.steps)
+  const queue = o.seeds.flatMap((seed) => designs.map((d) => ({ d, seed }))).filter(({ d, seed }) => stepOf(runDir(o, d, seed)) < o.steps)
   console.log(`hints study: ${queue.length} runs to do (${o.jobs} at a time), ${o.steps} steps each, in ${o.out}`)
   const threads = Math.max(1, Math.floor(2 / o.jobs))
   const worker = async () => {
