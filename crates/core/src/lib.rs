@@ -6,6 +6,7 @@
 //! This crate knows nothing of Node; `crates/node` is a thin napi-rs binding.
 
 pub mod autograd;
+mod backend;
 pub mod cpu;
 pub mod data;
 pub mod device;

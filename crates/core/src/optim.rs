@@ -2,6 +2,7 @@
 //! and global gradient-norm clipping. Learning-rate schedules are plain
 //! arithmetic and live with the training loop.
 
+use crate::backend::{kernels, Native, Wgpu};
 use crate::cpu;
 use crate::error::{Error, Result};
 use crate::ops::{self, BinaryOp, UnaryOp};
@@ -44,46 +45,13 @@ pub fn adam_step(
         (v, "second moment"),
     ] {
         same_shape("adam", param, t, what)?;
+        param.same_device(t, "adam")?;
     }
     if step == 0 {
         return Err(Error::InvalidArgument("adam: step counts from 1".into()));
     }
     let _p = crate::profile::span("adam step");
-    if param.is_cpu() {
-        cpu::optim::adam_step(
-            &mut param.host_mut(),
-            &grad.host(),
-            &mut m.host_mut(),
-            &mut v.host_mut(),
-            step,
-            c,
-        );
-        return Ok(());
-    }
-    let dev = param.device();
-    let n = param.numel();
-    let bc1 = 1.0 - c.beta1.powi(step as i32);
-    let bc2 = 1.0 - c.beta2.powi(step as i32);
-    let params = [
-        n as u32,
-        c.decoupled as u32,
-        c.lr.to_bits(),
-        c.beta1.to_bits(),
-        c.beta2.to_bits(),
-        c.eps.to_bits(),
-        c.weight_decay.to_bits(),
-        bc1.to_bits(),
-        bc2.to_bits(),
-    ];
-    let pipeline = dev.pipeline("optim/adam", || {
-        include_str!("shaders/optim_adam.wgsl").into()
-    });
-    dev.dispatch(
-        &pipeline,
-        &params,
-        &[param.buffer(), grad.buffer(), m.buffer(), v.buffer()],
-        dev.linear_grid(n),
-    )
+    kernels(param.device()).adam_step(param, grad, m, v, step, c)
 }
 
 /// One Adam/AdamW step over every parameter of `params` that has a gradient
@@ -117,30 +85,15 @@ pub fn adam_step_params(
     if step == 0 {
         return Err(Error::InvalidArgument("adam: step counts from 1".into()));
     }
-    let all_cpu = params.iter().chain(m).chain(v).all(|t| t.is_cpu());
-    if !all_cpu {
-        for (i, p) in params.iter().enumerate() {
-            if let Some(g) = &grads[i] {
-                adam_step(p, g, &m[i], &v[i], step, c)?;
-            }
-        }
+    let Some(first) = params.first() else {
         return Ok(());
-    }
-    let _p = crate::profile::span("adam step");
-    use rayon::prelude::*;
-    (0..params.len()).into_par_iter().for_each(|i| {
-        if let Some(g) = &grads[i] {
-            cpu::optim::adam_step(
-                &mut params[i].host_mut(),
-                &g.host(),
-                &mut m[i].host_mut(),
-                &mut v[i].host_mut(),
-                step,
-                c,
-            );
+    };
+    for (i, p) in params.iter().enumerate() {
+        for t in [p, &m[i], &v[i]].into_iter().chain(&grads[i]) {
+            first.same_device(t, "adam")?;
         }
-    });
-    Ok(())
+    }
+    kernels(first.device()).adam_step_params(params, &grads, m, v, step, c)
 }
 
 /// One SGD step; `momentum_buf` (zeros at the start) is required when `momentum > 0`.
@@ -153,61 +106,21 @@ pub fn sgd_step(
     weight_decay: f32,
 ) -> Result<()> {
     same_shape("sgd", param, grad, "gradient")?;
-    if param.is_cpu() {
-        if momentum > 0.0 && momentum_buf.is_none() {
-            return Err(Error::InvalidArgument(
-                "sgd: momentum > 0 needs a momentum buffer".into(),
-            ));
-        }
-        let mut buf = momentum_buf
-            .filter(|_| momentum > 0.0)
-            .map(|b| b.host_mut());
-        cpu::optim::sgd_step(
-            &mut param.host_mut(),
-            &grad.host(),
-            buf.as_deref_mut().map(|b| b.as_mut_slice()),
-            lr,
-            momentum,
-            weight_decay,
-        );
-        return Ok(());
-    }
-    // Without momentum the kernel never touches the buffer, but a binding is
-    // still required, and it must not alias the read-only gradient.
-    let dummy;
+    param.same_device(grad, "sgd")?;
     let buf = match (momentum > 0.0, momentum_buf) {
         (true, Some(b)) => {
             same_shape("sgd", param, b, "momentum buffer")?;
-            b
+            param.same_device(b, "sgd")?;
+            Some(b)
         }
         (true, None) => {
             return Err(Error::InvalidArgument(
                 "sgd: momentum > 0 needs a momentum buffer".into(),
             ))
         }
-        (false, _) => {
-            dummy = Tensor::zeros(param.device(), &[1])?;
-            &dummy
-        }
+        (false, _) => None,
     };
-    let dev = param.device();
-    let n = param.numel();
-    let params = [
-        n as u32,
-        (momentum > 0.0) as u32,
-        lr.to_bits(),
-        momentum.to_bits(),
-        weight_decay.to_bits(),
-    ];
-    let pipeline = dev.pipeline("optim/sgd", || {
-        include_str!("shaders/optim_sgd.wgsl").into()
-    });
-    dev.dispatch(
-        &pipeline,
-        &params,
-        &[param.buffer(), grad.buffer(), buf.buffer()],
-        dev.linear_grid(n),
-    )
+    kernels(param.device()).sgd_step(param, grad, buf, lr, momentum, weight_decay)
 }
 
 /// √(Σ‖g‖²) over all gradients: one reduction per tensor, one readback.
@@ -269,4 +182,203 @@ pub fn clip_grad_norm(grads: &[Tensor], max_norm: f32) -> Result<(f32, Vec<Tenso
         .map(|g| ops::unary(g, UnaryOp::MulScalar(scale)))
         .collect::<Result<Vec<_>>>()?;
     Ok((norm, clipped))
+}
+
+/// The optimizer steps of a backend, updating checked tensors in place.
+pub(crate) trait OptimKernels {
+    fn adam_step(
+        &self,
+        param: &Tensor,
+        grad: &Tensor,
+        m: &Tensor,
+        v: &Tensor,
+        step: u32,
+        c: &AdamConfig,
+    ) -> Result<()>;
+    /// [`OptimKernels::adam_step`] for every parameter with a gradient
+    /// (`grads[i]`), all on this backend.
+    fn adam_step_params(
+        &self,
+        params: &[Tensor],
+        grads: &[Option<Tensor>],
+        m: &[Tensor],
+        v: &[Tensor],
+        step: u32,
+        c: &AdamConfig,
+    ) -> Result<()>;
+    /// `momentum_buf` is present exactly when `momentum > 0`.
+    fn sgd_step(
+        &self,
+        param: &Tensor,
+        grad: &Tensor,
+        momentum_buf: Option<&Tensor>,
+        lr: f32,
+        momentum: f32,
+        weight_decay: f32,
+    ) -> Result<()>;
+}
+
+impl OptimKernels for Native {
+    fn adam_step(
+        &self,
+        param: &Tensor,
+        grad: &Tensor,
+        m: &Tensor,
+        v: &Tensor,
+        step: u32,
+        c: &AdamConfig,
+    ) -> Result<()> {
+        cpu::optim::adam_step(
+            &mut param.host_mut(),
+            &grad.host(),
+            &mut m.host_mut(),
+            &mut v.host_mut(),
+            step,
+            c,
+        );
+        Ok(())
+    }
+
+    /// The parameters are updated in parallel, a few small ones per thread,
+    /// instead of one call (and for small tensors one thread) each.
+    fn adam_step_params(
+        &self,
+        params: &[Tensor],
+        grads: &[Option<Tensor>],
+        m: &[Tensor],
+        v: &[Tensor],
+        step: u32,
+        c: &AdamConfig,
+    ) -> Result<()> {
+        let _p = crate::profile::span("adam step");
+        use rayon::prelude::*;
+        (0..params.len()).into_par_iter().for_each(|i| {
+            if let Some(g) = &grads[i] {
+                cpu::optim::adam_step(
+                    &mut params[i].host_mut(),
+                    &g.host(),
+                    &mut m[i].host_mut(),
+                    &mut v[i].host_mut(),
+                    step,
+                    c,
+                );
+            }
+        });
+        Ok(())
+    }
+
+    fn sgd_step(
+        &self,
+        param: &Tensor,
+        grad: &Tensor,
+        momentum_buf: Option<&Tensor>,
+        lr: f32,
+        momentum: f32,
+        weight_decay: f32,
+    ) -> Result<()> {
+        let mut buf = momentum_buf.map(|b| b.host_mut());
+        cpu::optim::sgd_step(
+            &mut param.host_mut(),
+            &grad.host(),
+            buf.as_deref_mut().map(|b| b.as_mut_slice()),
+            lr,
+            momentum,
+            weight_decay,
+        );
+        Ok(())
+    }
+}
+
+impl OptimKernels for Wgpu {
+    fn adam_step(
+        &self,
+        param: &Tensor,
+        grad: &Tensor,
+        m: &Tensor,
+        v: &Tensor,
+        step: u32,
+        c: &AdamConfig,
+    ) -> Result<()> {
+        let dev = param.device();
+        let n = param.numel();
+        let bc1 = 1.0 - c.beta1.powi(step as i32);
+        let bc2 = 1.0 - c.beta2.powi(step as i32);
+        let params = [
+            n as u32,
+            c.decoupled as u32,
+            c.lr.to_bits(),
+            c.beta1.to_bits(),
+            c.beta2.to_bits(),
+            c.eps.to_bits(),
+            c.weight_decay.to_bits(),
+            bc1.to_bits(),
+            bc2.to_bits(),
+        ];
+        let pipeline = dev.pipeline("optim/adam", || {
+            include_str!("shaders/optim_adam.wgsl").into()
+        });
+        dev.dispatch(
+            &pipeline,
+            &params,
+            &[param.buffer(), grad.buffer(), m.buffer(), v.buffer()],
+            dev.linear_grid(n),
+        )
+    }
+
+    /// One fused dispatch per parameter, recorded into the same batch.
+    fn adam_step_params(
+        &self,
+        params: &[Tensor],
+        grads: &[Option<Tensor>],
+        m: &[Tensor],
+        v: &[Tensor],
+        step: u32,
+        c: &AdamConfig,
+    ) -> Result<()> {
+        for (i, p) in params.iter().enumerate() {
+            if let Some(g) = &grads[i] {
+                adam_step(p, g, &m[i], &v[i], step, c)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn sgd_step(
+        &self,
+        param: &Tensor,
+        grad: &Tensor,
+        momentum_buf: Option<&Tensor>,
+        lr: f32,
+        momentum: f32,
+        weight_decay: f32,
+    ) -> Result<()> {
+        // Without momentum the kernel never touches the buffer, but a binding is
+        // still required, and it must not alias the read-only gradient.
+        let dummy;
+        let buf = match momentum_buf {
+            Some(b) => b,
+            None => {
+                dummy = Tensor::zeros(param.device(), &[1])?;
+                &dummy
+            }
+        };
+        let dev = param.device();
+        let n = param.numel();
+        let params = [
+            n as u32,
+            (momentum > 0.0) as u32,
+            lr.to_bits(),
+            momentum.to_bits(),
+            weight_decay.to_bits(),
+        ];
+        let pipeline = dev.pipeline("optim/sgd", || {
+            include_str!("shaders/optim_sgd.wgsl").into()
+        });
+        dev.dispatch(
+            &pipeline,
+            &params,
+            &[param.buffer(), grad.buffer(), buf.buffer()],
+            dev.linear_grid(n),
+        )
+    }
 }

@@ -3,6 +3,12 @@
 //! A tensor is a shape plus a reference-counted GPU buffer from the pool; the
 //! buffer returns to the pool when the last tensor using it is dropped, so a
 //! reshape costs nothing and nothing is freed twice.
+//!
+//! Kernels never look at the storage kind: `backend::kernels` picks them by
+//! device. The only other code that asks where a tensor lives is here, in
+//! the storage methods (allocation, upload, readback, copies and the CPU's
+//! in-place gradient accumulation), because they are about where the bytes
+//! are rather than about computing with them.
 
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 

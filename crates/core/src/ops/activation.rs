@@ -5,6 +5,7 @@
 //! that is enough (sigmoid, tanh, softmax). Relu accepts either, since
 //! x > 0 exactly where relu(x) > 0.
 
+use crate::backend::{kernels, Native, Wgpu};
 use crate::cpu;
 use crate::error::{Error, Result};
 use crate::ops::reduce::{u32_arg, workgroup_grid};
@@ -13,7 +14,7 @@ use crate::tensor::Tensor;
 /// Forward and backward WGSL expressions of one activation.
 /// Forward sees `v` (the input) and `s` (the scalar argument); backward sees
 /// `g` (the upstream gradient), `v` (the saved tensor) and `s`.
-struct Act {
+pub(crate) struct Act {
     name: &'static str,
     forward: &'static str,
     backward: &'static str,
@@ -53,35 +54,7 @@ const TANH: Act = Act {
 const ACT_FUNCTIONS: &str = include_str!("../shaders/act_functions.wgsl");
 
 fn forward(x: &Tensor, act: &Act, s: f32) -> Result<Tensor> {
-    let dev = x.device();
-    if x.is_cpu() {
-        let h = x.host();
-        let y = match act.name {
-            "relu" => cpu::activation::relu(&h),
-            "leaky_relu" => cpu::activation::leaky_relu(&h, s),
-            "gelu" => cpu::activation::gelu(&h),
-            "sigmoid" => cpu::activation::sigmoid(&h),
-            _ => cpu::activation::tanh(&h),
-        };
-        return Tensor::from_vec(dev, y, x.shape());
-    }
-    let n = u32_arg(act.name, x.numel())?;
-    let y = Tensor::uninit(dev, x.shape(), act.name)?;
-    let pipeline = dev.pipeline(&format!("act/{}", act.name), || {
-        format!(
-            "{}\n{}",
-            ACT_FUNCTIONS,
-            include_str!("../shaders/act_forward.wgsl")
-        )
-        .replace("EXPR", act.forward)
-    });
-    dev.dispatch(
-        &pipeline,
-        &[n, s.to_bits()],
-        &[x.buffer(), y.buffer()],
-        dev.linear_grid(n as usize),
-    )?;
-    Ok(y)
+    kernels(x.device()).activation(x, act, s)
 }
 
 fn backward(grad_out: &Tensor, saved: &Tensor, act: &Act, s: f32) -> Result<Tensor> {
@@ -94,35 +67,7 @@ fn backward(grad_out: &Tensor, saved: &Tensor, act: &Act, s: f32) -> Result<Tens
             saved.shape()
         )));
     }
-    let dev = grad_out.device();
-    if grad_out.is_cpu() {
-        let (g, v) = (grad_out.host(), saved.host());
-        let gx = match act.name {
-            "relu" => cpu::activation::relu_backward(&g, &v),
-            "leaky_relu" => cpu::activation::leaky_relu_backward(&g, &v, s),
-            "gelu" => cpu::activation::gelu_backward(&g, &v),
-            "sigmoid" => cpu::activation::sigmoid_backward(&g, &v),
-            _ => cpu::activation::tanh_backward(&g, &v),
-        };
-        return Tensor::from_vec(dev, gx, grad_out.shape());
-    }
-    let n = u32_arg(&op, grad_out.numel())?;
-    let gx = Tensor::uninit(dev, grad_out.shape(), &op)?;
-    let pipeline = dev.pipeline(&format!("act_backward/{}", act.name), || {
-        format!(
-            "{}\n{}",
-            ACT_FUNCTIONS,
-            include_str!("../shaders/act_backward.wgsl")
-        )
-        .replace("EXPR", act.backward)
-    });
-    dev.dispatch(
-        &pipeline,
-        &[n, s.to_bits()],
-        &[grad_out.buffer(), saved.buffer(), gx.buffer()],
-        dev.linear_grid(n as usize),
-    )?;
-    Ok(gx)
+    kernels(grad_out.device()).activation_backward(grad_out, saved, act, s)
 }
 
 fn check_slope(op: &str, slope: f32) -> Result<()> {
@@ -224,32 +169,8 @@ fn softmax_layout(
 
 /// Softmax along `axis`: exp(x − max) / Σ exp(x − max), max over the same axis.
 pub fn softmax(x: &Tensor, axis: usize) -> Result<Tensor> {
-    let dev = x.device();
-    if x.is_cpu() {
-        softmax_layout("softmax", x.shape(), axis)?;
-        return Tensor::from_vec(
-            dev,
-            cpu::activation::softmax(&x.host(), x.shape(), axis),
-            x.shape(),
-        );
-    }
-    let y = Tensor::uninit(dev, x.shape(), "softmax")?;
-    let Some((params, rows, per_row)) = softmax_layout("softmax", x.shape(), axis)? else {
-        return Ok(y);
-    };
-    let (pipeline, grid) = if per_row {
-        let p = dev.pipeline("softmax/workgroup", || {
-            include_str!("../shaders/act_softmax_wg.wgsl").into()
-        });
-        (p, workgroup_grid(dev, rows))
-    } else {
-        let p = dev.pipeline("softmax/rows", || {
-            include_str!("../shaders/act_softmax_rows.wgsl").into()
-        });
-        (p, dev.linear_grid(rows))
-    };
-    dev.dispatch(&pipeline, &params, &[x.buffer(), y.buffer()], grid)?;
-    Ok(y)
+    let layout = softmax_layout("softmax", x.shape(), axis)?;
+    kernels(x.device()).softmax(x, axis, layout)
 }
 
 /// Backward of [`softmax`] from its output y: g_x = y ⊙ (g − Σ_axis g ⊙ y).
@@ -263,37 +184,197 @@ pub fn softmax_backward(grad_out: &Tensor, output: &Tensor, axis: usize) -> Resu
             output.shape()
         )));
     }
-    let dev = output.device();
-    if output.is_cpu() {
-        softmax_layout(op, output.shape(), axis)?;
+    let layout = softmax_layout(op, output.shape(), axis)?;
+    kernels(output.device()).softmax_backward(grad_out, output, axis, layout)
+}
+
+/// How softmax views its input, from [`softmax_layout`]: the uniform words,
+/// the row count and whether a workgroup takes each row; `None` when empty.
+pub(crate) type SoftmaxLayout = Option<([u32; 4], usize, bool)>;
+
+/// The activation kernels of a backend, given checked operands.
+pub(crate) trait ActivationKernels {
+    /// `act` applied to `x`, with scalar argument `s`.
+    fn activation(&self, x: &Tensor, act: &Act, s: f32) -> Result<Tensor>;
+    /// `grad_out` and `saved` have one shape.
+    fn activation_backward(
+        &self,
+        grad_out: &Tensor,
+        saved: &Tensor,
+        act: &Act,
+        s: f32,
+    ) -> Result<Tensor>;
+    fn softmax(&self, x: &Tensor, axis: usize, layout: SoftmaxLayout) -> Result<Tensor>;
+    fn softmax_backward(
+        &self,
+        grad_out: &Tensor,
+        output: &Tensor,
+        axis: usize,
+        layout: SoftmaxLayout,
+    ) -> Result<Tensor>;
+}
+
+impl ActivationKernels for Native {
+    fn activation(&self, x: &Tensor, act: &Act, s: f32) -> Result<Tensor> {
+        let dev = x.device();
+        let h = x.host();
+        let y = match act.name {
+            "relu" => cpu::activation::relu(&h),
+            "leaky_relu" => cpu::activation::leaky_relu(&h, s),
+            "gelu" => cpu::activation::gelu(&h),
+            "sigmoid" => cpu::activation::sigmoid(&h),
+            _ => cpu::activation::tanh(&h),
+        };
+        Tensor::from_vec(dev, y, x.shape())
+    }
+
+    fn activation_backward(
+        &self,
+        grad_out: &Tensor,
+        saved: &Tensor,
+        act: &Act,
+        s: f32,
+    ) -> Result<Tensor> {
+        let dev = grad_out.device();
+        let (g, v) = (grad_out.host(), saved.host());
+        let gx = match act.name {
+            "relu" => cpu::activation::relu_backward(&g, &v),
+            "leaky_relu" => cpu::activation::leaky_relu_backward(&g, &v, s),
+            "gelu" => cpu::activation::gelu_backward(&g, &v),
+            "sigmoid" => cpu::activation::sigmoid_backward(&g, &v),
+            _ => cpu::activation::tanh_backward(&g, &v),
+        };
+        Tensor::from_vec(dev, gx, grad_out.shape())
+    }
+
+    fn softmax(&self, x: &Tensor, axis: usize, _layout: SoftmaxLayout) -> Result<Tensor> {
+        let dev = x.device();
+        Tensor::from_vec(
+            dev,
+            cpu::activation::softmax(&x.host(), x.shape(), axis),
+            x.shape(),
+        )
+    }
+
+    fn softmax_backward(
+        &self,
+        grad_out: &Tensor,
+        output: &Tensor,
+        axis: usize,
+        _layout: SoftmaxLayout,
+    ) -> Result<Tensor> {
+        let dev = output.device();
         let gx = cpu::activation::softmax_backward(
             &grad_out.host(),
             &output.host(),
             output.shape(),
             axis,
         );
-        return Tensor::from_vec(dev, gx, output.shape());
+        Tensor::from_vec(dev, gx, output.shape())
     }
-    let gx = Tensor::uninit(dev, output.shape(), op)?;
-    let Some((params, rows, per_row)) = softmax_layout(op, output.shape(), axis)? else {
-        return Ok(gx);
-    };
-    let (pipeline, grid) = if per_row {
-        let p = dev.pipeline("softmax_backward/workgroup", || {
-            include_str!("../shaders/act_softmax_backward_wg.wgsl").into()
+}
+
+impl ActivationKernels for Wgpu {
+    fn activation(&self, x: &Tensor, act: &Act, s: f32) -> Result<Tensor> {
+        let dev = x.device();
+        let n = u32_arg(act.name, x.numel())?;
+        let y = Tensor::uninit(dev, x.shape(), act.name)?;
+        let pipeline = dev.pipeline(&format!("act/{}", act.name), || {
+            format!(
+                "{}\n{}",
+                ACT_FUNCTIONS,
+                include_str!("../shaders/act_forward.wgsl")
+            )
+            .replace("EXPR", act.forward)
         });
-        (p, workgroup_grid(dev, rows))
-    } else {
-        let p = dev.pipeline("softmax_backward/rows", || {
-            include_str!("../shaders/act_softmax_backward_rows.wgsl").into()
+        dev.dispatch(
+            &pipeline,
+            &[n, s.to_bits()],
+            &[x.buffer(), y.buffer()],
+            dev.linear_grid(n as usize),
+        )?;
+        Ok(y)
+    }
+
+    fn activation_backward(
+        &self,
+        grad_out: &Tensor,
+        saved: &Tensor,
+        act: &Act,
+        s: f32,
+    ) -> Result<Tensor> {
+        let op = format!("{}_backward", act.name);
+        let dev = grad_out.device();
+        let n = u32_arg(&op, grad_out.numel())?;
+        let gx = Tensor::uninit(dev, grad_out.shape(), &op)?;
+        let pipeline = dev.pipeline(&format!("act_backward/{}", act.name), || {
+            format!(
+                "{}\n{}",
+                ACT_FUNCTIONS,
+                include_str!("../shaders/act_backward.wgsl")
+            )
+            .replace("EXPR", act.backward)
         });
-        (p, dev.linear_grid(rows))
-    };
-    dev.dispatch(
-        &pipeline,
-        &params,
-        &[grad_out.buffer(), output.buffer(), gx.buffer()],
-        grid,
-    )?;
-    Ok(gx)
+        dev.dispatch(
+            &pipeline,
+            &[n, s.to_bits()],
+            &[grad_out.buffer(), saved.buffer(), gx.buffer()],
+            dev.linear_grid(n as usize),
+        )?;
+        Ok(gx)
+    }
+
+    fn softmax(&self, x: &Tensor, _axis: usize, layout: SoftmaxLayout) -> Result<Tensor> {
+        let dev = x.device();
+        let y = Tensor::uninit(dev, x.shape(), "softmax")?;
+        let Some((params, rows, per_row)) = layout else {
+            return Ok(y);
+        };
+        let (pipeline, grid) = if per_row {
+            let p = dev.pipeline("softmax/workgroup", || {
+                include_str!("../shaders/act_softmax_wg.wgsl").into()
+            });
+            (p, workgroup_grid(dev, rows))
+        } else {
+            let p = dev.pipeline("softmax/rows", || {
+                include_str!("../shaders/act_softmax_rows.wgsl").into()
+            });
+            (p, dev.linear_grid(rows))
+        };
+        dev.dispatch(&pipeline, &params, &[x.buffer(), y.buffer()], grid)?;
+        Ok(y)
+    }
+
+    fn softmax_backward(
+        &self,
+        grad_out: &Tensor,
+        output: &Tensor,
+        _axis: usize,
+        layout: SoftmaxLayout,
+    ) -> Result<Tensor> {
+        let op = "softmax_backward";
+        let dev = output.device();
+        let gx = Tensor::uninit(dev, output.shape(), op)?;
+        let Some((params, rows, per_row)) = layout else {
+            return Ok(gx);
+        };
+        let (pipeline, grid) = if per_row {
+            let p = dev.pipeline("softmax_backward/workgroup", || {
+                include_str!("../shaders/act_softmax_backward_wg.wgsl").into()
+            });
+            (p, workgroup_grid(dev, rows))
+        } else {
+            let p = dev.pipeline("softmax_backward/rows", || {
+                include_str!("../shaders/act_softmax_backward_rows.wgsl").into()
+            });
+            (p, dev.linear_grid(rows))
+        };
+        dev.dispatch(
+            &pipeline,
+            &params,
+            &[grad_out.buffer(), output.buffer(), gx.buffer()],
+            grid,
+        )?;
+        Ok(gx)
+    }
 }

@@ -1,6 +1,7 @@
 //! Elementwise kernels: unary ops (with an optional scalar), binary ops with
 //! NumPy broadcasting, and fill.
 
+use crate::backend::{kernels, Native, Wgpu};
 use crate::cpu;
 use crate::error::{Error, Result};
 use crate::shape;
@@ -144,40 +145,12 @@ fn u32_arg(op: &str, n: usize) -> Result<u32> {
 
 /// Writes `value` into every element of `t`.
 pub fn fill(t: &Tensor, value: f32) -> Result<()> {
-    if t.is_cpu() {
-        cpu::elementwise::fill(&mut t.host_mut(), value);
-        return Ok(());
-    }
-    let dev = t.device();
-    let n = t.numel();
-    let pipeline = dev.pipeline("fill", || include_str!("../shaders/fill.wgsl").to_string());
-    dev.dispatch(
-        &pipeline,
-        &[n as u32, value.to_bits()],
-        &[t.buffer()],
-        dev.linear_grid(n),
-    )
+    kernels(t.device()).fill(t, value)
 }
 
 /// y = op(x).
 pub fn unary(x: &Tensor, op: UnaryOp) -> Result<Tensor> {
-    let (key, expr, s) = op.kernel();
-    let dev = x.device();
-    if x.is_cpu() {
-        return Tensor::from_vec(dev, cpu::elementwise::unary(&x.host(), op), x.shape());
-    }
-    let n = u32_arg(key, x.numel())?;
-    let y = Tensor::uninit(dev, x.shape(), key)?;
-    let pipeline = dev.pipeline(&format!("unary/{key}"), || {
-        include_str!("../shaders/unary.wgsl").replace("EXPR", expr)
-    });
-    dev.dispatch(
-        &pipeline,
-        &[n, s.to_bits()],
-        &[x.buffer(), y.buffer()],
-        dev.linear_grid(n as usize),
-    )?;
-    Ok(y)
+    kernels(x.device()).unary(x, op)
 }
 
 /// z = a op b with NumPy broadcasting.
@@ -185,43 +158,103 @@ pub fn binary(a: &Tensor, b: &Tensor, op: BinaryOp) -> Result<Tensor> {
     let name = op.name();
     a.same_device(b, name)?;
     let out_shape = shape::broadcast(name, a.shape(), b.shape())?;
-    let dev = a.device();
-    if a.is_cpu() {
-        let z = cpu::elementwise::binary(&a.host(), a.shape(), &b.host(), b.shape(), op);
-        return Tensor::from_vec(dev, z, &out_shape);
+    kernels(a.device()).binary(a, b, op, &out_shape)
+}
+
+/// The elementwise kernels of a backend, given checked operands.
+pub(crate) trait ElementwiseKernels {
+    fn fill(&self, t: &Tensor, value: f32) -> Result<()>;
+    fn unary(&self, x: &Tensor, op: UnaryOp) -> Result<Tensor>;
+    /// `out_shape` is the broadcast of the operands' shapes.
+    fn binary(&self, a: &Tensor, b: &Tensor, op: BinaryOp, out_shape: &[usize]) -> Result<Tensor>;
+}
+
+impl ElementwiseKernels for Native {
+    fn fill(&self, t: &Tensor, value: f32) -> Result<()> {
+        cpu::elementwise::fill(&mut t.host_mut(), value);
+        Ok(())
     }
-    let z = Tensor::uninit(dev, &out_shape, name)?;
-    let n = u32_arg(name, z.numel())?;
-    if a.shape() == b.shape() {
-        let pipeline = dev.pipeline(&format!("binary_same/{name}"), || {
-            include_str!("../shaders/binary_same.wgsl").replace("EXPR", op.expr())
+
+    fn unary(&self, x: &Tensor, op: UnaryOp) -> Result<Tensor> {
+        Tensor::from_vec(
+            x.device(),
+            cpu::elementwise::unary(&x.host(), op),
+            x.shape(),
+        )
+    }
+
+    fn binary(&self, a: &Tensor, b: &Tensor, op: BinaryOp, out_shape: &[usize]) -> Result<Tensor> {
+        let z = cpu::elementwise::binary(&a.host(), a.shape(), &b.host(), b.shape(), op);
+        Tensor::from_vec(a.device(), z, out_shape)
+    }
+}
+
+impl ElementwiseKernels for Wgpu {
+    fn fill(&self, t: &Tensor, value: f32) -> Result<()> {
+        let dev = t.device();
+        let n = t.numel();
+        let pipeline = dev.pipeline("fill", || include_str!("../shaders/fill.wgsl").to_string());
+        dev.dispatch(
+            &pipeline,
+            &[n as u32, value.to_bits()],
+            &[t.buffer()],
+            dev.linear_grid(n),
+        )
+    }
+
+    fn unary(&self, x: &Tensor, op: UnaryOp) -> Result<Tensor> {
+        let (key, expr, s) = op.kernel();
+        let dev = x.device();
+        let n = u32_arg(key, x.numel())?;
+        let y = Tensor::uninit(dev, x.shape(), key)?;
+        let pipeline = dev.pipeline(&format!("unary/{key}"), || {
+            include_str!("../shaders/unary.wgsl").replace("EXPR", expr)
         });
         dev.dispatch(
             &pipeline,
-            &[n],
+            &[n, s.to_bits()],
+            &[x.buffer(), y.buffer()],
+            dev.linear_grid(n as usize),
+        )?;
+        Ok(y)
+    }
+
+    fn binary(&self, a: &Tensor, b: &Tensor, op: BinaryOp, out_shape: &[usize]) -> Result<Tensor> {
+        let name = op.name();
+        let dev = a.device();
+        let z = Tensor::uninit(dev, out_shape, name)?;
+        let n = u32_arg(name, z.numel())?;
+        if a.shape() == b.shape() {
+            let pipeline = dev.pipeline(&format!("binary_same/{name}"), || {
+                include_str!("../shaders/binary_same.wgsl").replace("EXPR", op.expr())
+            });
+            dev.dispatch(
+                &pipeline,
+                &[n],
+                &[a.buffer(), b.buffer(), z.buffer()],
+                dev.linear_grid(n as usize),
+            )?;
+            return Ok(z);
+        }
+        let rank = out_shape.len();
+        let sa = shape::broadcast_strides(a.shape(), out_shape);
+        let sb = shape::broadcast_strides(b.shape(), out_shape);
+        // Layout of the uniform: n, rank, 2 pad words, then dims, sa, sb as 8 words each.
+        let mut params = vec![n, rank as u32, 0, 0];
+        for arr in [out_shape, &sa, &sb] {
+            let mut words = arr.iter().map(|&v| v as u32).collect::<Vec<_>>();
+            words.resize(8, 0);
+            params.extend(words);
+        }
+        let pipeline = dev.pipeline(&format!("binary_broadcast/{name}"), || {
+            include_str!("../shaders/binary_broadcast.wgsl").replace("EXPR", op.expr())
+        });
+        dev.dispatch(
+            &pipeline,
+            &params,
             &[a.buffer(), b.buffer(), z.buffer()],
             dev.linear_grid(n as usize),
         )?;
-        return Ok(z);
+        Ok(z)
     }
-    let rank = out_shape.len();
-    let sa = shape::broadcast_strides(a.shape(), &out_shape);
-    let sb = shape::broadcast_strides(b.shape(), &out_shape);
-    // Layout of the uniform: n, rank, 2 pad words, then dims, sa, sb as 8 words each.
-    let mut params = vec![n, rank as u32, 0, 0];
-    for arr in [&out_shape, &sa, &sb] {
-        let mut words = arr.iter().map(|&v| v as u32).collect::<Vec<_>>();
-        words.resize(8, 0);
-        params.extend(words);
-    }
-    let pipeline = dev.pipeline(&format!("binary_broadcast/{name}"), || {
-        include_str!("../shaders/binary_broadcast.wgsl").replace("EXPR", op.expr())
-    });
-    dev.dispatch(
-        &pipeline,
-        &params,
-        &[a.buffer(), b.buffer(), z.buffer()],
-        dev.linear_grid(n as usize),
-    )?;
-    Ok(z)
 }

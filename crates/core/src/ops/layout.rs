@@ -3,6 +3,7 @@
 //! file: split ↔ concat, permute ↔ permute by the inverse, pixel shuffle ↔
 //! unshuffle, broadcast_to ↔ sum_to_shape.
 
+use crate::backend::{kernels, Native, Wgpu};
 use crate::cpu;
 use crate::error::{Error, Result};
 use crate::shape;
@@ -125,33 +126,7 @@ pub fn concat(tensors: &[&Tensor], axis: usize) -> Result<Tensor> {
     let total: usize = shapes.iter().map(|s| s[axis]).sum();
     let mut out_shape = first.shape().to_vec();
     out_shape[axis] = total;
-    if first.is_cpu() {
-        let hosts: Vec<_> = tensors.iter().map(|t| t.host()).collect();
-        let slices: Vec<&[f32]> = hosts.iter().map(|h| h.as_slice()).collect();
-        let y = cpu::layout::concat(&slices, &shapes, axis);
-        drop(hosts);
-        return Tensor::from_vec(first.device(), y, &out_shape);
-    }
-    let out = Tensor::uninit(first.device(), &out_shape, "concat")?;
-    let outer = shape::numel(&out_shape[..axis]);
-    let inner = shape::numel(&out_shape[axis + 1..]);
-    let mut offset = 0;
-    for t in tensors {
-        let len = t.shape()[axis] * inner;
-        copy_blocks(
-            t,
-            &out,
-            outer,
-            len,
-            len,
-            0,
-            total * inner,
-            offset * inner,
-            "concat",
-        )?;
-        offset += t.shape()[axis];
-    }
-    Ok(out)
+    kernels(first.device()).concat(tensors, axis, &out_shape)
 }
 
 /// Splits `x` along `axis` into pieces of `sizes` (which must add up to
@@ -170,42 +145,7 @@ pub fn split(x: &Tensor, axis: usize, sizes: &[usize]) -> Result<Vec<Tensor>> {
             s[axis]
         )));
     }
-    if x.is_cpu() {
-        let parts = cpu::layout::split(&x.host(), s, axis, sizes);
-        return parts
-            .into_iter()
-            .zip(sizes)
-            .map(|(v, &size)| {
-                let mut piece_shape = s.to_vec();
-                piece_shape[axis] = size;
-                Tensor::from_vec(x.device(), v, &piece_shape)
-            })
-            .collect();
-    }
-    let outer = shape::numel(&s[..axis]);
-    let inner = shape::numel(&s[axis + 1..]);
-    let mut offset = 0;
-    let mut pieces = Vec::with_capacity(sizes.len());
-    for &size in sizes {
-        let mut piece_shape = s.to_vec();
-        piece_shape[axis] = size;
-        let piece = Tensor::uninit(x.device(), &piece_shape, "split")?;
-        let len = size * inner;
-        copy_blocks(
-            x,
-            &piece,
-            outer,
-            len,
-            s[axis] * inner,
-            offset * inner,
-            len,
-            0,
-            "split",
-        )?;
-        offset += size;
-        pieces.push(piece);
-    }
-    Ok(pieces)
+    kernels(x.device()).split(x, axis, sizes)
 }
 
 /// Output dimension `i` is input dimension `dims[i]` (NumPy `transpose`).
@@ -222,17 +162,8 @@ pub fn permute(x: &Tensor, dims: &[usize]) -> Result<Tensor> {
             s.len()
         )));
     }
-    let own = shape::strides(s);
     let out_shape: Vec<usize> = dims.iter().map(|&d| s[d]).collect();
-    if x.is_cpu() {
-        return Tensor::from_vec(
-            x.device(),
-            cpu::layout::permute(&x.host(), s, dims),
-            &out_shape,
-        );
-    }
-    let strides: Vec<usize> = dims.iter().map(|&d| own[d]).collect();
-    gather(x, &out_shape, &strides, &out_shape, "permute")
+    kernels(x.device()).permute(x, dims, &out_shape)
 }
 
 /// The permutation that undoes `dims`: `permute(permute(x, dims),
@@ -270,17 +201,7 @@ pub fn pixel_shuffle(x: &Tensor, r: usize) -> Result<Tensor> {
         )));
     }
     let c = cin / (r * r);
-    if x.is_cpu() {
-        return Tensor::from_vec(
-            x.device(),
-            cpu::layout::pixel_shuffle(&x.host(), x.shape(), r),
-            &[n, c, h * r, w * r],
-        );
-    }
-    // x as [N·C, i, j, h, w]; the output walks [N·C, h, i, w, j].
-    let view = [n * c, h, r, w, r];
-    let strides = [r * r * h * w, w, r * h * w, 1, h * w];
-    gather(x, &view, &strides, &[n, c, h * r, w * r], "pixel_shuffle")
+    kernels(x.device()).pixel_shuffle(x, r, &[n, c, h * r, w * r])
 }
 
 /// [N, C, H·r, W·r] → [N, C·r², H, W], the inverse (and backward) of
@@ -294,17 +215,7 @@ pub fn pixel_unshuffle(x: &Tensor, r: usize) -> Result<Tensor> {
         )));
     }
     let (h, w) = (hr / r, wr / r);
-    if x.is_cpu() {
-        return Tensor::from_vec(
-            x.device(),
-            cpu::layout::pixel_unshuffle(&x.host(), x.shape(), r),
-            &[n, c * r * r, h, w],
-        );
-    }
-    // x as [N·C, h, i, w, j]; the output walks [N·C, i, j, h, w].
-    let view = [n * c, r, r, h, w];
-    let strides = [hr * wr, wr, 1, r * wr, r];
-    gather(x, &view, &strides, &[n, c * r * r, h, w], "pixel_unshuffle")
+    kernels(x.device()).pixel_unshuffle(x, r, &[n, c * r * r, h, w])
 }
 
 /// Materialises `x` broadcast (NumPy rules) to `shape`.
@@ -317,15 +228,7 @@ pub fn broadcast_to(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
             x.shape()
         )));
     }
-    if x.is_cpu() {
-        return Tensor::from_vec(
-            x.device(),
-            cpu::layout::broadcast_to(&x.host(), x.shape(), shape),
-            shape,
-        );
-    }
-    let strides = shape::broadcast_strides(x.shape(), shape);
-    gather(x, shape, &strides, shape, "broadcast_to")
+    kernels(x.device()).broadcast_to(x, shape)
 }
 
 /// Sums `x` down to `shape`, a shape that broadcasts to `x.shape()`: over
@@ -340,18 +243,7 @@ pub fn sum_to_shape(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
             "sum_to_shape: {xs:?} cannot be summed to {shape:?} (it must broadcast to {xs:?})"
         )));
     }
-    if x.is_cpu() {
-        return Tensor::from_vec(
-            x.device(),
-            cpu::layout::sum_to_shape(&x.host(), xs, shape),
-            shape,
-        );
-    }
-    let pad = xs.len() - shape.len();
-    let reduce: Vec<bool> = (0..xs.len())
-        .map(|d| d < pad || (shape[d - pad] == 1 && xs[d] != 1))
-        .collect();
-    reduce_dims(x, &reduce, shape, 1.0, "sum_to_shape")
+    kernels(x.device()).sum_to_shape(x, shape)
 }
 
 /// out = scale · Σ of `x` over the dimensions flagged in `reduce`; `out_shape`
@@ -369,4 +261,178 @@ pub(crate) fn reduce_dims(
         return crate::ops::unary(x, crate::ops::UnaryOp::MulScalar(scale))?.reshape(out_shape);
     }
     crate::ops::reduce::reduce_scaled(op, x, &axes, true, scale)?.reshape(out_shape)
+}
+
+/// The layout kernels of a backend, given checked arguments.
+pub(crate) trait LayoutKernels {
+    /// `out_shape` is the concatenation's shape.
+    fn concat(&self, tensors: &[&Tensor], axis: usize, out_shape: &[usize]) -> Result<Tensor>;
+    /// `sizes` add up to `x.shape()[axis]`.
+    fn split(&self, x: &Tensor, axis: usize, sizes: &[usize]) -> Result<Vec<Tensor>>;
+    /// `out_shape` is `x`'s shape permuted by `dims`.
+    fn permute(&self, x: &Tensor, dims: &[usize], out_shape: &[usize]) -> Result<Tensor>;
+    fn pixel_shuffle(&self, x: &Tensor, r: usize, out_shape: &[usize; 4]) -> Result<Tensor>;
+    fn pixel_unshuffle(&self, x: &Tensor, r: usize, out_shape: &[usize; 4]) -> Result<Tensor>;
+    /// `x`'s shape broadcasts to `shape`.
+    fn broadcast_to(&self, x: &Tensor, shape: &[usize]) -> Result<Tensor>;
+    /// `shape` broadcasts to `x`'s shape.
+    fn sum_to_shape(&self, x: &Tensor, shape: &[usize]) -> Result<Tensor>;
+}
+
+impl LayoutKernels for Native {
+    fn concat(&self, tensors: &[&Tensor], axis: usize, out_shape: &[usize]) -> Result<Tensor> {
+        let shapes: Vec<&[usize]> = tensors.iter().map(|t| t.shape()).collect();
+        let hosts: Vec<_> = tensors.iter().map(|t| t.host()).collect();
+        let slices: Vec<&[f32]> = hosts.iter().map(|h| h.as_slice()).collect();
+        let y = cpu::layout::concat(&slices, &shapes, axis);
+        drop(hosts);
+        Tensor::from_vec(tensors[0].device(), y, out_shape)
+    }
+
+    fn split(&self, x: &Tensor, axis: usize, sizes: &[usize]) -> Result<Vec<Tensor>> {
+        let s = x.shape();
+        let parts = cpu::layout::split(&x.host(), s, axis, sizes);
+        parts
+            .into_iter()
+            .zip(sizes)
+            .map(|(v, &size)| {
+                let mut piece_shape = s.to_vec();
+                piece_shape[axis] = size;
+                Tensor::from_vec(x.device(), v, &piece_shape)
+            })
+            .collect()
+    }
+
+    fn permute(&self, x: &Tensor, dims: &[usize], out_shape: &[usize]) -> Result<Tensor> {
+        Tensor::from_vec(
+            x.device(),
+            cpu::layout::permute(&x.host(), x.shape(), dims),
+            out_shape,
+        )
+    }
+
+    fn pixel_shuffle(&self, x: &Tensor, r: usize, out_shape: &[usize; 4]) -> Result<Tensor> {
+        Tensor::from_vec(
+            x.device(),
+            cpu::layout::pixel_shuffle(&x.host(), x.shape(), r),
+            out_shape,
+        )
+    }
+
+    fn pixel_unshuffle(&self, x: &Tensor, r: usize, out_shape: &[usize; 4]) -> Result<Tensor> {
+        Tensor::from_vec(
+            x.device(),
+            cpu::layout::pixel_unshuffle(&x.host(), x.shape(), r),
+            out_shape,
+        )
+    }
+
+    fn broadcast_to(&self, x: &Tensor, shape: &[usize]) -> Result<Tensor> {
+        Tensor::from_vec(
+            x.device(),
+            cpu::layout::broadcast_to(&x.host(), x.shape(), shape),
+            shape,
+        )
+    }
+
+    fn sum_to_shape(&self, x: &Tensor, shape: &[usize]) -> Result<Tensor> {
+        Tensor::from_vec(
+            x.device(),
+            cpu::layout::sum_to_shape(&x.host(), x.shape(), shape),
+            shape,
+        )
+    }
+}
+
+impl LayoutKernels for Wgpu {
+    fn concat(&self, tensors: &[&Tensor], axis: usize, out_shape: &[usize]) -> Result<Tensor> {
+        let first = tensors[0];
+        let total = out_shape[axis];
+        let out = Tensor::uninit(first.device(), out_shape, "concat")?;
+        let outer = shape::numel(&out_shape[..axis]);
+        let inner = shape::numel(&out_shape[axis + 1..]);
+        let mut offset = 0;
+        for t in tensors {
+            let len = t.shape()[axis] * inner;
+            copy_blocks(
+                t,
+                &out,
+                outer,
+                len,
+                len,
+                0,
+                total * inner,
+                offset * inner,
+                "concat",
+            )?;
+            offset += t.shape()[axis];
+        }
+        Ok(out)
+    }
+
+    fn split(&self, x: &Tensor, axis: usize, sizes: &[usize]) -> Result<Vec<Tensor>> {
+        let s = x.shape();
+        let outer = shape::numel(&s[..axis]);
+        let inner = shape::numel(&s[axis + 1..]);
+        let mut offset = 0;
+        let mut pieces = Vec::with_capacity(sizes.len());
+        for &size in sizes {
+            let mut piece_shape = s.to_vec();
+            piece_shape[axis] = size;
+            let piece = Tensor::uninit(x.device(), &piece_shape, "split")?;
+            let len = size * inner;
+            copy_blocks(
+                x,
+                &piece,
+                outer,
+                len,
+                s[axis] * inner,
+                offset * inner,
+                len,
+                0,
+                "split",
+            )?;
+            offset += size;
+            pieces.push(piece);
+        }
+        Ok(pieces)
+    }
+
+    fn permute(&self, x: &Tensor, dims: &[usize], out_shape: &[usize]) -> Result<Tensor> {
+        let own = shape::strides(x.shape());
+        let strides: Vec<usize> = dims.iter().map(|&d| own[d]).collect();
+        gather(x, out_shape, &strides, out_shape, "permute")
+    }
+
+    fn pixel_shuffle(&self, x: &Tensor, r: usize, out_shape: &[usize; 4]) -> Result<Tensor> {
+        let [n, c, hr, wr] = *out_shape;
+        let (h, w) = (hr / r, wr / r);
+        // x as [N·C, i, j, h, w]; the output walks [N·C, h, i, w, j].
+        let view = [n * c, h, r, w, r];
+        let strides = [r * r * h * w, w, r * h * w, 1, h * w];
+        gather(x, &view, &strides, out_shape, "pixel_shuffle")
+    }
+
+    fn pixel_unshuffle(&self, x: &Tensor, r: usize, out_shape: &[usize; 4]) -> Result<Tensor> {
+        let [n, c, hr, wr] = check_image("pixel_unshuffle", x)?;
+        let (h, w) = (hr / r, wr / r);
+        // x as [N·C, h, i, w, j]; the output walks [N·C, i, j, h, w].
+        let view = [n * c, r, r, h, w];
+        let strides = [hr * wr, wr, 1, r * wr, r];
+        gather(x, &view, &strides, out_shape, "pixel_unshuffle")
+    }
+
+    fn broadcast_to(&self, x: &Tensor, shape: &[usize]) -> Result<Tensor> {
+        let strides = shape::broadcast_strides(x.shape(), shape);
+        gather(x, shape, &strides, shape, "broadcast_to")
+    }
+
+    fn sum_to_shape(&self, x: &Tensor, shape: &[usize]) -> Result<Tensor> {
+        let xs = x.shape();
+        let pad = xs.len() - shape.len();
+        let reduce: Vec<bool> = (0..xs.len())
+            .map(|d| d < pad || (shape[d - pad] == 1 && xs[d] != 1))
+            .collect();
+        reduce_dims(x, &reduce, shape, 1.0, "sum_to_shape")
+    }
 }

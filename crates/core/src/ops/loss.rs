@@ -14,6 +14,7 @@
 //! (C[a, b] = cos(2π·ab/L), both symmetric), F = (C_H − iS_H)·d·(C_W − iS_W):
 //! the transforms are matrix products with the planes, batched over them.
 
+use crate::backend::{kernels, Native, Wgpu};
 use crate::cpu;
 use crate::error::{Error, Result};
 use crate::ops::reduce::{chunking, reduce_scaled, u32_arg, workgroup_grid};
@@ -26,7 +27,7 @@ pub const CHARBONNIER_EPS: f32 = 1e-3;
 pub const FFT_LOSS_EPS: f32 = 1e-12;
 
 /// A loss that is the mean of `forward(d, s)`; `backward(d, s)` is its derivative in d.
-struct Pointwise {
+pub(crate) struct Pointwise {
     name: &'static str,
     forward: &'static str,
     backward: &'static str,
@@ -89,29 +90,7 @@ fn finish(op: &str, partials: &Tensor, scale: f32) -> Result<Tensor> {
 fn pointwise(pred: &Tensor, target: &Tensor, loss: &Pointwise, s: f32) -> Result<Tensor> {
     let op = format!("{}_loss", loss.name);
     let n = check_pair(&op, pred, target)?;
-    let dev = pred.device();
-    if pred.is_cpu() {
-        let (p, t) = (pred.host(), target.host());
-        let v = match loss.name {
-            "l1" => cpu::loss::l1_loss(&p, &t),
-            "mse" => cpu::loss::mse_loss(&p, &t),
-            _ => cpu::loss::charbonnier_loss(&p, &t, s),
-        };
-        return Tensor::from_vec(dev, vec![v], &[1]);
-    }
-    let (chunk, groups) = chunking(n);
-    let partials = Tensor::uninit(dev, &[groups], &op)?;
-    let pipeline = dev.pipeline(&format!("loss/{}", loss.name), || {
-        include_str!("../shaders/loss_pointwise.wgsl").replace("EXPR", loss.forward)
-    });
-    let params = [n as u32, chunk as u32, groups as u32, s.to_bits()];
-    dev.dispatch(
-        &pipeline,
-        &params,
-        &[pred.buffer(), target.buffer(), partials.buffer()],
-        workgroup_grid(dev, groups),
-    )?;
-    finish(&op, &partials, (1.0 / n as f64) as f32)
+    kernels(pred.device()).pointwise_loss(pred, target, loss, s, n)
 }
 
 fn pointwise_backward(
@@ -124,29 +103,7 @@ fn pointwise_backward(
     let op = format!("{}_loss_backward", loss.name);
     let n = check_pair(&op, pred, target)?;
     check_grad(&op, grad, pred)?;
-    let dev = pred.device();
-    if pred.is_cpu() {
-        let g = grad.host()[0];
-        let (p, t) = (pred.host(), target.host());
-        let gx = match loss.name {
-            "l1" => cpu::loss::l1_loss_backward(g, &p, &t),
-            "mse" => cpu::loss::mse_loss_backward(g, &p, &t),
-            _ => cpu::loss::charbonnier_loss_backward(g, &p, &t, s),
-        };
-        return Tensor::from_vec(dev, gx, pred.shape());
-    }
-    let gx = Tensor::uninit(dev, pred.shape(), &op)?;
-    let pipeline = dev.pipeline(&format!("loss_backward/{}", loss.name), || {
-        include_str!("../shaders/loss_pointwise_backward.wgsl").replace("EXPR", loss.backward)
-    });
-    let params = [n as u32, ((1.0 / n as f64) as f32).to_bits(), s.to_bits()];
-    dev.dispatch(
-        &pipeline,
-        &params,
-        &[grad.buffer(), pred.buffer(), target.buffer(), gx.buffer()],
-        dev.linear_grid(n),
-    )?;
-    Ok(gx)
+    kernels(pred.device()).pointwise_loss_backward(grad, pred, target, loss, s, n)
 }
 
 fn check_charbonnier_eps(op: &str, eps: f32) -> Result<()> {
@@ -282,34 +239,7 @@ pub fn fft_loss(pred: &Tensor, target: &Tensor) -> Result<Tensor> {
     let op = "fft_loss";
     let n = check_pair(op, pred, target)?;
     let dims = fft_layout(op, pred)?;
-    let (planes, h, w) = dims;
-    if pred.is_cpu() {
-        let v = cpu::loss::fft_loss(&pred.host(), &target.host(), pred.shape());
-        return Tensor::from_vec(pred.device(), vec![v], &[1]);
-    }
-    let blocks = fft_blocks(op, pred, target, dims)?;
-    let dev = pred.device();
-    let (chunk, groups) = chunking(n);
-    let partials = Tensor::uninit(dev, &[groups], op)?;
-    let pipeline = dev.pipeline("loss/fft_modulus", || {
-        include_str!("../shaders/loss_fft_modulus.wgsl").into()
-    });
-    let params = [
-        n as u32,
-        h as u32,
-        w as u32,
-        chunk as u32,
-        groups as u32,
-        FFT_LOSS_EPS.to_bits(),
-    ];
-    debug_assert_eq!(n, planes * h * w);
-    dev.dispatch(
-        &pipeline,
-        &params,
-        &[blocks.buffer(), partials.buffer()],
-        workgroup_grid(dev, groups),
-    )?;
-    finish(op, &partials, (1.0 / n as f64) as f32)
+    kernels(pred.device()).fft_loss(pred, target, n, dims)
 }
 
 /// Gradient of [`fft_loss`] with respect to the prediction: the adjoint DFT
@@ -322,47 +252,243 @@ pub fn fft_loss_backward(grad: &Tensor, pred: &Tensor, target: &Tensor) -> Resul
     let n = check_pair(op, pred, target)?;
     check_grad(op, grad, pred)?;
     let dims = fft_layout(op, pred)?;
-    let (planes, h, w) = dims;
-    if pred.is_cpu() {
+    kernels(pred.device()).fft_loss_backward(grad, pred, target, n, dims)
+}
+
+/// The loss kernels of a backend, given checked operands.
+pub(crate) trait LossKernels {
+    /// The mean of `loss` over the `n` values, as `[1]`.
+    fn pointwise_loss(
+        &self,
+        pred: &Tensor,
+        target: &Tensor,
+        loss: &Pointwise,
+        s: f32,
+        n: usize,
+    ) -> Result<Tensor>;
+    /// Its gradient for the `[1]` upstream `grad`.
+    fn pointwise_loss_backward(
+        &self,
+        grad: &Tensor,
+        pred: &Tensor,
+        target: &Tensor,
+        loss: &Pointwise,
+        s: f32,
+        n: usize,
+    ) -> Result<Tensor>;
+    /// `dims` = (planes, H, W) of the `n` values.
+    fn fft_loss(
+        &self,
+        pred: &Tensor,
+        target: &Tensor,
+        n: usize,
+        dims: (usize, usize, usize),
+    ) -> Result<Tensor>;
+    fn fft_loss_backward(
+        &self,
+        grad: &Tensor,
+        pred: &Tensor,
+        target: &Tensor,
+        n: usize,
+        dims: (usize, usize, usize),
+    ) -> Result<Tensor>;
+}
+
+impl LossKernels for Native {
+    fn pointwise_loss(
+        &self,
+        pred: &Tensor,
+        target: &Tensor,
+        loss: &Pointwise,
+        s: f32,
+        _n: usize,
+    ) -> Result<Tensor> {
+        let dev = pred.device();
+        let (p, t) = (pred.host(), target.host());
+        let v = match loss.name {
+            "l1" => cpu::loss::l1_loss(&p, &t),
+            "mse" => cpu::loss::mse_loss(&p, &t),
+            _ => cpu::loss::charbonnier_loss(&p, &t, s),
+        };
+        Tensor::from_vec(dev, vec![v], &[1])
+    }
+
+    fn pointwise_loss_backward(
+        &self,
+        grad: &Tensor,
+        pred: &Tensor,
+        target: &Tensor,
+        loss: &Pointwise,
+        s: f32,
+        _n: usize,
+    ) -> Result<Tensor> {
+        let dev = pred.device();
+        let g = grad.host()[0];
+        let (p, t) = (pred.host(), target.host());
+        let gx = match loss.name {
+            "l1" => cpu::loss::l1_loss_backward(g, &p, &t),
+            "mse" => cpu::loss::mse_loss_backward(g, &p, &t),
+            _ => cpu::loss::charbonnier_loss_backward(g, &p, &t, s),
+        };
+        Tensor::from_vec(dev, gx, pred.shape())
+    }
+
+    fn fft_loss(
+        &self,
+        pred: &Tensor,
+        target: &Tensor,
+        _n: usize,
+        _dims: (usize, usize, usize),
+    ) -> Result<Tensor> {
+        let v = cpu::loss::fft_loss(&pred.host(), &target.host(), pred.shape());
+        Tensor::from_vec(pred.device(), vec![v], &[1])
+    }
+
+    fn fft_loss_backward(
+        &self,
+        grad: &Tensor,
+        pred: &Tensor,
+        target: &Tensor,
+        _n: usize,
+        _dims: (usize, usize, usize),
+    ) -> Result<Tensor> {
         let gx = cpu::loss::fft_loss_backward(
             grad.host()[0],
             &pred.host(),
             &target.host(),
             pred.shape(),
         );
-        return Tensor::from_vec(pred.device(), gx, pred.shape());
+        Tensor::from_vec(pred.device(), gx, pred.shape())
     }
-    let blocks = fft_blocks(op, pred, target, dims)?;
-    let dev = pred.device();
-    // Gᵀ stacked as [G_rᵀ; G_iᵀ]: [planes, 2W, H], scaled by grad/n.
-    let unit = Tensor::uninit(dev, &[planes, 2 * w, h], op)?;
-    let pipeline = dev.pipeline("loss/fft_normalize", || {
-        include_str!("../shaders/loss_fft_normalize.wgsl").into()
-    });
-    let params = [
-        n as u32,
-        h as u32,
-        w as u32,
-        ((1.0 / n as f64) as f32).to_bits(),
-        FFT_LOSS_EPS.to_bits(),
-    ];
-    dev.dispatch(
-        &pipeline,
-        &params,
-        &[grad.buffer(), blocks.buffer(), unit.buffer()],
-        dev.linear_grid(n),
-    )?;
-    // [G_rᵀ; G_iᵀ]·[C_H | S_H]: the blocks of Qᵀ = Gᵀ(C_H + iS_H).
-    let q_blocks = matmul(&unit, &dft_basis(pred, h, false)?)?;
-    let q = Tensor::uninit(dev, &[planes, h, 2 * w], op)?;
-    let pipeline = dev.pipeline("loss/fft_combine", || {
-        include_str!("../shaders/loss_fft_combine.wgsl").into()
-    });
-    dev.dispatch(
-        &pipeline,
-        &[n as u32, h as u32, w as u32],
-        &[q_blocks.buffer(), q.buffer()],
-        dev.linear_grid(n),
-    )?;
-    matmul(&q, &dft_basis(pred, w, true)?)?.reshape(pred.shape())
+}
+
+impl LossKernels for Wgpu {
+    fn pointwise_loss(
+        &self,
+        pred: &Tensor,
+        target: &Tensor,
+        loss: &Pointwise,
+        s: f32,
+        n: usize,
+    ) -> Result<Tensor> {
+        let op = format!("{}_loss", loss.name);
+        let dev = pred.device();
+        let (chunk, groups) = chunking(n);
+        let partials = Tensor::uninit(dev, &[groups], &op)?;
+        let pipeline = dev.pipeline(&format!("loss/{}", loss.name), || {
+            include_str!("../shaders/loss_pointwise.wgsl").replace("EXPR", loss.forward)
+        });
+        let params = [n as u32, chunk as u32, groups as u32, s.to_bits()];
+        dev.dispatch(
+            &pipeline,
+            &params,
+            &[pred.buffer(), target.buffer(), partials.buffer()],
+            workgroup_grid(dev, groups),
+        )?;
+        finish(&op, &partials, (1.0 / n as f64) as f32)
+    }
+
+    fn pointwise_loss_backward(
+        &self,
+        grad: &Tensor,
+        pred: &Tensor,
+        target: &Tensor,
+        loss: &Pointwise,
+        s: f32,
+        n: usize,
+    ) -> Result<Tensor> {
+        let op = format!("{}_loss_backward", loss.name);
+        let dev = pred.device();
+        let gx = Tensor::uninit(dev, pred.shape(), &op)?;
+        let pipeline = dev.pipeline(&format!("loss_backward/{}", loss.name), || {
+            include_str!("../shaders/loss_pointwise_backward.wgsl").replace("EXPR", loss.backward)
+        });
+        let params = [n as u32, ((1.0 / n as f64) as f32).to_bits(), s.to_bits()];
+        dev.dispatch(
+            &pipeline,
+            &params,
+            &[grad.buffer(), pred.buffer(), target.buffer(), gx.buffer()],
+            dev.linear_grid(n),
+        )?;
+        Ok(gx)
+    }
+
+    fn fft_loss(
+        &self,
+        pred: &Tensor,
+        target: &Tensor,
+        n: usize,
+        dims: (usize, usize, usize),
+    ) -> Result<Tensor> {
+        let op = "fft_loss";
+        let (planes, h, w) = dims;
+        let blocks = fft_blocks(op, pred, target, dims)?;
+        let dev = pred.device();
+        let (chunk, groups) = chunking(n);
+        let partials = Tensor::uninit(dev, &[groups], op)?;
+        let pipeline = dev.pipeline("loss/fft_modulus", || {
+            include_str!("../shaders/loss_fft_modulus.wgsl").into()
+        });
+        let params = [
+            n as u32,
+            h as u32,
+            w as u32,
+            chunk as u32,
+            groups as u32,
+            FFT_LOSS_EPS.to_bits(),
+        ];
+        debug_assert_eq!(n, planes * h * w);
+        dev.dispatch(
+            &pipeline,
+            &params,
+            &[blocks.buffer(), partials.buffer()],
+            workgroup_grid(dev, groups),
+        )?;
+        finish(op, &partials, (1.0 / n as f64) as f32)
+    }
+
+    fn fft_loss_backward(
+        &self,
+        grad: &Tensor,
+        pred: &Tensor,
+        target: &Tensor,
+        n: usize,
+        dims: (usize, usize, usize),
+    ) -> Result<Tensor> {
+        let op = "fft_loss_backward";
+        let (planes, h, w) = dims;
+        let blocks = fft_blocks(op, pred, target, dims)?;
+        let dev = pred.device();
+        // Gᵀ stacked as [G_rᵀ; G_iᵀ]: [planes, 2W, H], scaled by grad/n.
+        let unit = Tensor::uninit(dev, &[planes, 2 * w, h], op)?;
+        let pipeline = dev.pipeline("loss/fft_normalize", || {
+            include_str!("../shaders/loss_fft_normalize.wgsl").into()
+        });
+        let params = [
+            n as u32,
+            h as u32,
+            w as u32,
+            ((1.0 / n as f64) as f32).to_bits(),
+            FFT_LOSS_EPS.to_bits(),
+        ];
+        dev.dispatch(
+            &pipeline,
+            &params,
+            &[grad.buffer(), blocks.buffer(), unit.buffer()],
+            dev.linear_grid(n),
+        )?;
+        // [G_rᵀ; G_iᵀ]·[C_H | S_H]: the blocks of Qᵀ = Gᵀ(C_H + iS_H).
+        let q_blocks = matmul(&unit, &dft_basis(pred, h, false)?)?;
+        let q = Tensor::uninit(dev, &[planes, h, 2 * w], op)?;
+        let pipeline = dev.pipeline("loss/fft_combine", || {
+            include_str!("../shaders/loss_fft_combine.wgsl").into()
+        });
+        dev.dispatch(
+            &pipeline,
+            &[n as u32, h as u32, w as u32],
+            &[q_blocks.buffer(), q.buffer()],
+            dev.linear_grid(n),
+        )?;
+        matmul(&q, &dft_basis(pred, w, true)?)?.reshape(pred.shape())
+    }
 }

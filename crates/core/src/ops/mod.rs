@@ -1,14 +1,18 @@
-//! Tensor ops: host side of the WGSL kernels. Each function checks its
-//! arguments, allocates the output and records its dispatches; nothing is
-//! read back. Forward and backward kernels of an op live in the same file;
-//! the autograd tape decides which to call.
+//! Tensor ops. Each function checks its arguments and computes the output
+//! shapes once, for both backends, then calls its family's kernel trait
+//! (`ActivationKernels`, `ConvKernels`, …) on the backend of the device
+//! (`crate::backend::kernels`). Each file implements its trait twice: for
+//! the native CPU backend over the slice kernels of `crate::cpu`, and for
+//! wgpu, recording WGSL dispatches; nothing is read back. Forward and
+//! backward kernels of an op live in the same file; the autograd tape
+//! decides which to call.
 
 pub mod activation;
 pub mod conv;
-mod elementwise;
+pub(crate) mod elementwise;
 pub mod layout;
 pub mod loss;
-mod matmul;
+pub(crate) mod matmul;
 pub mod neuron;
 pub mod norm;
 pub mod pad;

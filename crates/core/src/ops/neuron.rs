@@ -18,6 +18,7 @@
 //! - A PLIF weight passed to an IF or LIF neuron is refused rather than ignored.
 //! - Soft reset uses V_reset = 0 in the charge and as V[−1] (DESIGN §3).
 
+use crate::backend::{kernels, Native, Wgpu};
 use crate::cpu;
 use crate::error::{Error, Result};
 use crate::ops::reduce::{self, u32_arg};
@@ -204,33 +205,9 @@ pub fn neuron_forward(
 ) -> Result<(Tensor, Tensor)> {
     const OP: &str = "neuron_forward";
     validate(OP, cfg, plif_w, x)?;
-    let (params, n) = common_params(OP, cfg, x.shape())?;
-    let dev = x.device();
-    if x.is_cpu() {
-        let w = plif_w.map(|w| w.host()[0]);
-        let (s, h) = cpu::neuron::neuron_forward(&x.host(), x.shape(), cfg, w);
-        return Ok((
-            Tensor::from_vec(dev, s, x.shape())?,
-            Tensor::from_vec(dev, h, x.shape())?,
-        ));
-    }
-    let spikes = Tensor::uninit(dev, x.shape(), OP)?;
-    let h = Tensor::uninit(dev, x.shape(), OP)?;
-    if x.numel() == 0 {
-        return Ok((spikes, h));
-    }
-    // Non-PLIF kernels never read w; any read-only buffer fills the binding.
-    let w = plif_w.unwrap_or(x);
-    let pipeline = dev.pipeline("neuron/forward", || {
-        include_str!("../shaders/neuron_forward.wgsl").to_string()
-    });
-    dev.dispatch(
-        &pipeline,
-        &params,
-        &[x.buffer(), w.buffer(), spikes.buffer(), h.buffer()],
-        dev.linear_grid(n),
-    )?;
-    Ok((spikes, h))
+    // The uniform also checks the sizes against the kernels' u32 indices.
+    common_params(OP, cfg, x.shape())?;
+    kernels(x.device()).neuron_forward(x, cfg, plif_w)
 }
 
 /// BPTT through all T steps in one dispatch, from the gradient of the spikes
@@ -252,7 +229,52 @@ pub fn neuron_backward(
             h.shape()
         )));
     }
-    if h.is_cpu() {
+    kernels(h.device()).neuron_backward(grad_spikes, h, cfg, plif_w)
+}
+
+/// The neuron kernels of a backend, given checked arguments: all T steps
+/// of the forward, and BPTT through them.
+pub(crate) trait NeuronKernels {
+    /// (spikes, membrane H before fire/reset), both shaped like `x`.
+    fn neuron_forward(
+        &self,
+        x: &Tensor,
+        cfg: &NeuronConfig,
+        plif_w: Option<&Tensor>,
+    ) -> Result<(Tensor, Tensor)>;
+    /// (∂L/∂X, ∂L/∂w for PLIF).
+    fn neuron_backward(
+        &self,
+        grad_spikes: &Tensor,
+        h: &Tensor,
+        cfg: &NeuronConfig,
+        plif_w: Option<&Tensor>,
+    ) -> Result<(Tensor, Option<Tensor>)>;
+}
+
+impl NeuronKernels for Native {
+    fn neuron_forward(
+        &self,
+        x: &Tensor,
+        cfg: &NeuronConfig,
+        plif_w: Option<&Tensor>,
+    ) -> Result<(Tensor, Tensor)> {
+        let dev = x.device();
+        let w = plif_w.map(|w| w.host()[0]);
+        let (s, h) = cpu::neuron::neuron_forward(&x.host(), x.shape(), cfg, w);
+        Ok((
+            Tensor::from_vec(dev, s, x.shape())?,
+            Tensor::from_vec(dev, h, x.shape())?,
+        ))
+    }
+
+    fn neuron_backward(
+        &self,
+        grad_spikes: &Tensor,
+        h: &Tensor,
+        cfg: &NeuronConfig,
+        plif_w: Option<&Tensor>,
+    ) -> Result<(Tensor, Option<Tensor>)> {
         let w = plif_w.map(|w| w.host()[0]);
         let (gx, gw) =
             cpu::neuron::neuron_backward(&grad_spikes.host(), &h.host(), h.shape(), cfg, w);
@@ -260,50 +282,90 @@ pub fn neuron_backward(
             Some(v) => Some(Tensor::from_vec(h.device(), vec![v], &[1])?),
             None => None,
         };
-        return Ok((Tensor::from_vec(h.device(), gx, h.shape())?, gw));
+        Ok((Tensor::from_vec(h.device(), gx, h.shape())?, gw))
     }
-    let (mut params, n) = common_params(OP, cfg, h.shape())?;
-    params.extend([
-        cfg.detach_reset as u32,
-        cfg.surrogate.id(),
-        cfg.surrogate.alpha().to_bits(),
-    ]);
-    let dev = h.device();
-    let grad_x = Tensor::uninit(dev, h.shape(), OP)?;
-    let plif = plif_w.is_some();
-    if h.numel() == 0 {
+}
+
+impl NeuronKernels for Wgpu {
+    fn neuron_forward(
+        &self,
+        x: &Tensor,
+        cfg: &NeuronConfig,
+        plif_w: Option<&Tensor>,
+    ) -> Result<(Tensor, Tensor)> {
+        const OP: &str = "neuron_forward";
+        let (params, n) = common_params(OP, cfg, x.shape())?;
+        let dev = x.device();
+        let spikes = Tensor::uninit(dev, x.shape(), OP)?;
+        let h = Tensor::uninit(dev, x.shape(), OP)?;
+        if x.numel() == 0 {
+            return Ok((spikes, h));
+        }
+        // Non-PLIF kernels never read w; any read-only buffer fills the binding.
+        let w = plif_w.unwrap_or(x);
+        let pipeline = dev.pipeline("neuron/forward", || {
+            include_str!("../shaders/neuron_forward.wgsl").to_string()
+        });
+        dev.dispatch(
+            &pipeline,
+            &params,
+            &[x.buffer(), w.buffer(), spikes.buffer(), h.buffer()],
+            dev.linear_grid(n),
+        )?;
+        Ok((spikes, h))
+    }
+
+    fn neuron_backward(
+        &self,
+        grad_spikes: &Tensor,
+        h: &Tensor,
+        cfg: &NeuronConfig,
+        plif_w: Option<&Tensor>,
+    ) -> Result<(Tensor, Option<Tensor>)> {
+        const OP: &str = "neuron_backward";
+        let (mut params, n) = common_params(OP, cfg, h.shape())?;
+        params.extend([
+            cfg.detach_reset as u32,
+            cfg.surrogate.id(),
+            cfg.surrogate.alpha().to_bits(),
+        ]);
+        let dev = h.device();
+        let grad_x = Tensor::uninit(dev, h.shape(), OP)?;
+        let plif = plif_w.is_some();
+        if h.numel() == 0 {
+            let grad_w = if plif {
+                Some(Tensor::zeros(dev, &[1])?)
+            } else {
+                None
+            };
+            return Ok((grad_x, grad_w));
+        }
+        // Per-neuron partial sums of ∂L/∂w; a one-value stand-in when not PLIF,
+        // since the binding must exist (the kernel does not write it then).
+        let partial = Tensor::uninit(dev, &[if plif { n } else { 1 }], OP)?;
+        let w = plif_w.unwrap_or(h);
+        let pipeline = dev.pipeline("neuron/backward", || {
+            include_str!("../shaders/neuron_backward.wgsl").to_string()
+        });
+        dev.dispatch(
+            &pipeline,
+            &params,
+            &[
+                grad_spikes.buffer(),
+                h.buffer(),
+                w.buffer(),
+                grad_x.buffer(),
+                partial.buffer(),
+            ],
+            dev.linear_grid(n),
+        )?;
         let grad_w = if plif {
-            Some(Tensor::zeros(dev, &[1])?)
+            Some(reduce::sum_all(&partial)?)
         } else {
             None
         };
-        return Ok((grad_x, grad_w));
+        Ok((grad_x, grad_w))
     }
-    // Per-neuron partial sums of ∂L/∂w; a one-value stand-in when not PLIF,
-    // since the binding must exist (the kernel does not write it then).
-    let partial = Tensor::uninit(dev, &[if plif { n } else { 1 }], OP)?;
-    let w = plif_w.unwrap_or(h);
-    let pipeline = dev.pipeline("neuron/backward", || {
-        include_str!("../shaders/neuron_backward.wgsl").to_string()
-    });
-    dev.dispatch(
-        &pipeline,
-        &params,
-        &[
-            grad_spikes.buffer(),
-            h.buffer(),
-            w.buffer(),
-            grad_x.buffer(),
-            partial.buffer(),
-        ],
-        dev.linear_grid(n),
-    )?;
-    let grad_w = if plif {
-        Some(reduce::sum_all(&partial)?)
-    } else {
-        None
-    };
-    Ok((grad_x, grad_w))
 }
 
 /// The mean of `spikes` (the fraction of neurons·steps that fired) as a `[1]`

@@ -7,6 +7,7 @@
 //! workgroup per (channel, chunk) with a shared-memory tree, then the
 //! partial sums are combined in a second, short pass.
 
+use crate::backend::{kernels, Native, Wgpu};
 use crate::cpu;
 use crate::error::{Error, Result};
 use crate::ops::reduce::{chunking, mean_axes, sum_axes, u32_arg, workgroup_grid};
@@ -166,43 +167,11 @@ pub fn batch_norm_train(
 ) -> Result<(Tensor, Tensor, Tensor)> {
     let op = "batch_norm_train";
     let dims = layout(op, x)?;
-    let (n, c, hw) = dims;
+    let (_, c, _) = dims;
     check_shape(op, "weight", weight, &[c], x)?;
     check_shape(op, "bias", bias, &[c], x)?;
     check_eps(op, eps)?;
-    if x.is_cpu() {
-        let (y, mean, invstd) =
-            cpu::norm::batch_norm_train(&x.host(), x.shape(), &weight.host(), &bias.host(), eps);
-        let dev = x.device();
-        return Ok((
-            Tensor::from_vec(dev, y, x.shape())?,
-            Tensor::from_vec(dev, mean, &[c])?,
-            Tensor::from_vec(dev, invstd, &[c])?,
-        ));
-    }
-    let axes: Vec<usize> = std::iter::once(0).chain(2..x.shape().len()).collect();
-    let mean = mean_axes(x, &axes, false)?;
-    let dev = x.device();
-    let invstd = Tensor::uninit(dev, &[c], op)?;
-    let (sq, lin, groups) = channel_sums(op, x, x, &mean, &mean, Sums::Variance, dims)?;
-    let count = n * hw;
-    let params = [
-        c as u32,
-        groups as u32,
-        ((1.0 / count as f64) as f32).to_bits(),
-        eps.to_bits(),
-    ];
-    let pipeline = dev.pipeline("norm/bn_finalize", || {
-        include_str!("../shaders/norm_bn_finalize.wgsl").into()
-    });
-    dev.dispatch(
-        &pipeline,
-        &params,
-        &[sq.buffer(), lin.buffer(), mean.buffer(), invstd.buffer()],
-        dev.linear_grid(c),
-    )?;
-    let y = bn_apply(op, x, &mean, &invstd, weight, bias, false, eps, dims)?;
-    Ok((y, mean, invstd))
+    kernels(x.device()).batch_norm_train(x, weight, bias, eps, dims)
 }
 
 /// Batch norm in evaluation mode: (x − running_mean)/√(running_var + eps)·weight + bias.
@@ -222,29 +191,7 @@ pub fn batch_norm_eval(
     check_shape(op, "weight", weight, &[c], x)?;
     check_shape(op, "bias", bias, &[c], x)?;
     check_eps(op, eps)?;
-    if x.is_cpu() {
-        let y = cpu::norm::batch_norm_eval(
-            &x.host(),
-            x.shape(),
-            &running_mean.host(),
-            &running_var.host(),
-            &weight.host(),
-            &bias.host(),
-            eps,
-        );
-        return Tensor::from_vec(x.device(), y, x.shape());
-    }
-    bn_apply(
-        op,
-        x,
-        running_mean,
-        running_var,
-        weight,
-        bias,
-        true,
-        eps,
-        dims,
-    )
+    kernels(x.device()).batch_norm_eval(x, running_mean, running_var, weight, bias, eps, dims)
 }
 
 /// Backward of [`batch_norm_train`] with x̂ = (x − mean)·invstd and M = N·hw:
@@ -260,64 +207,12 @@ pub fn batch_norm_backward(
 ) -> Result<(Tensor, Tensor, Tensor)> {
     let op = "batch_norm_backward";
     let dims = layout(op, x)?;
-    let (n, c, hw) = dims;
+    let (_, c, _) = dims;
     check_shape(op, "gradient", grad_out, x.shape(), x)?;
     check_shape(op, "weight", weight, &[c], x)?;
     check_shape(op, "mean", mean, &[c], x)?;
     check_shape(op, "invstd", invstd, &[c], x)?;
-    if x.is_cpu() {
-        let (gx, gw, gb) = cpu::norm::batch_norm_backward(
-            &grad_out.host(),
-            &x.host(),
-            x.shape(),
-            &weight.host(),
-            &mean.host(),
-            &invstd.host(),
-        );
-        let dev = x.device();
-        return Ok((
-            Tensor::from_vec(dev, gx, x.shape())?,
-            Tensor::from_vec(dev, gw, &[c])?,
-            Tensor::from_vec(dev, gb, &[c])?,
-        ));
-    }
-    let (pg, pgx, _) = channel_sums(
-        op,
-        x,
-        grad_out,
-        mean,
-        invstd,
-        Sums::AffineGrads {
-            per_position: false,
-        },
-        dims,
-    )?;
-    let grad_bias = sum_axes(&pg, &[1], false)?;
-    let grad_weight = sum_axes(&pgx, &[1], false)?;
-    let dev = x.device();
-    let gx = Tensor::uninit(dev, x.shape(), op)?;
-    let total = x.numel();
-    let inv_count = (1.0 / (n * hw) as f64) as f32;
-    let params = [total as u32, c as u32, hw as u32, inv_count.to_bits()];
-    let pipeline = dev.pipeline("norm/bn_backward", || {
-        include_str!("../shaders/norm_bn_backward.wgsl").into()
-    });
-    dev.dispatch(
-        &pipeline,
-        &params,
-        &[
-            grad_out.buffer(),
-            x.buffer(),
-            weight.buffer(),
-            mean.buffer(),
-            invstd.buffer(),
-            grad_bias.buffer(),
-            grad_weight.buffer(),
-            gx.buffer(),
-        ],
-        dev.linear_grid(total),
-    )?;
-    Ok((gx, grad_weight, grad_bias))
+    kernels(x.device()).batch_norm_backward(grad_out, x, weight, mean, invstd, dims)
 }
 
 /// Updates the running statistics in place, like PyTorch:
@@ -361,39 +256,14 @@ pub fn batch_norm_update_running(
         )));
     }
     check_eps(op, eps)?;
-    if mean.is_cpu() {
-        cpu::norm::batch_norm_update_running(
-            &mut running_mean.host_mut(),
-            &mut running_var.host_mut(),
-            &mean.host(),
-            &invstd.host(),
-            count,
-            momentum,
-            eps,
-        );
-        return Ok(());
-    }
-    let dev = mean.device();
-    let unbias = (count as f64 / (count - 1) as f64) as f32;
-    let params = [
-        c as u32,
-        momentum.to_bits(),
-        eps.to_bits(),
-        unbias.to_bits(),
-    ];
-    let pipeline = dev.pipeline("norm/bn_running", || {
-        include_str!("../shaders/norm_bn_running.wgsl").into()
-    });
-    dev.dispatch(
-        &pipeline,
-        &params,
-        &[
-            mean.buffer(),
-            invstd.buffer(),
-            running_mean.buffer(),
-            running_var.buffer(),
-        ],
-        dev.linear_grid(c),
+    kernels(mean.device()).batch_norm_update_running(
+        running_mean,
+        running_var,
+        mean,
+        invstd,
+        count,
+        momentum,
+        eps,
     )
 }
 
@@ -411,39 +281,7 @@ pub fn layer_norm(
     check_shape(op, "weight", weight, &[c], x)?;
     check_shape(op, "bias", bias, &[c], x)?;
     check_eps(op, eps)?;
-    let dev = x.device();
-    if x.is_cpu() {
-        let (y, mean, invstd) =
-            cpu::norm::layer_norm(&x.host(), x.shape(), &weight.host(), &bias.host(), eps);
-        let s = stats_shape(x);
-        return Ok((
-            Tensor::from_vec(dev, y, x.shape())?,
-            Tensor::from_vec(dev, mean, &s)?,
-            Tensor::from_vec(dev, invstd, &s)?,
-        ));
-    }
-    let y = Tensor::uninit(dev, x.shape(), op)?;
-    let mean = Tensor::uninit(dev, &stats_shape(x), op)?;
-    let invstd = Tensor::uninit(dev, &stats_shape(x), op)?;
-    let positions = n * hw;
-    let params = [positions as u32, c as u32, hw as u32, eps.to_bits()];
-    let pipeline = dev.pipeline("norm/ln_forward", || {
-        include_str!("../shaders/norm_ln_forward.wgsl").into()
-    });
-    dev.dispatch(
-        &pipeline,
-        &params,
-        &[
-            x.buffer(),
-            weight.buffer(),
-            bias.buffer(),
-            y.buffer(),
-            mean.buffer(),
-            invstd.buffer(),
-        ],
-        dev.linear_grid(positions),
-    )?;
-    Ok((y, mean, invstd))
+    kernels(x.device()).layer_norm(x, weight, bias, eps, (n, c, hw))
 }
 
 /// Backward of [`layer_norm`] with x̂ = (x − mean)·invstd and ĝ = g·weight[c]:
@@ -459,13 +297,202 @@ pub fn layer_norm_backward(
 ) -> Result<(Tensor, Tensor, Tensor)> {
     let op = "layer_norm_backward";
     let dims = layout(op, x)?;
-    let (n, c, hw) = dims;
+    let (_, c, _) = dims;
     check_shape(op, "gradient", grad_out, x.shape(), x)?;
     check_shape(op, "weight", weight, &[c], x)?;
     check_shape(op, "mean", mean, &stats_shape(x), x)?;
     check_shape(op, "invstd", invstd, &stats_shape(x), x)?;
-    let dev = x.device();
-    if x.is_cpu() {
+    kernels(x.device()).layer_norm_backward(grad_out, x, weight, mean, invstd, dims)
+}
+
+/// The normalisation kernels of a backend, given checked shapes; `dims` is
+/// the input viewed as `(N, C, positions)`.
+pub(crate) trait NormKernels {
+    /// (y, mean, invstd).
+    fn batch_norm_train(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        bias: &Tensor,
+        eps: f32,
+        dims: (usize, usize, usize),
+    ) -> Result<(Tensor, Tensor, Tensor)>;
+    #[allow(clippy::too_many_arguments)]
+    fn batch_norm_eval(
+        &self,
+        x: &Tensor,
+        running_mean: &Tensor,
+        running_var: &Tensor,
+        weight: &Tensor,
+        bias: &Tensor,
+        eps: f32,
+        dims: (usize, usize, usize),
+    ) -> Result<Tensor>;
+    /// (grad_x, grad_weight, grad_bias).
+    fn batch_norm_backward(
+        &self,
+        grad_out: &Tensor,
+        x: &Tensor,
+        weight: &Tensor,
+        mean: &Tensor,
+        invstd: &Tensor,
+        dims: (usize, usize, usize),
+    ) -> Result<(Tensor, Tensor, Tensor)>;
+    /// Updates the running statistics in place.
+    #[allow(clippy::too_many_arguments)]
+    fn batch_norm_update_running(
+        &self,
+        running_mean: &Tensor,
+        running_var: &Tensor,
+        mean: &Tensor,
+        invstd: &Tensor,
+        count: usize,
+        momentum: f32,
+        eps: f32,
+    ) -> Result<()>;
+    /// (y, mean, invstd).
+    fn layer_norm(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        bias: &Tensor,
+        eps: f32,
+        dims: (usize, usize, usize),
+    ) -> Result<(Tensor, Tensor, Tensor)>;
+    /// (grad_x, grad_weight, grad_bias).
+    fn layer_norm_backward(
+        &self,
+        grad_out: &Tensor,
+        x: &Tensor,
+        weight: &Tensor,
+        mean: &Tensor,
+        invstd: &Tensor,
+        dims: (usize, usize, usize),
+    ) -> Result<(Tensor, Tensor, Tensor)>;
+}
+
+impl NormKernels for Native {
+    fn batch_norm_train(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        bias: &Tensor,
+        eps: f32,
+        dims: (usize, usize, usize),
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        let c = dims.1;
+        let (y, mean, invstd) =
+            cpu::norm::batch_norm_train(&x.host(), x.shape(), &weight.host(), &bias.host(), eps);
+        let dev = x.device();
+        Ok((
+            Tensor::from_vec(dev, y, x.shape())?,
+            Tensor::from_vec(dev, mean, &[c])?,
+            Tensor::from_vec(dev, invstd, &[c])?,
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn batch_norm_eval(
+        &self,
+        x: &Tensor,
+        running_mean: &Tensor,
+        running_var: &Tensor,
+        weight: &Tensor,
+        bias: &Tensor,
+        eps: f32,
+        _dims: (usize, usize, usize),
+    ) -> Result<Tensor> {
+        let y = cpu::norm::batch_norm_eval(
+            &x.host(),
+            x.shape(),
+            &running_mean.host(),
+            &running_var.host(),
+            &weight.host(),
+            &bias.host(),
+            eps,
+        );
+        Tensor::from_vec(x.device(), y, x.shape())
+    }
+
+    fn batch_norm_backward(
+        &self,
+        grad_out: &Tensor,
+        x: &Tensor,
+        weight: &Tensor,
+        mean: &Tensor,
+        invstd: &Tensor,
+        dims: (usize, usize, usize),
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        let c = dims.1;
+        let (gx, gw, gb) = cpu::norm::batch_norm_backward(
+            &grad_out.host(),
+            &x.host(),
+            x.shape(),
+            &weight.host(),
+            &mean.host(),
+            &invstd.host(),
+        );
+        let dev = x.device();
+        Ok((
+            Tensor::from_vec(dev, gx, x.shape())?,
+            Tensor::from_vec(dev, gw, &[c])?,
+            Tensor::from_vec(dev, gb, &[c])?,
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn batch_norm_update_running(
+        &self,
+        running_mean: &Tensor,
+        running_var: &Tensor,
+        mean: &Tensor,
+        invstd: &Tensor,
+        count: usize,
+        momentum: f32,
+        eps: f32,
+    ) -> Result<()> {
+        cpu::norm::batch_norm_update_running(
+            &mut running_mean.host_mut(),
+            &mut running_var.host_mut(),
+            &mean.host(),
+            &invstd.host(),
+            count,
+            momentum,
+            eps,
+        );
+        Ok(())
+    }
+
+    fn layer_norm(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        bias: &Tensor,
+        eps: f32,
+        _dims: (usize, usize, usize),
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        let dev = x.device();
+        let (y, mean, invstd) =
+            cpu::norm::layer_norm(&x.host(), x.shape(), &weight.host(), &bias.host(), eps);
+        let s = stats_shape(x);
+        Ok((
+            Tensor::from_vec(dev, y, x.shape())?,
+            Tensor::from_vec(dev, mean, &s)?,
+            Tensor::from_vec(dev, invstd, &s)?,
+        ))
+    }
+
+    fn layer_norm_backward(
+        &self,
+        grad_out: &Tensor,
+        x: &Tensor,
+        weight: &Tensor,
+        mean: &Tensor,
+        invstd: &Tensor,
+        dims: (usize, usize, usize),
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        let c = dims.1;
+        let dev = x.device();
         let (gx, gw, gb) = cpu::norm::layer_norm_backward(
             &grad_out.host(),
             &x.host(),
@@ -474,46 +501,243 @@ pub fn layer_norm_backward(
             &mean.host(),
             &invstd.host(),
         );
-        return Ok((
+        Ok((
             Tensor::from_vec(dev, gx, x.shape())?,
             Tensor::from_vec(dev, gw, &[c])?,
             Tensor::from_vec(dev, gb, &[c])?,
-        ));
+        ))
     }
-    let gx = Tensor::uninit(dev, x.shape(), op)?;
-    let positions = n * hw;
-    let params = [
-        positions as u32,
-        c as u32,
-        hw as u32,
-        ((1.0 / c as f64) as f32).to_bits(),
-    ];
-    let pipeline = dev.pipeline("norm/ln_backward", || {
-        include_str!("../shaders/norm_ln_backward.wgsl").into()
-    });
-    dev.dispatch(
-        &pipeline,
-        &params,
-        &[
-            grad_out.buffer(),
-            x.buffer(),
-            weight.buffer(),
-            mean.buffer(),
-            invstd.buffer(),
-            gx.buffer(),
-        ],
-        dev.linear_grid(positions),
-    )?;
-    let (pg, pgx, _) = channel_sums(
-        op,
-        x,
-        grad_out,
-        mean,
-        invstd,
-        Sums::AffineGrads { per_position: true },
-        dims,
-    )?;
-    let grad_bias = sum_axes(&pg, &[1], false)?;
-    let grad_weight = sum_axes(&pgx, &[1], false)?;
-    Ok((gx, grad_weight, grad_bias))
+}
+
+impl NormKernels for Wgpu {
+    fn batch_norm_train(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        bias: &Tensor,
+        eps: f32,
+        dims: (usize, usize, usize),
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        let op = "batch_norm_train";
+        let (n, c, hw) = dims;
+        let axes: Vec<usize> = std::iter::once(0).chain(2..x.shape().len()).collect();
+        let mean = mean_axes(x, &axes, false)?;
+        let dev = x.device();
+        let invstd = Tensor::uninit(dev, &[c], op)?;
+        let (sq, lin, groups) = channel_sums(op, x, x, &mean, &mean, Sums::Variance, dims)?;
+        let count = n * hw;
+        let params = [
+            c as u32,
+            groups as u32,
+            ((1.0 / count as f64) as f32).to_bits(),
+            eps.to_bits(),
+        ];
+        let pipeline = dev.pipeline("norm/bn_finalize", || {
+            include_str!("../shaders/norm_bn_finalize.wgsl").into()
+        });
+        dev.dispatch(
+            &pipeline,
+            &params,
+            &[sq.buffer(), lin.buffer(), mean.buffer(), invstd.buffer()],
+            dev.linear_grid(c),
+        )?;
+        let y = bn_apply(op, x, &mean, &invstd, weight, bias, false, eps, dims)?;
+        Ok((y, mean, invstd))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn batch_norm_eval(
+        &self,
+        x: &Tensor,
+        running_mean: &Tensor,
+        running_var: &Tensor,
+        weight: &Tensor,
+        bias: &Tensor,
+        eps: f32,
+        dims: (usize, usize, usize),
+    ) -> Result<Tensor> {
+        let op = "batch_norm_eval";
+        bn_apply(
+            op,
+            x,
+            running_mean,
+            running_var,
+            weight,
+            bias,
+            true,
+            eps,
+            dims,
+        )
+    }
+
+    fn batch_norm_backward(
+        &self,
+        grad_out: &Tensor,
+        x: &Tensor,
+        weight: &Tensor,
+        mean: &Tensor,
+        invstd: &Tensor,
+        dims: (usize, usize, usize),
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        let op = "batch_norm_backward";
+        let (n, c, hw) = dims;
+        let (pg, pgx, _) = channel_sums(
+            op,
+            x,
+            grad_out,
+            mean,
+            invstd,
+            Sums::AffineGrads {
+                per_position: false,
+            },
+            dims,
+        )?;
+        let grad_bias = sum_axes(&pg, &[1], false)?;
+        let grad_weight = sum_axes(&pgx, &[1], false)?;
+        let dev = x.device();
+        let gx = Tensor::uninit(dev, x.shape(), op)?;
+        let total = x.numel();
+        let inv_count = (1.0 / (n * hw) as f64) as f32;
+        let params = [total as u32, c as u32, hw as u32, inv_count.to_bits()];
+        let pipeline = dev.pipeline("norm/bn_backward", || {
+            include_str!("../shaders/norm_bn_backward.wgsl").into()
+        });
+        dev.dispatch(
+            &pipeline,
+            &params,
+            &[
+                grad_out.buffer(),
+                x.buffer(),
+                weight.buffer(),
+                mean.buffer(),
+                invstd.buffer(),
+                grad_bias.buffer(),
+                grad_weight.buffer(),
+                gx.buffer(),
+            ],
+            dev.linear_grid(total),
+        )?;
+        Ok((gx, grad_weight, grad_bias))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn batch_norm_update_running(
+        &self,
+        running_mean: &Tensor,
+        running_var: &Tensor,
+        mean: &Tensor,
+        invstd: &Tensor,
+        count: usize,
+        momentum: f32,
+        eps: f32,
+    ) -> Result<()> {
+        let c = mean.numel();
+        let dev = mean.device();
+        let unbias = (count as f64 / (count - 1) as f64) as f32;
+        let params = [
+            c as u32,
+            momentum.to_bits(),
+            eps.to_bits(),
+            unbias.to_bits(),
+        ];
+        let pipeline = dev.pipeline("norm/bn_running", || {
+            include_str!("../shaders/norm_bn_running.wgsl").into()
+        });
+        dev.dispatch(
+            &pipeline,
+            &params,
+            &[
+                mean.buffer(),
+                invstd.buffer(),
+                running_mean.buffer(),
+                running_var.buffer(),
+            ],
+            dev.linear_grid(c),
+        )
+    }
+
+    fn layer_norm(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        bias: &Tensor,
+        eps: f32,
+        dims: (usize, usize, usize),
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        let op = "layer_norm";
+        let (n, c, hw) = dims;
+        let dev = x.device();
+        let y = Tensor::uninit(dev, x.shape(), op)?;
+        let mean = Tensor::uninit(dev, &stats_shape(x), op)?;
+        let invstd = Tensor::uninit(dev, &stats_shape(x), op)?;
+        let positions = n * hw;
+        let params = [positions as u32, c as u32, hw as u32, eps.to_bits()];
+        let pipeline = dev.pipeline("norm/ln_forward", || {
+            include_str!("../shaders/norm_ln_forward.wgsl").into()
+        });
+        dev.dispatch(
+            &pipeline,
+            &params,
+            &[
+                x.buffer(),
+                weight.buffer(),
+                bias.buffer(),
+                y.buffer(),
+                mean.buffer(),
+                invstd.buffer(),
+            ],
+            dev.linear_grid(positions),
+        )?;
+        Ok((y, mean, invstd))
+    }
+
+    fn layer_norm_backward(
+        &self,
+        grad_out: &Tensor,
+        x: &Tensor,
+        weight: &Tensor,
+        mean: &Tensor,
+        invstd: &Tensor,
+        dims: (usize, usize, usize),
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        let op = "layer_norm_backward";
+        let (n, c, hw) = dims;
+        let dev = x.device();
+        let gx = Tensor::uninit(dev, x.shape(), op)?;
+        let positions = n * hw;
+        let params = [
+            positions as u32,
+            c as u32,
+            hw as u32,
+            ((1.0 / c as f64) as f32).to_bits(),
+        ];
+        let pipeline = dev.pipeline("norm/ln_backward", || {
+            include_str!("../shaders/norm_ln_backward.wgsl").into()
+        });
+        dev.dispatch(
+            &pipeline,
+            &params,
+            &[
+                grad_out.buffer(),
+                x.buffer(),
+                weight.buffer(),
+                mean.buffer(),
+                invstd.buffer(),
+                gx.buffer(),
+            ],
+            dev.linear_grid(positions),
+        )?;
+        let (pg, pgx, _) = channel_sums(
+            op,
+            x,
+            grad_out,
+            mean,
+            invstd,
+            Sums::AffineGrads { per_position: true },
+            dims,
+        )?;
+        let grad_bias = sum_axes(&pg, &[1], false)?;
+        let grad_weight = sum_axes(&pgx, &[1], false)?;
+        Ok((gx, grad_weight, grad_bias))
+    }
 }

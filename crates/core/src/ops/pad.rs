@@ -4,6 +4,7 @@
 //! (one invocation per input pixel, no atomics) of the up to 3 × 3 padded
 //! positions that read each pixel.
 
+use crate::backend::{kernels, Native, Wgpu};
 use crate::cpu;
 use crate::error::{Error, Result};
 use crate::ops::layout::to_u32;
@@ -76,19 +77,7 @@ pub fn pad2d_reflect(x: &Tensor, pad: [usize; 4]) -> Result<Tensor> {
     check_pad(op, x.shape(), pad)?;
     let [n, c, h, w] = image(op, x.shape())?;
     let out_shape = [n, c, h + pad[0] + pad[1], w + pad[2] + pad[3]];
-    if x.is_cpu() {
-        let y = cpu::pad::pad_reflect(&x.host(), x.shape(), pad);
-        return Tensor::from_vec(x.device(), y, &out_shape);
-    }
-    run(
-        op,
-        "pad/reflect",
-        include_str!("../shaders/pad_reflect.wgsl"),
-        x,
-        &out_shape,
-        [h, w],
-        pad,
-    )
+    kernels(x.device()).pad2d_reflect(x, pad, &out_shape)
 }
 
 /// Gradient of [`pad2d_reflect`] for an input of `x_shape`: each input pixel
@@ -108,17 +97,70 @@ pub fn pad2d_reflect_backward(
             grad_out.shape()
         )));
     }
-    if grad_out.is_cpu() {
-        let dx = cpu::pad::pad_reflect_backward(&grad_out.host(), x_shape, pad);
-        return Tensor::from_vec(grad_out.device(), dx, x_shape);
+    kernels(grad_out.device()).pad2d_reflect_backward(grad_out, x_shape, pad)
+}
+
+/// The reflect-padding kernels of a backend, given checked shapes
+/// (`pad` = [top, bottom, left, right]).
+pub(crate) trait PadKernels {
+    /// `out_shape` is `x` padded by `pad`.
+    fn pad2d_reflect(&self, x: &Tensor, pad: [usize; 4], out_shape: &[usize]) -> Result<Tensor>;
+    /// `grad_out` is the padding of an input of `x_shape`.
+    fn pad2d_reflect_backward(
+        &self,
+        grad_out: &Tensor,
+        x_shape: &[usize],
+        pad: [usize; 4],
+    ) -> Result<Tensor>;
+}
+
+impl PadKernels for Native {
+    fn pad2d_reflect(&self, x: &Tensor, pad: [usize; 4], out_shape: &[usize]) -> Result<Tensor> {
+        let y = cpu::pad::pad_reflect(&x.host(), x.shape(), pad);
+        Tensor::from_vec(x.device(), y, out_shape)
     }
-    run(
-        op,
-        "pad/reflect_backward",
-        include_str!("../shaders/pad_reflect_backward.wgsl"),
-        grad_out,
-        x_shape,
-        [h, w],
-        pad,
-    )
+
+    fn pad2d_reflect_backward(
+        &self,
+        grad_out: &Tensor,
+        x_shape: &[usize],
+        pad: [usize; 4],
+    ) -> Result<Tensor> {
+        let dx = cpu::pad::pad_reflect_backward(&grad_out.host(), x_shape, pad);
+        Tensor::from_vec(grad_out.device(), dx, x_shape)
+    }
+}
+
+impl PadKernels for Wgpu {
+    fn pad2d_reflect(&self, x: &Tensor, pad: [usize; 4], out_shape: &[usize]) -> Result<Tensor> {
+        let [_, _, h, w] = image("pad2d_reflect", x.shape())?;
+        run(
+            "pad2d_reflect",
+            "pad/reflect",
+            include_str!("../shaders/pad_reflect.wgsl"),
+            x,
+            out_shape,
+            [h, w],
+            pad,
+        )
+    }
+
+    fn pad2d_reflect_backward(
+        &self,
+        grad_out: &Tensor,
+        x_shape: &[usize],
+        pad: [usize; 4],
+    ) -> Result<Tensor> {
+        let op = "pad2d_reflect_backward";
+        let [_, _, h, w] = image(op, x_shape)?;
+        run(
+            op,
+            "pad/reflect_backward",
+            include_str!("../shaders/pad_reflect_backward.wgsl"),
+            grad_out,
+            x_shape,
+            [h, w],
+            pad,
+        )
+    }
 }

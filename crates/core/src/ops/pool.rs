@@ -2,6 +2,7 @@
 //! adaptive average pool to 1×1. Backward kernels gather (one invocation per
 //! input pixel sums the outputs whose window holds it), so no atomics.
 
+use crate::backend::{kernels, Native, Wgpu};
 use crate::cpu;
 use crate::error::{Error, Result};
 use crate::ops::layout::{reduce_dims, to_u32};
@@ -11,7 +12,7 @@ use crate::tensor::Tensor;
 const MAX_INDEXED_PLANE: usize = 1 << 24;
 
 /// Pooling geometry after validation.
-struct Window {
+pub(crate) struct Window {
     n: usize,
     c: usize,
     h: usize,
@@ -119,23 +120,7 @@ pub fn avg_pool2d(
 ) -> Result<Tensor> {
     let op = "avg_pool2d";
     let win = Window::new(op, x.shape(), kernel, stride, padding)?;
-    let dev = x.device();
-    if x.is_cpu() {
-        let y = cpu::pool::avg_pool2d(&x.host(), x.shape(), kernel, stride, padding);
-        return Tensor::from_vec(dev, y, &win.out_shape());
-    }
-    let y = Tensor::uninit(dev, &win.out_shape(), op)?;
-    let n = y.numel();
-    let pipeline = dev.pipeline("pool/avg", || {
-        include_str!("../shaders/pool_avg.wgsl").into()
-    });
-    dev.dispatch(
-        &pipeline,
-        &win.params(op, n)?,
-        &[x.buffer(), y.buffer()],
-        dev.linear_grid(n),
-    )?;
-    Ok(y)
+    kernels(x.device()).avg_pool2d(x, &win)
 }
 
 /// Gradient of [`avg_pool2d`] with respect to its input of shape `x_shape`.
@@ -149,23 +134,7 @@ pub fn avg_pool2d_backward(
     let op = "avg_pool2d_backward";
     let win = Window::new(op, x_shape, kernel, stride, padding)?;
     win.check_grad(op, "grad_out", grad_out)?;
-    let dev = grad_out.device();
-    if grad_out.is_cpu() {
-        let dx = cpu::pool::avg_pool2d_backward(&grad_out.host(), x_shape, kernel, stride, padding);
-        return Tensor::from_vec(dev, dx, x_shape);
-    }
-    let dx = Tensor::uninit(dev, x_shape, op)?;
-    let n = dx.numel();
-    let pipeline = dev.pipeline("pool/avg_backward", || {
-        include_str!("../shaders/pool_avg_backward.wgsl").into()
-    });
-    dev.dispatch(
-        &pipeline,
-        &win.params(op, n)?,
-        &[grad_out.buffer(), dx.buffer()],
-        dev.linear_grid(n),
-    )?;
-    Ok(dx)
+    kernels(grad_out.device()).avg_pool2d_backward(grad_out, x_shape, &win)
 }
 
 /// Max pooling (padded taps never win). Returns the output and, per output,
@@ -187,27 +156,7 @@ pub fn max_pool2d(
             x.shape()
         )));
     }
-    let dev = x.device();
-    if x.is_cpu() {
-        let (y, idx) = cpu::pool::max_pool2d(&x.host(), x.shape(), kernel, stride, padding);
-        return Ok((
-            Tensor::from_vec(dev, y, &win.out_shape())?,
-            Tensor::from_vec(dev, idx, &win.out_shape())?,
-        ));
-    }
-    let y = Tensor::uninit(dev, &win.out_shape(), op)?;
-    let idx = Tensor::uninit(dev, &win.out_shape(), op)?;
-    let n = y.numel();
-    let pipeline = dev.pipeline("pool/max", || {
-        include_str!("../shaders/pool_max.wgsl").into()
-    });
-    dev.dispatch(
-        &pipeline,
-        &win.params(op, n)?,
-        &[x.buffer(), y.buffer(), idx.buffer()],
-        dev.linear_grid(n),
-    )?;
-    Ok((y, idx))
+    kernels(x.device()).max_pool2d(x, &win)
 }
 
 /// Gradient of [`max_pool2d`]: each input pixel sums the gradients of the
@@ -226,30 +175,7 @@ pub fn max_pool2d_backward(
     let win = Window::new(op, x_shape, kernel, stride, padding)?;
     win.check_grad(op, "grad_out", grad_out)?;
     win.check_grad(op, "indices", indices)?;
-    let dev = grad_out.device();
-    if grad_out.is_cpu() {
-        let dx = cpu::pool::max_pool2d_backward(
-            &grad_out.host(),
-            &indices.host(),
-            x_shape,
-            kernel,
-            stride,
-            padding,
-        );
-        return Tensor::from_vec(dev, dx, x_shape);
-    }
-    let dx = Tensor::uninit(dev, x_shape, op)?;
-    let n = dx.numel();
-    let pipeline = dev.pipeline("pool/max_backward", || {
-        include_str!("../shaders/pool_max_backward.wgsl").into()
-    });
-    dev.dispatch(
-        &pipeline,
-        &win.params(op, n)?,
-        &[grad_out.buffer(), indices.buffer(), dx.buffer()],
-        dev.linear_grid(n),
-    )?;
-    Ok(dx)
+    kernels(grad_out.device()).max_pool2d_backward(grad_out, indices, x_shape, &win)
 }
 
 fn image_shape(op: &str, shape: &[usize]) -> Result<[usize; 4]> {
@@ -265,65 +191,250 @@ fn image_shape(op: &str, shape: &[usize]) -> Result<[usize; 4]> {
 /// reduction per plane.
 pub fn adaptive_avg_pool_1x1(x: &Tensor) -> Result<Tensor> {
     let op = "adaptive_avg_pool_1x1";
-    let [n, c, h, w] = image_shape(op, x.shape())?;
+    let [_, _, h, w] = image_shape(op, x.shape())?;
     if h * w == 0 {
         return Err(Error::Shape(format!(
             "{op}: input {:?} has empty planes",
             x.shape()
         )));
     }
-    if x.is_cpu() {
-        return Tensor::from_vec(
-            x.device(),
-            cpu::pool::adaptive_avg_pool_1x1(&x.host(), x.shape()),
-            &[n, c, 1, 1],
-        );
-    }
-    reduce_dims(
-        x,
-        &[false, false, true, true],
-        &[n, c, 1, 1],
-        1.0 / (h * w) as f32,
-        op,
-    )
+    kernels(x.device()).adaptive_avg_pool_1x1(x)
 }
 
 /// Gradient of [`adaptive_avg_pool_1x1`]: dx[n, c, y, x] = g[n, c] / (H·W).
 pub fn adaptive_avg_pool_1x1_backward(grad_out: &Tensor, x_shape: &[usize]) -> Result<Tensor> {
     let op = "adaptive_avg_pool_1x1_backward";
-    let [n, c, h, w] = image_shape(op, x_shape)?;
+    let [n, c, _, _] = image_shape(op, x_shape)?;
     if grad_out.shape() != [n, c, 1, 1] {
         return Err(Error::Shape(format!(
             "{op}: grad_out has shape {:?}, but input {x_shape:?} pools to [{n}, {c}, 1, 1]",
             grad_out.shape()
         )));
     }
-    let dev = grad_out.device();
-    if grad_out.is_cpu() {
-        return Tensor::from_vec(
+    kernels(grad_out.device()).adaptive_avg_pool_1x1_backward(grad_out, x_shape)
+}
+
+/// The pooling kernels of a backend, given checked geometry.
+pub(crate) trait PoolKernels {
+    fn avg_pool2d(&self, x: &Tensor, win: &Window) -> Result<Tensor>;
+    fn avg_pool2d_backward(
+        &self,
+        grad_out: &Tensor,
+        x_shape: &[usize],
+        win: &Window,
+    ) -> Result<Tensor>;
+    /// The output and the flat in-plane index of each output's maximum.
+    fn max_pool2d(&self, x: &Tensor, win: &Window) -> Result<(Tensor, Tensor)>;
+    fn max_pool2d_backward(
+        &self,
+        grad_out: &Tensor,
+        indices: &Tensor,
+        x_shape: &[usize],
+        win: &Window,
+    ) -> Result<Tensor>;
+    /// `x` is NCHW with non-empty planes.
+    fn adaptive_avg_pool_1x1(&self, x: &Tensor) -> Result<Tensor>;
+    /// `grad_out` is `[N, C, 1, 1]` for an input of `x_shape`.
+    fn adaptive_avg_pool_1x1_backward(
+        &self,
+        grad_out: &Tensor,
+        x_shape: &[usize],
+    ) -> Result<Tensor>;
+}
+
+impl PoolKernels for Native {
+    fn avg_pool2d(&self, x: &Tensor, win: &Window) -> Result<Tensor> {
+        let dev = x.device();
+        let (kernel, stride, padding) = (win.kernel, win.stride, win.padding);
+        let y = cpu::pool::avg_pool2d(&x.host(), x.shape(), kernel, stride, padding);
+        Tensor::from_vec(dev, y, &win.out_shape())
+    }
+
+    fn avg_pool2d_backward(
+        &self,
+        grad_out: &Tensor,
+        x_shape: &[usize],
+        win: &Window,
+    ) -> Result<Tensor> {
+        let dev = grad_out.device();
+        let (kernel, stride, padding) = (win.kernel, win.stride, win.padding);
+        let dx = cpu::pool::avg_pool2d_backward(&grad_out.host(), x_shape, kernel, stride, padding);
+        Tensor::from_vec(dev, dx, x_shape)
+    }
+
+    fn max_pool2d(&self, x: &Tensor, win: &Window) -> Result<(Tensor, Tensor)> {
+        let dev = x.device();
+        let (kernel, stride, padding) = (win.kernel, win.stride, win.padding);
+        let (y, idx) = cpu::pool::max_pool2d(&x.host(), x.shape(), kernel, stride, padding);
+        Ok((
+            Tensor::from_vec(dev, y, &win.out_shape())?,
+            Tensor::from_vec(dev, idx, &win.out_shape())?,
+        ))
+    }
+
+    fn max_pool2d_backward(
+        &self,
+        grad_out: &Tensor,
+        indices: &Tensor,
+        x_shape: &[usize],
+        win: &Window,
+    ) -> Result<Tensor> {
+        let dev = grad_out.device();
+        let (kernel, stride, padding) = (win.kernel, win.stride, win.padding);
+        let dx = cpu::pool::max_pool2d_backward(
+            &grad_out.host(),
+            &indices.host(),
+            x_shape,
+            kernel,
+            stride,
+            padding,
+        );
+        Tensor::from_vec(dev, dx, x_shape)
+    }
+
+    fn adaptive_avg_pool_1x1(&self, x: &Tensor) -> Result<Tensor> {
+        let [n, c, _, _] = image_shape("adaptive_avg_pool_1x1", x.shape())?;
+        Tensor::from_vec(
+            x.device(),
+            cpu::pool::adaptive_avg_pool_1x1(&x.host(), x.shape()),
+            &[n, c, 1, 1],
+        )
+    }
+
+    fn adaptive_avg_pool_1x1_backward(
+        &self,
+        grad_out: &Tensor,
+        x_shape: &[usize],
+    ) -> Result<Tensor> {
+        let dev = grad_out.device();
+        Tensor::from_vec(
             dev,
             cpu::pool::adaptive_avg_pool_1x1_backward(&grad_out.host(), x_shape),
             x_shape,
-        );
+        )
     }
-    let dx = Tensor::uninit(dev, x_shape, op)?;
-    let total = dx.numel();
-    if total == 0 {
-        return Ok(dx);
+}
+
+impl PoolKernels for Wgpu {
+    fn avg_pool2d(&self, x: &Tensor, win: &Window) -> Result<Tensor> {
+        let op = "avg_pool2d";
+        let dev = x.device();
+        let y = Tensor::uninit(dev, &win.out_shape(), op)?;
+        let n = y.numel();
+        let pipeline = dev.pipeline("pool/avg", || {
+            include_str!("../shaders/pool_avg.wgsl").into()
+        });
+        dev.dispatch(
+            &pipeline,
+            &win.params(op, n)?,
+            &[x.buffer(), y.buffer()],
+            dev.linear_grid(n),
+        )?;
+        Ok(y)
     }
-    let params = [
-        to_u32(op, "elements", total)?,
-        to_u32(op, "plane", h * w)?,
-        (1.0 / (h * w) as f32).to_bits(),
-    ];
-    let pipeline = dev.pipeline("pool/global_avg_backward", || {
-        include_str!("../shaders/pool_global_avg_backward.wgsl").into()
-    });
-    dev.dispatch(
-        &pipeline,
-        &params,
-        &[grad_out.buffer(), dx.buffer()],
-        dev.linear_grid(total),
-    )?;
-    Ok(dx)
+
+    fn avg_pool2d_backward(
+        &self,
+        grad_out: &Tensor,
+        x_shape: &[usize],
+        win: &Window,
+    ) -> Result<Tensor> {
+        let op = "avg_pool2d_backward";
+        let dev = grad_out.device();
+        let dx = Tensor::uninit(dev, x_shape, op)?;
+        let n = dx.numel();
+        let pipeline = dev.pipeline("pool/avg_backward", || {
+            include_str!("../shaders/pool_avg_backward.wgsl").into()
+        });
+        dev.dispatch(
+            &pipeline,
+            &win.params(op, n)?,
+            &[grad_out.buffer(), dx.buffer()],
+            dev.linear_grid(n),
+        )?;
+        Ok(dx)
+    }
+
+    fn max_pool2d(&self, x: &Tensor, win: &Window) -> Result<(Tensor, Tensor)> {
+        let op = "max_pool2d";
+        let dev = x.device();
+        let y = Tensor::uninit(dev, &win.out_shape(), op)?;
+        let idx = Tensor::uninit(dev, &win.out_shape(), op)?;
+        let n = y.numel();
+        let pipeline = dev.pipeline("pool/max", || {
+            include_str!("../shaders/pool_max.wgsl").into()
+        });
+        dev.dispatch(
+            &pipeline,
+            &win.params(op, n)?,
+            &[x.buffer(), y.buffer(), idx.buffer()],
+            dev.linear_grid(n),
+        )?;
+        Ok((y, idx))
+    }
+
+    fn max_pool2d_backward(
+        &self,
+        grad_out: &Tensor,
+        indices: &Tensor,
+        x_shape: &[usize],
+        win: &Window,
+    ) -> Result<Tensor> {
+        let op = "max_pool2d_backward";
+        let dev = grad_out.device();
+        let dx = Tensor::uninit(dev, x_shape, op)?;
+        let n = dx.numel();
+        let pipeline = dev.pipeline("pool/max_backward", || {
+            include_str!("../shaders/pool_max_backward.wgsl").into()
+        });
+        dev.dispatch(
+            &pipeline,
+            &win.params(op, n)?,
+            &[grad_out.buffer(), indices.buffer(), dx.buffer()],
+            dev.linear_grid(n),
+        )?;
+        Ok(dx)
+    }
+
+    fn adaptive_avg_pool_1x1(&self, x: &Tensor) -> Result<Tensor> {
+        let op = "adaptive_avg_pool_1x1";
+        let [n, c, h, w] = image_shape(op, x.shape())?;
+        reduce_dims(
+            x,
+            &[false, false, true, true],
+            &[n, c, 1, 1],
+            1.0 / (h * w) as f32,
+            op,
+        )
+    }
+
+    fn adaptive_avg_pool_1x1_backward(
+        &self,
+        grad_out: &Tensor,
+        x_shape: &[usize],
+    ) -> Result<Tensor> {
+        let op = "adaptive_avg_pool_1x1_backward";
+        let [_, _, h, w] = image_shape(op, x_shape)?;
+        let dev = grad_out.device();
+        let dx = Tensor::uninit(dev, x_shape, op)?;
+        let total = dx.numel();
+        if total == 0 {
+            return Ok(dx);
+        }
+        let params = [
+            to_u32(op, "elements", total)?,
+            to_u32(op, "plane", h * w)?,
+            (1.0 / (h * w) as f32).to_bits(),
+        ];
+        let pipeline = dev.pipeline("pool/global_avg_backward", || {
+            include_str!("../shaders/pool_global_avg_backward.wgsl").into()
+        });
+        dev.dispatch(
+            &pipeline,
+            &params,
+            &[grad_out.buffer(), dx.buffer()],
+            dev.linear_grid(total),
+        )?;
+        Ok(dx)
+    }
 }

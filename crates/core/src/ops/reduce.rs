@@ -13,6 +13,7 @@
 //! When one chunk is not enough, the per-chunk partial sums `[outputs,
 //! chunks]` are reduced again by the same kernels until one value is left.
 
+use crate::backend::{kernels, Native, Wgpu};
 use crate::cpu;
 use crate::device::{Device, LINEAR_WORKGROUP};
 use crate::error::{Error, Result};
@@ -282,38 +283,15 @@ pub(crate) fn reduce_scaled(
     scale: f32,
 ) -> Result<Tensor> {
     let mask = axis_mask(op, x.shape(), axes)?;
-    if x.is_cpu() {
-        let mut y = cpu::reduce::sum_axes(&x.host(), x.shape(), axes);
-        if scale != 1.0 {
-            y.iter_mut().for_each(|v| *v *= scale);
-        }
-        return Tensor::from_vec(x.device(), y, &output_shape(x.shape(), &mask, keepdim));
-    }
-    // Strides and offsets are u32 in the kernels.
-    u32_arg(op, x.numel())?;
-    let out = Tensor::uninit(x.device(), &output_shape(x.shape(), &mask, keepdim), op)?;
-    run(op, x, Plan::new(x.shape(), &mask), scale, &out)?;
-    Ok(out)
+    let out_shape = output_shape(x.shape(), &mask, keepdim);
+    kernels(x.device()).sum_axes_scaled(op, x, axes, &mask, scale, &out_shape)
 }
 
 /// Maximum over `axes` (−f32::MAX for empty axes), shaped like [`sum_axes`].
 pub fn max_axes(x: &Tensor, axes: &[usize], keepdim: bool) -> Result<Tensor> {
     let mask = axis_mask("max", x.shape(), axes)?;
-    if x.is_cpu() {
-        let y = cpu::reduce::max_axes(&x.host(), x.shape(), axes);
-        return Tensor::from_vec(x.device(), y, &output_shape(x.shape(), &mask, keepdim));
-    }
-    u32_arg("max", x.numel())?;
-    let out = Tensor::uninit(x.device(), &output_shape(x.shape(), &mask, keepdim), "max")?;
-    run_with(
-        "max",
-        x,
-        Plan::new(x.shape(), &mask),
-        1.0,
-        &out,
-        Combine::Max,
-    )?;
-    Ok(out)
+    let out_shape = output_shape(x.shape(), &mask, keepdim);
+    kernels(x.device()).max_axes(x, axes, &mask, &out_shape)
 }
 
 /// Backward of [`max_axes`], PyTorch's `amax` rule: the gradient of each
@@ -337,51 +315,7 @@ pub fn max_axes_backward(
             x.shape()
         )));
     }
-    let dev = x.device();
-    if x.is_cpu() {
-        let gx = cpu::reduce::max_axes_backward(
-            &grad.host(),
-            &x.host(),
-            &max_kept.host(),
-            x.shape(),
-            axes,
-        );
-        return Tensor::from_vec(dev, gx, x.shape());
-    }
-    let n = u32_arg(op, x.numel())?;
-    let pipeline = dev.pipeline("reduce/max_backward", || {
-        format!(
-            "{}{}",
-            include_str!("../shaders/reduce_max_backward.wgsl"),
-            OUTPUT_INDEX
-        )
-    });
-    // Pass 1 marks the elements at their maximum; their count per output
-    // (exact in f32) comes from the sum reduction; pass 2 writes each marked
-    // element its share g / count.
-    let at_max = Tensor::uninit(dev, x.shape(), op)?;
-    dev.dispatch(
-        &pipeline,
-        &broadcast_params(n, x.shape(), &mask, 1),
-        &[
-            x.buffer(),
-            max_kept.buffer(),
-            max_kept.buffer(),
-            at_max.buffer(),
-        ],
-        dev.linear_grid(n as usize),
-    )?;
-    let ties = reduce_scaled(op, &at_max, axes, true, 1.0)?;
-    drop(at_max);
-    let share = super::binary(&grad.reshape(&kept)?, &ties, super::BinaryOp::Div)?;
-    let gx = Tensor::uninit(dev, x.shape(), op)?;
-    dev.dispatch(
-        &pipeline,
-        &broadcast_params(n, x.shape(), &mask, 0),
-        &[x.buffer(), max_kept.buffer(), share.buffer(), gx.buffer()],
-        dev.linear_grid(n as usize),
-    )?;
-    Ok(gx)
+    kernels(x.device()).max_axes_backward(grad, x, max_kept, axes, &mask)
 }
 
 /// Number of values each output of a reduction over `axes` combines.
@@ -460,31 +394,7 @@ fn broadcast_back(
             grad.shape()
         )));
     }
-    let dev = grad.device();
-    if grad.is_cpu() {
-        let mut gx = cpu::reduce::sum_axes_backward(&grad.host(), x_shape, axes);
-        if scale != 1.0 {
-            gx.iter_mut().for_each(|v| *v *= scale);
-        }
-        return Tensor::from_vec(dev, gx, x_shape);
-    }
-    let gx = Tensor::uninit(dev, x_shape, op)?;
-    let n = u32_arg(op, gx.numel())?;
-    let params = broadcast_params(n, x_shape, &mask, scale.to_bits());
-    let pipeline = dev.pipeline("reduce/broadcast", || {
-        format!(
-            "{}{}",
-            include_str!("../shaders/reduce_broadcast.wgsl"),
-            OUTPUT_INDEX
-        )
-    });
-    dev.dispatch(
-        &pipeline,
-        &params,
-        &[grad.buffer(), gx.buffer()],
-        dev.linear_grid(n as usize),
-    )?;
-    Ok(gx)
+    kernels(grad.device()).broadcast_back(op, grad, x_shape, axes, &mask, scale)
 }
 
 /// Backward of [`sum_axes`]: `grad` (the output's shape) copied along the reduced axes.
@@ -521,4 +431,225 @@ pub fn sum_all_backward(grad: &Tensor, x_shape: &[usize]) -> Result<Tensor> {
     }
     let g = grad.reshape(&[1])?;
     broadcast_back("sum_all_backward", &g, &[n], &[0], true, 1.0)?.reshape(x_shape)
+}
+
+/// The reductions of a backend, given checked axes (`mask` flags the
+/// reduced dimensions of the input).
+pub(crate) trait ReduceKernels {
+    /// Σ over `axes` times `scale`, as `out_shape`.
+    fn sum_axes_scaled(
+        &self,
+        op: &str,
+        x: &Tensor,
+        axes: &[usize],
+        mask: &[bool],
+        scale: f32,
+        out_shape: &[usize],
+    ) -> Result<Tensor>;
+    /// Maximum over `axes`, as `out_shape`.
+    fn max_axes(
+        &self,
+        x: &Tensor,
+        axes: &[usize],
+        mask: &[bool],
+        out_shape: &[usize],
+    ) -> Result<Tensor>;
+    /// `max_kept` is the maximum with the axes kept, `grad` one value per output.
+    fn max_axes_backward(
+        &self,
+        grad: &Tensor,
+        x: &Tensor,
+        max_kept: &Tensor,
+        axes: &[usize],
+        mask: &[bool],
+    ) -> Result<Tensor>;
+    /// g_x[i] = scale · grad[o(i)] over an input of `x_shape`.
+    fn broadcast_back(
+        &self,
+        op: &str,
+        grad: &Tensor,
+        x_shape: &[usize],
+        axes: &[usize],
+        mask: &[bool],
+        scale: f32,
+    ) -> Result<Tensor>;
+}
+
+impl ReduceKernels for Native {
+    fn sum_axes_scaled(
+        &self,
+        _op: &str,
+        x: &Tensor,
+        axes: &[usize],
+        _mask: &[bool],
+        scale: f32,
+        out_shape: &[usize],
+    ) -> Result<Tensor> {
+        let mut y = cpu::reduce::sum_axes(&x.host(), x.shape(), axes);
+        if scale != 1.0 {
+            y.iter_mut().for_each(|v| *v *= scale);
+        }
+        Tensor::from_vec(x.device(), y, out_shape)
+    }
+
+    fn max_axes(
+        &self,
+        x: &Tensor,
+        axes: &[usize],
+        _mask: &[bool],
+        out_shape: &[usize],
+    ) -> Result<Tensor> {
+        let y = cpu::reduce::max_axes(&x.host(), x.shape(), axes);
+        Tensor::from_vec(x.device(), y, out_shape)
+    }
+
+    fn max_axes_backward(
+        &self,
+        grad: &Tensor,
+        x: &Tensor,
+        max_kept: &Tensor,
+        axes: &[usize],
+        _mask: &[bool],
+    ) -> Result<Tensor> {
+        let dev = x.device();
+        let gx = cpu::reduce::max_axes_backward(
+            &grad.host(),
+            &x.host(),
+            &max_kept.host(),
+            x.shape(),
+            axes,
+        );
+        Tensor::from_vec(dev, gx, x.shape())
+    }
+
+    fn broadcast_back(
+        &self,
+        _op: &str,
+        grad: &Tensor,
+        x_shape: &[usize],
+        axes: &[usize],
+        _mask: &[bool],
+        scale: f32,
+    ) -> Result<Tensor> {
+        let dev = grad.device();
+        let mut gx = cpu::reduce::sum_axes_backward(&grad.host(), x_shape, axes);
+        if scale != 1.0 {
+            gx.iter_mut().for_each(|v| *v *= scale);
+        }
+        Tensor::from_vec(dev, gx, x_shape)
+    }
+}
+
+impl ReduceKernels for Wgpu {
+    fn sum_axes_scaled(
+        &self,
+        op: &str,
+        x: &Tensor,
+        _axes: &[usize],
+        mask: &[bool],
+        scale: f32,
+        out_shape: &[usize],
+    ) -> Result<Tensor> {
+        // Strides and offsets are u32 in the kernels.
+        u32_arg(op, x.numel())?;
+        let out = Tensor::uninit(x.device(), out_shape, op)?;
+        run(op, x, Plan::new(x.shape(), mask), scale, &out)?;
+        Ok(out)
+    }
+
+    fn max_axes(
+        &self,
+        x: &Tensor,
+        _axes: &[usize],
+        mask: &[bool],
+        out_shape: &[usize],
+    ) -> Result<Tensor> {
+        u32_arg("max", x.numel())?;
+        let out = Tensor::uninit(x.device(), out_shape, "max")?;
+        run_with(
+            "max",
+            x,
+            Plan::new(x.shape(), mask),
+            1.0,
+            &out,
+            Combine::Max,
+        )?;
+        Ok(out)
+    }
+
+    fn max_axes_backward(
+        &self,
+        grad: &Tensor,
+        x: &Tensor,
+        max_kept: &Tensor,
+        axes: &[usize],
+        mask: &[bool],
+    ) -> Result<Tensor> {
+        let op = "max_backward";
+        let kept = output_shape(x.shape(), mask, true);
+        let dev = x.device();
+        let n = u32_arg(op, x.numel())?;
+        let pipeline = dev.pipeline("reduce/max_backward", || {
+            format!(
+                "{}{}",
+                include_str!("../shaders/reduce_max_backward.wgsl"),
+                OUTPUT_INDEX
+            )
+        });
+        // Pass 1 marks the elements at their maximum; their count per output
+        // (exact in f32) comes from the sum reduction; pass 2 writes each marked
+        // element its share g / count.
+        let at_max = Tensor::uninit(dev, x.shape(), op)?;
+        dev.dispatch(
+            &pipeline,
+            &broadcast_params(n, x.shape(), mask, 1),
+            &[
+                x.buffer(),
+                max_kept.buffer(),
+                max_kept.buffer(),
+                at_max.buffer(),
+            ],
+            dev.linear_grid(n as usize),
+        )?;
+        let ties = reduce_scaled(op, &at_max, axes, true, 1.0)?;
+        drop(at_max);
+        let share = super::binary(&grad.reshape(&kept)?, &ties, super::BinaryOp::Div)?;
+        let gx = Tensor::uninit(dev, x.shape(), op)?;
+        dev.dispatch(
+            &pipeline,
+            &broadcast_params(n, x.shape(), mask, 0),
+            &[x.buffer(), max_kept.buffer(), share.buffer(), gx.buffer()],
+            dev.linear_grid(n as usize),
+        )?;
+        Ok(gx)
+    }
+
+    fn broadcast_back(
+        &self,
+        op: &str,
+        grad: &Tensor,
+        x_shape: &[usize],
+        _axes: &[usize],
+        mask: &[bool],
+        scale: f32,
+    ) -> Result<Tensor> {
+        let dev = grad.device();
+        let gx = Tensor::uninit(dev, x_shape, op)?;
+        let n = u32_arg(op, gx.numel())?;
+        let params = broadcast_params(n, x_shape, mask, scale.to_bits());
+        let pipeline = dev.pipeline("reduce/broadcast", || {
+            format!(
+                "{}{}",
+                include_str!("../shaders/reduce_broadcast.wgsl"),
+                OUTPUT_INDEX
+            )
+        });
+        dev.dispatch(
+            &pipeline,
+            &params,
+            &[grad.buffer(), gx.buffer()],
+            dev.linear_grid(n as usize),
+        )?;
+        Ok(gx)
+    }
 }

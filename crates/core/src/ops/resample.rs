@@ -2,6 +2,7 @@
 //! with gather-form backward kernels (one invocation per input pixel, no
 //! atomics).
 
+use crate::backend::{kernels, Native, Wgpu};
 use crate::cpu;
 use crate::error::{Error, Result};
 use crate::ops::layout::to_u32;
@@ -26,8 +27,34 @@ fn run(
     out_shape: &[usize],
     small_hw: [usize; 2],
 ) -> Result<Tensor> {
-    let dev = src.device();
-    if src.is_cpu() {
+    kernels(src.device()).resample(op, key, shader, src, out_shape, small_hw)
+}
+
+/// The ×2 resampling kernels of a backend: `key` names the kernel
+/// (`resample/nearest2x`, `resample/bilinear2x` and their `_backward`),
+/// `shader` is its WGSL, `small_hw` the height and width of the small image.
+pub(crate) trait ResampleKernels {
+    fn resample(
+        &self,
+        op: &str,
+        key: &str,
+        shader: &'static str,
+        src: &Tensor,
+        out_shape: &[usize],
+        small_hw: [usize; 2],
+    ) -> Result<Tensor>;
+}
+
+impl ResampleKernels for Native {
+    fn resample(
+        &self,
+        _op: &str,
+        key: &str,
+        _shader: &'static str,
+        src: &Tensor,
+        out_shape: &[usize],
+        _small_hw: [usize; 2],
+    ) -> Result<Tensor> {
         let v = src.host();
         let y = match key {
             "resample/nearest2x" => cpu::resample::upsample_nearest2x(&v, src.shape()),
@@ -37,23 +64,37 @@ fn run(
             }
             _ => cpu::resample::upsample_bilinear2x_backward(&v, out_shape),
         };
-        return Tensor::from_vec(dev, y, out_shape);
+        Tensor::from_vec(src.device(), y, out_shape)
     }
-    let out = Tensor::uninit(dev, out_shape, op)?;
-    let n = out.numel();
-    let params = [
-        to_u32(op, "elements", n)?,
-        to_u32(op, "height", small_hw[0])?,
-        to_u32(op, "width", small_hw[1])?,
-    ];
-    let pipeline = dev.pipeline(key, || shader.into());
-    dev.dispatch(
-        &pipeline,
-        &params,
-        &[src.buffer(), out.buffer()],
-        dev.linear_grid(n),
-    )?;
-    Ok(out)
+}
+
+impl ResampleKernels for Wgpu {
+    fn resample(
+        &self,
+        op: &str,
+        key: &str,
+        shader: &'static str,
+        src: &Tensor,
+        out_shape: &[usize],
+        small_hw: [usize; 2],
+    ) -> Result<Tensor> {
+        let dev = src.device();
+        let out = Tensor::uninit(dev, out_shape, op)?;
+        let n = out.numel();
+        let params = [
+            to_u32(op, "elements", n)?,
+            to_u32(op, "height", small_hw[0])?,
+            to_u32(op, "width", small_hw[1])?,
+        ];
+        let pipeline = dev.pipeline(key, || shader.into());
+        dev.dispatch(
+            &pipeline,
+            &params,
+            &[src.buffer(), out.buffer()],
+            dev.linear_grid(n),
+        )?;
+        Ok(out)
+    }
 }
 
 /// Nearest-neighbour ×2: [N, C, H, W] → [N, C, 2H, 2W].
