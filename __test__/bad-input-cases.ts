@@ -326,15 +326,15 @@ export const cases: Case[] = [
       ['--quality 0', (dir: string) => ['eval', '--task', 'jpeg', '--quality', '0', '--data', folder(dir, 'val', [16])], /--quality must be an integer ≥ 1 and ≤ 100, got 0/],
       ['--blur 0', (dir: string) => ['eval', '--task', 'deblur', '--blur', '0', '--data', folder(dir, 'val', [16])], /--blur must be a number > 0 and ≤ 32, got 0/],
       ['a grey model for an RGB task (--task derain)', (dir: string) => ['eval', '--task', 'derain', '--model', bundled, '--data', folder(dir, 'val', [16])], /--task derain restores RGB images \(3 channels\), but the model has 1/],
-      ['a task without a bundled model (eval --task jpeg, no --model)', (dir: string) => ['eval', '--task', 'jpeg', '--data', folder(dir, 'val', [16])], /--task jpeg has no bundled model; pass --model CKPT/],
+      ['options without a bundled model (eval --task jpeg --quality 20, no --model)', (dir: string) => ['eval', '--task', 'jpeg', '--quality', '20', '--data', folder(dir, 'val', [16])], /--task jpeg has no bundled model for --quality 20; pass --model CKPT/],
     ] as [string, (dir: string) => string[], RegExp][]
   ).map(([name, setup, message]): Case => ({ name, expect: 'error', setup, message: () => message, outputs: [] })),
   {
-    name: 'restore --task dehaze without --model',
+    name: 'eval --task deblur --blur-kernel motion without --model',
     expect: 'error',
-    setup: (dir) => ['restore', '--task', 'dehaze', write(dir, 'in.png', greyPng(16, 16)), path.join(dir, 'out.png')],
-    message: () => /spikeir restore: --task dehaze has no bundled model; pass --model CKPT/,
-    outputs: ['out.png'],
+    setup: (dir) => ['eval', '--task', 'deblur', '--blur-kernel', 'motion', '--data', folder(dir, 'val', [16]), '--json'],
+    message: () => /spikeir eval: --task deblur has no bundled model for --blur-kernel motion --blur 15; pass --model CKPT/,
+    outputs: [],
   },
   {
     name: '--blur with --task dehaze (which takes no options)',

@@ -1,6 +1,6 @@
 /**
- * Files that ship with the package: the σ = 25 student the README's numbers
- * come from, used when a command is given no `--model`.
+ * Files that ship with the package: the students the README's tables come
+ * from, used when a command is given no `--model`.
  *
  * @module
  */
@@ -8,7 +8,8 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 
 /**
- * The bundled σ = 25 student checkpoint (its sidecar).
+ * A bundled student checkpoint (its sidecar) by file name under `weights/`;
+ * by default the grey σ = 25 one.
  *
  * @example
  * ```ts
@@ -16,8 +17,8 @@ import * as path from 'node:path'
  * console.log(model.numParameters())
  * ```
  */
-export function defaultStudent(): string {
-  const file = path.resolve(__dirname, '..', '..', '..', 'weights', 'spikerir_tiny_sigma25.json')
+export function defaultStudent(name = 'spikerir_tiny_sigma25.json'): string {
+  const file = path.resolve(__dirname, '..', '..', '..', 'weights', name)
   if (!fs.existsSync(file)) {
     throw new Error(`no bundled student at ${file}; pass --model CKPT (train one with 'spikeir distill')`)
   }

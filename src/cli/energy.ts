@@ -15,7 +15,7 @@ import { modelFile, taskFlags, taskFromArgs } from './task'
 export const summary = 'energy estimate of a model (and a teacher) on a real image'
 
 export const flags: Record<string, FlagSpec> = {
-  model: { type: 'string', description: 'checkpoint or published weights; default: the σ = 25 student (--task denoise)' },
+  model: { type: 'string', description: 'checkpoint or published weights; default: the bundled student of the task (weights/)' },
   task: taskFlags['task']!,
   teacher: { type: 'string', description: 'a second model (e.g. DnCNN weights) to compare with' },
   image: { type: 'string', description: 'image to run on (required)' },

@@ -18,7 +18,7 @@ import { modelFile, taskFlags, taskFromArgs } from './task'
 export const summary = 'evaluate a model on a task\'s test images (PSNR/SSIM in the task\'s colour space)'
 
 export const flags: Record<string, FlagSpec> = {
-  model: { type: 'string', description: 'checkpoint (sidecar .json or model .safetensors), or published weights; default: the σ = 25 student (--task denoise)' },
+  model: { type: 'string', description: 'checkpoint (sidecar .json or model .safetensors), or published weights; default: the bundled student of the task (weights/)' },
   data: { type: 'string', description: 'folder of clean images, or of input/ + target/ pairs (default: the task\'s test set in ../shared)' },
   ...taskFlags,
   sigma: { type: 'number', description: 'noise level of --task denoise on the 0–255 scale (default 25)', min: 0, max: 255 },

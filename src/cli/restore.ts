@@ -14,7 +14,7 @@ import { modelFile, taskFlags, taskFromArgs } from './task'
 export const summary = 'restore one image: spikeir restore [--task T] [--model CKPT] IN OUT (alias: denoise)'
 
 export const flags: Record<string, FlagSpec> = {
-  model: { type: 'string', description: 'checkpoint or published weights; default: the σ = 25 student (--task denoise)' },
+  model: { type: 'string', description: 'checkpoint or published weights; default: the bundled student of the task (weights/)' },
   task: taskFlags['task']!,
   tile: { type: 'number', min: 0, integer: true, description: 'restore in overlapping tiles of this side (pixels); default: what fits the device, 0 for the whole image at once' },
 }

@@ -51,16 +51,31 @@ export function taskFromArgs(args: Parsed, channels?: number): TaskSetup {
 }
 
 /**
- * The model a command uses: `--model`, else the bundled student where the
- * task is grey denoising (the one it was trained for); other tasks have no
- * bundled model, which is a usage error naming `--model`.
+ * The model a command uses: `--model`, else the task's bundled student for
+ * its options (`Task.bundled`); options no student was trained for are a
+ * usage error naming `--model`.
  */
 export function modelFile(args: Parsed): string {
   const m = args.flags['model']
   if (typeof m === 'string') return m
-  const name = taskName(args)
-  if (name !== 'denoise') throw new UsageError(`--task ${name} has no bundled model; pass --model CKPT (a checkpoint or published weights)`)
-  return defaultStudent()
+  const setup = taskFromArgs(args)
+  const file = setup.task.bundled(setup.params)
+  if (file === null) {
+    throw new UsageError(`--task ${setup.task.name} has no bundled model for ${describeParams(setup)}; pass --model CKPT (a checkpoint or published weights)`)
+  }
+  return defaultStudent(file)
+}
+
+/** A task's options as flags, for messages. */
+function describeParams(setup: TaskSetup): string {
+  const p = setup.params
+  const parts = [
+    p.sigma !== null ? `--sigma ${Array.isArray(p.sigma) ? p.sigma.join('-') : p.sigma}` : null,
+    p.quality !== null ? `--quality ${p.quality}` : null,
+    p.blurKernel !== null ? `--blur-kernel ${p.blurKernel}` : null,
+    p.blur !== null ? `--blur ${p.blur}` : null,
+  ].filter((x): x is string => x !== null)
+  return parts.length ? parts.join(' ') : 'its defaults'
 }
 
 /** Whether `dir` is a folder (for messages that say what is missing). */

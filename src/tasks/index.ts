@@ -112,6 +112,11 @@ export interface Task {
   hints: { 1: readonly string[] | null; 3: readonly string[] | null }
   /** What the published figure of the default teacher is measured on, for reports. */
   protocol: string
+  /**
+   * The bundled student (a sidecar under `weights/`) used when a command is
+   * given no `--model`, for these options; null where none was trained for them.
+   */
+  bundled: (p: ResolvedParams) => string | null
 }
 
 /**
@@ -169,6 +174,8 @@ export const TASKS: Readonly<Record<TaskName, Task>> = {
     teacher: (c, p) => (c === 3 ? 'cdncnn_b_color.safetensors' : typeof p.sigma === 'number' && [15, 25, 50].includes(p.sigma) ? `dncnn_s_sigma${p.sigma}.safetensors` : 'dncnn_b_gray.safetensors'),
     hints: { 1: DNCNN_HINTS, 3: DNCNN_HINTS },
     protocol: 'noise N(0, (σ/255)²) from seed 1000 + i, not clipped; PSNR/SSIM on grey (BSD68) or RGB (CBSD68)',
+    // The grey σ = 25 student, at any σ (the colour one is weights/spikerir_tiny_color_sigma25.json).
+    bundled: () => 'spikerir_tiny_sigma25.json',
   },
   jpeg: {
     name: 'jpeg',
@@ -185,6 +192,7 @@ export const TASKS: Readonly<Record<TaskName, Task>> = {
     teacher: (c) => (c === 1 ? 'dncnn3.safetensors' : null),
     hints: { 1: DNCNN_HINTS, 3: null },
     protocol: 'the decoded JPEG of each clean image at quality q; PSNR/SSIM on grey (Classic5, LIVE1 grey) or RGB (LIVE1)',
+    bundled: (p) => (p.quality === 10 ? 'spikerir_tiny_jpeg_q10.json' : null),
   },
   derain: {
     name: 'derain',
@@ -205,6 +213,7 @@ export const TASKS: Readonly<Record<TaskName, Task>> = {
     teacher: () => 'prenet_rain100l.safetensors',
     hints: { 1: null, 3: ['encoder1:stage6.conv0', 'decoder1:stage6.h', 'refine:stage6.res5'] },
     protocol: 'Rain100L pairs; output clipped and truncated to 8 bits; PSNR/SSIM on Y (BT.601, MATLAB rgb2ycbcr), full image',
+    bundled: () => 'spikerir_tiny_derain.json',
   },
   dehaze: {
     name: 'dehaze',
@@ -222,6 +231,7 @@ export const TASKS: Readonly<Record<TaskName, Task>> = {
     teacher: () => 'lkdnet_t_its_dehaze.safetensors',
     hints: { 1: null, 3: ['decoder2:decoder2', 'decoder1:decoder1'] },
     protocol: 'SOTS-indoor, 50-pair subset; float output clipped to [0, 1]; PSNR/SSIM on RGB, full image',
+    bundled: () => 'spikerir_tiny_dehaze.json',
   },
   deblur: {
     name: 'deblur',
@@ -239,6 +249,7 @@ export const TASKS: Readonly<Record<TaskName, Task>> = {
     hints: { 1: null, 3: null },
     protocol:
       'each clean image blurred (reflected borders) by a Gaussian of σ pixels, a motion line of L pixels at an angle drawn from seed (1000, i), or a defocus disk of radius r; PSNR/SSIM on grey or RGB',
+    bundled: (p) => (p.blurKernel === 'gaussian' && p.blur === 1.6 ? 'spikerir_tiny_deblur_gauss1.6.json' : null),
   },
 }
 
