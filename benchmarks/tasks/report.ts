@@ -307,17 +307,16 @@ async function main(): Promise<void> {
 
   const dB = (x: number | null) => (x === null ? '—' : x.toFixed(2))
   const ssim = (x: number | null) => (x === null ? '' : ` / ${x.toFixed(4)}`)
-  console.log('| task | test set | metric | teacher | teacher (spikeir) | teacher (independent / paper) | student, hints | student, no hints | hints − no hints | student − teacher | teacher / student energy | parameters (student / teacher) |')
+  console.log('| task | test set | metric | teacher | teacher (spikeir) | teacher (independent / paper) | student, hints | student, no hints | hints − no hints | student (hints) − teacher | teacher / student energy | parameters (student / teacher) |')
   console.log('|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|')
   for (const r of all) {
     const h = figures.get(`${r.name}/hkd`)!
     const b = figures.get(`${r.name}/teacherless`)!
     const t = figures.get(`${r.name}/teacher`)!
     const diff = (a: number | null, c: number | null) => (a === null || c === null ? '—' : `${a - c >= 0 ? '+' : ''}${(a - c).toFixed(2)}`)
-    const best = h.psnr !== null && b.psnr !== null ? Math.max(h.psnr, b.psnr) : null
     console.log(
       `| ${r.task} | ${r.testSet} | ${r.metric} | ${r.teacherName} | ${dB(t.psnr)}${ssim(t.ssim)} | ${r.published} | ${dB(h.psnr)}${ssim(h.ssim)} | ${dB(b.psnr)}${ssim(b.ssim)} | ` +
-        `${diff(h.psnr, b.psnr)} | ${diff(best, t.psnr)} | ${h.energyRatio === null ? '—' : `${h.energyRatio.toFixed(1)}×`} | ` +
+        `${diff(h.psnr, b.psnr)} | ${diff(h.psnr, t.psnr)} | ${h.energyRatio === null ? '—' : `${h.energyRatio.toFixed(1)}×`} | ` +
         `${h.parameters?.toLocaleString('en-US') ?? '—'} / ${t.parameters?.toLocaleString('en-US') ?? '—'} |`,
     )
   }
