@@ -10,8 +10,10 @@
  * `--export DIR` first copies each finished student (no optimizer state) to
  * `DIR/spikerir_tiny_<row>.json` and `DIR/spikerir_tiny_<row>_nohints.json`;
  * the evaluations then run on those files, so the table is what
- * `npx spikeir eval --task … --model weights/…` gives. Each evaluation is kept
- * in OUT/eval/ and reused while the model file is older than it.
+ * `npx spikeir eval --task … --model weights/…` gives. A student already
+ * exported and newer than its checkpoint is left as it is. Each evaluation is
+ * kept in OUT/eval/ and reused while it was measured on the same model file
+ * and that file is older than it.
  * `--no-teachers` leaves out the teachers' evaluations that are not kept yet
  * (the published teachers' figures are in the README's teacher table).
  *
@@ -20,6 +22,8 @@
 import { spawn } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
+
+import { listImages } from '../../src/io'
 
 const ROOT = path.resolve(__dirname, '..', '..', '..')
 const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js')
@@ -36,6 +40,8 @@ interface Row {
   metric: string
   /** Teacher weights or checkpoint. */
   teacher: string
+  /** The run under OUT that trains the teacher, for a teacher trained here (exported to `teacher`). */
+  teacherRun?: string
   teacherName: string
   /** The figure measured independently of spikeir (the shared README) and the paper's, as text. */
   published: string
@@ -131,6 +137,7 @@ function rows(out: string): Row[] {
       testSet: 'BSD68 (68)',
       metric: 'PSNR grey',
       teacher: 'weights/unet16_deblur_gauss1.6.json',
+      teacherRun: path.join(out, 'deblur-teacher'),
       teacherName: 'U-Net (width 16, trained here)',
       published: '— / —',
       energyImage: data('bsd68', 'test001.png'),
@@ -141,10 +148,9 @@ function rows(out: string): Row[] {
   ]
 }
 
+/** The first image of a folder in the order `eval` reads it ('' where the folder is absent). */
 function firstImage(dir: string): string {
-  if (!fs.existsSync(dir)) return ''
-  const f = fs.readdirSync(dir).filter((n) => /\.(png|jpe?g|bmp|tiff?)$/i.test(n)).sort()[0]
-  return f ? path.join(dir, f) : ''
+  return fs.existsSync(dir) ? (listImages(dir)[0] ?? '') : ''
 }
 
 interface Options {
@@ -207,11 +213,22 @@ function cli(args: string[]): Promise<string> {
   })
 }
 
-/** A CLI result kept in OUT/eval/KEY.json, recomputed when the model is newer than it. */
+/** The model file a kept `eval` or `energy` result was measured on. */
+function measuredModel(result: Record<string, unknown>): unknown {
+  const m = result['model']
+  return typeof m === 'object' && m !== null ? (m as { file?: unknown }).file : m
+}
+
+/**
+ * A CLI result kept in OUT/eval/KEY.json; recomputed when it was measured on
+ * another model file, or the model is newer than it.
+ */
 async function kept(o: Options, key: string, model: string, args: string[]): Promise<Record<string, unknown>> {
   const file = path.join(o.out, 'eval', `${key}.json`)
-  const modelTime = fs.statSync(model).mtimeMs
-  if (fs.existsSync(file) && fs.statSync(file).mtimeMs > modelTime) return JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>
+  if (fs.existsSync(file) && fs.statSync(file).mtimeMs > fs.statSync(model).mtimeMs) {
+    const old = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>
+    if (measuredModel(old) === model) return old
+  }
   const started = Date.now()
   console.error(`tasks report: spikeir ${args.slice(0, 3).join(' ')} … (${key})`)
   const text = await cli(args)
@@ -221,6 +238,15 @@ async function kept(o: Options, key: string, model: string, args: string[]): Pro
   fs.mkdirSync(path.dirname(file), { recursive: true })
   fs.writeFileSync(file, JSON.stringify(result))
   return result
+}
+
+/**
+ * `spikeir export CKPT TARGET` unless TARGET is already newer than CKPT, so a
+ * second report keeps the bundled files and the evaluations kept for them.
+ */
+async function exportIfNewer(checkpoint: string, target: string): Promise<void> {
+  if (fs.existsSync(target) && fs.statSync(target).mtimeMs > fs.statSync(checkpoint).mtimeMs) return
+  await cli(['export', checkpoint, target])
 }
 
 /** Runs `tasks` with at most `jobs` at a time. */
@@ -256,15 +282,15 @@ async function main(): Promise<void> {
       let file = finished(source)
       if (file && o.exportDir && !source.startsWith('weights/')) {
         const target = path.join(o.exportDir, `spikerir_tiny_${r.name}${which === 'teacherless' ? '_nohints' : ''}.json`)
-        await cli(['export', file, target])
+        await exportIfNewer(file, target)
         file = target
       }
       models.set(`${r.name}/${which}`, file)
     }
     // A teacher trained here is bundled beside its students.
-    if (r.teacher.startsWith('weights/') && o.exportDir) {
-      const run = finished(path.join(o.out, 'deblur-teacher'))
-      if (run) await cli(['export', run, path.join(o.exportDir, path.basename(r.teacher))])
+    if (r.teacherRun && o.exportDir) {
+      const run = finished(r.teacherRun)
+      if (run) await exportIfNewer(run, path.join(o.exportDir, path.basename(r.teacher)))
     }
   }
 
@@ -273,7 +299,7 @@ async function main(): Promise<void> {
   for (const r of all) {
     // A teacher trained here is read from its run until it is exported.
     let teacherFile = path.resolve(ROOT, r.teacher)
-    if (!fs.existsSync(teacherFile) && r.teacher.startsWith('weights/')) teacherFile = finished(path.join(o.out, 'deblur-teacher')) ?? teacherFile
+    if (!fs.existsSync(teacherFile) && r.teacherRun) teacherFile = finished(r.teacherRun) ?? teacherFile
     const entries: [string, string | null][] = [
       ['hkd', models.get(`${r.name}/hkd`) ?? null],
       ['teacherless', models.get(`${r.name}/teacherless`) ?? null],
