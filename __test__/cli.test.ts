@@ -50,6 +50,16 @@ test('the demo runs end to end on the built-in data and writes its results', (t)
   for (const f of ['sample_clean.png', 'sample_noisy.png', 'sample_studentHkd.png', 'teacher/teacher.json', 'student-hkd/student-hkd.log.jsonl']) {
     t.true(fs.existsSync(path.join(out, f)), f)
   }
+  // The student learns with distill's default design: standardised hints at γ = 0.01 and the
+  // teacher's output as a second target; the baseline with neither.
+  const steps = (run: string) => fs.readFileSync(path.join(out, run, `${run}.log.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+  for (const s of steps('student-hkd')) {
+    t.is(s.gamma, 0.01)
+    t.true(s.hint > 0 && s.output > 0, JSON.stringify(s))
+  }
+  for (const s of steps('student-baseline')) t.true(s.hint === 0 && s.output === 0, JSON.stringify(s))
+  const config = JSON.parse(fs.readFileSync(path.join(out, 'student-hkd', 'student-hkd.json'), 'utf8')).config
+  t.like(config, { hintNorm: true, outputWeight: 0.5, gamma: 0.01 })
   // The trained student denoises a file and evaluates from its checkpoint.
   const ckpt = path.join(out, 'student-hkd', 'student-hkd.json')
   const d = cli('denoise', '--model', ckpt, path.join(out, 'sample_noisy.png'), path.join(out, 'den.png'))
@@ -77,6 +87,7 @@ test('training commands reject bad options by name', (t) => {
   t.regex(cli('distill', '--patch', '30').stderr, /--patch must be a multiple of 4/)
   t.regex(cli('distill', '--preset', 'huge').stderr, /unknown --preset 'huge'/)
   t.regex(cli('distill', '--no-hints', '--teacher', 'x.json').stderr, /contradict/)
+  t.regex(cli('distill', '--hint-norm', '--raw-hints').stderr, /--hint-norm and --raw-hints contradict/)
   t.regex(cli('distill', '--steps', '-1').stderr, /--steps must be an integer ≥ 1, got -1/)
   t.regex(cli('train-teacher', '--arch', 'vgg').stderr, /unknown --arch 'vgg'/)
   t.regex(cli('eval', '--data', '/nonexistent-dir', '--model', '/nonexistent.json').stderr, /does not exist/)

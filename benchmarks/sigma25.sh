@@ -28,7 +28,7 @@ mkdir -p "$OUT"
 common=(--data "$SHARED/data/train400" --val-data "$SHARED/data/set12" --val-limit 12 --val-every 500
   --steps "$STEPS" --patch 48 --batch 8 --lr 2e-3 --warmup 100 --seed 1 --checkpoint-every 1000 --json)
 
-RAYON_NUM_THREADS=$THREADS "${cli[@]}" distill --teacher "$teacher" "${common[@]}" --out "$OUT/hkd" > "$OUT/hkd.train.json" 2> "$OUT/hkd.train.txt" &
+RAYON_NUM_THREADS=$THREADS "${cli[@]}" distill --teacher "$teacher" --raw-hints --gamma 0.12 --output-weight 0 "${common[@]}" --out "$OUT/hkd" > "$OUT/hkd.train.json" 2> "$OUT/hkd.train.txt" &
 hkd=$!
 RAYON_NUM_THREADS=$THREADS "${cli[@]}" distill --no-hints "${common[@]}" --out "$OUT/baseline" > "$OUT/baseline.train.json" 2> "$OUT/baseline.train.txt" &
 baseline=$!

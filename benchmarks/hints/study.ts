@@ -51,17 +51,17 @@ export const DESIGNS: Design[] = [
   {
     name: 'current',
     what: 'DnCNN layers 5/10/15 → encoder1/decoder1/refine, raw features, γ = 0.12',
-    flags: (_, s) => ['--teacher', DNCNN(s)],
+    flags: (_, s) => ['--teacher', DNCNN(s), '--raw-hints', '--gamma', '0.12', '--output-weight', '0'],
   },
   {
     name: 'normalised',
     what: 'the same taps, teacher features standardised per channel, γ = 0.01',
-    flags: (_, s) => ['--teacher', DNCNN(s), '--hint-norm', '--gamma', '0.01'],
+    flags: (_, s) => ['--teacher', DNCNN(s), '--hint-norm', '--gamma', '0.01', '--output-weight', '0'],
   },
   {
     name: 'output',
     what: "output distillation alone: + 0.5·L1 to the teacher's restored image",
-    flags: (_, s) => ['--teacher', DNCNN(s), '--gamma', '0', '--output-weight', '0.5'],
+    flags: (_, s) => ['--teacher', DNCNN(s), '--raw-hints', '--gamma', '0', '--output-weight', '0.5'],
   },
   {
     name: 'output+normalised',
@@ -71,19 +71,19 @@ export const DESIGNS: Design[] = [
   {
     name: 'normalised-warmup-decay',
     what: 'standardised hints, γ ramped up over 100 steps then cosine-decayed to 0 at the end',
-    flags: (steps, s) => ['--teacher', DNCNN(s), '--hint-norm', '--gamma', '0.01', '--gamma-schedule', `warmup-cosine:100:${steps}`],
+    flags: (steps, s) => ['--teacher', DNCNN(s), '--hint-norm', '--gamma', '0.01', '--gamma-schedule', `warmup-cosine:100:${steps}`, '--output-weight', '0'],
   },
   {
     name: 'normalised-off-half',
     what: 'standardised hints for the first half of training, then none',
-    flags: (steps, s) => ['--teacher', DNCNN(s), '--hint-norm', '--gamma', '0.01', '--gamma-schedule', `off-after:${Math.floor(steps / 2)}`],
+    flags: (steps, s) => ['--teacher', DNCNN(s), '--hint-norm', '--gamma', '0.01', '--gamma-schedule', `off-after:${Math.floor(steps / 2)}`, '--output-weight', '0'],
   },
   {
     // The paper's setting: the teacher's decoder features at the student's
     // own levels (bottleneck, ½ and full resolution), standardised.
     name: 'unet-decoder',
     what: 'a U-Net teacher (trained here) whose decoder levels 3/2/1 hint the student\'s, standardised, γ = 0.01',
-    flags: (_, _s, unet) => ['--teacher', unet, '--hints', 'decoder3:encoder3,decoder2:decoder2,decoder1:decoder1', '--hint-norm', '--gamma', '0.01'],
+    flags: (_, _s, unet) => ['--teacher', unet, '--hints', 'decoder3:encoder3,decoder2:decoder2,decoder1:decoder1', '--hint-norm', '--gamma', '0.01', '--output-weight', '0'],
     unet: true,
   },
 ]

@@ -24,7 +24,7 @@ D=$SHARED/data
 
 # The budget of every student: the hint study's short schedule.
 budget=(--steps "$STEPS" --patch 48 --batch 8 --lr 2e-3 --warmup 100 --seed 1 --checkpoint-every 250 --val-every 500 --val-limit 4)
-hkd=(--hint-norm --gamma 0.01)
+hkd=(--hint-norm --gamma 0.01 --output-weight 0)
 
 # name → the flags of its run (its task, data, teacher and hints).
 flags() {

@@ -1,7 +1,8 @@
 /**
  * `spikeir demo`: the main job end to end on nothing but the package. On
  * built-in synthetic dead-leaves images (or `--data DIR`), it trains a small
- * ANN teacher, distils a `tiny` spiking student with hints and trains the
+ * ANN teacher, distils a `tiny` spiking student from it with `distill`'s
+ * default design (standardised hints plus the teacher's output) and trains the
  * same student without (the baseline: same seed, data and steps), evaluates
  * all three, compares their energy, and restores a sample — writing
  * `results.json`, checkpoints, logs and PNGs to the output folder. `--task`
@@ -84,7 +85,7 @@ export function run(args: Parsed): void {
   const teacherCkpt = path.join(out, 'teacher', 'teacher.json')
 
   const studentBase = { model: { kind: 'spikerir' as const, options: { width: 8, timeSteps: 4, imageChannels: channels, seed } }, steps, valEvery: valEvery(steps), patch: 32, batch: 8, lr: 2e-3, warmup: 10 }
-  say(`2/3 distilling the tiny spiking student with hints (${steps} steps)`)
+  say(`2/3 distilling the tiny spiking student: standardised hints + the teacher's output (${steps} steps)`)
   const hkd = runRecipe(common('student-hkd', { ...studentBase, teacher: teacherCkpt }), trainingProgress(output, 'student (H-KD)', steps))
   output.end()
   say(`3/3 training the same student without hints, the baseline (${steps} steps)`)

@@ -57,11 +57,12 @@ export const flags: Record<string, FlagSpec> = {
   'time-steps': { type: 'number', description: 'time steps T (default 4)', integer: true, min: 1, max: 64 },
   teacher: { type: 'string', description: 'teacher checkpoint or published weights, or \'default\': the task\'s published teacher in ../shared' },
   hints: { type: 'string', description: 'hint pairs studentTap:teacherTap,… (default by teacher)' },
-  gamma: { type: 'number', description: 'hint weight γ (default 0.12)', min: 0 },
+  gamma: { type: 'number', description: 'hint weight γ (default 0.01; 0.12 suits --raw-hints)', min: 0 },
   'gamma-schedule': { type: 'string', description: 'constant, linear:N, cosine:N, off-after:N' },
   'no-hints': { type: 'boolean', description: 'train without a teacher (the baseline)' },
-  'hint-norm': { type: 'boolean', description: 'standardise teacher features per channel (statistics over training batches)' },
-  'output-weight': { type: 'number', description: 'weight of output distillation, L1 to the teacher\'s output (default 0)', min: 0 },
+  'hint-norm': { type: 'boolean', description: 'standardise teacher features per channel, by their statistics over training batches (the default)' },
+  'raw-hints': { type: 'boolean', description: 'the teacher\'s features as they are, not standardised (the design before the hint study)' },
+  'output-weight': { type: 'number', description: 'weight of output distillation, L1 to the teacher\'s output (default 0.5; 0: hints only)', min: 0 },
 }
 
 /** Reads `--config` and applies the shared training flags to a recipe. */
@@ -255,7 +256,9 @@ export function run(args: Parsed): void {
   if (typeof f['hints'] === 'string') r.hints = f['hints'].split(',')
   if (typeof f['gamma'] === 'number') r.gamma = f['gamma']
   if (typeof f['gamma-schedule'] === 'string') r.gammaSchedule = f['gamma-schedule']
+  if (f['hint-norm'] && f['raw-hints']) throw new UsageError('--hint-norm and --raw-hints contradict each other')
   if (f['hint-norm']) r.hintNorm = true
+  if (f['raw-hints']) r.hintNorm = false
   if (typeof f['output-weight'] === 'number') r.outputWeight = f['output-weight']
   const teacherInfo = r.teacher ? describeModel(r.teacher) : undefined
   const fromTeacher = teacherInfo?.channels

@@ -43,7 +43,8 @@ export function readStepLog(file: string): { steps: StepRecord[]; skipped: numbe
     if (!line.trim()) continue
     try {
       const r = JSON.parse(line) as StepRecord
-      if (typeof r.step === 'number' && typeof r.loss === 'number') steps.push(r)
+      // Logs written before output distillation have no output term: it was 0.
+      if (typeof r.step === 'number' && typeof r.loss === 'number') steps.push({ ...r, output: typeof r.output === 'number' ? r.output : 0 })
       else skipped++
     } catch {
       skipped++

@@ -117,15 +117,17 @@ function summaryTable(runs: readonly Run[], analysis: ImageAnalysis | null, col:
 }
 
 function lossCharts(runs: readonly Run[], col: Map<Run, string>): string {
-  const terms: { key: 'loss' | 'l1' | 'fft' | 'hint'; title: string; y: string }[] = [
-    { key: 'loss', title: 'Total loss', y: 'L1 + λ·FFT + γ·hint' },
+  const terms: { key: 'loss' | 'l1' | 'fft' | 'hint' | 'output'; title: string; y: string }[] = [
+    { key: 'loss', title: 'Total loss', y: 'L1 + λ·FFT + γ·hint + β·output' },
     { key: 'l1', title: 'L1 loss', y: 'L1 loss' },
     { key: 'fft', title: 'FFT loss', y: 'FFT loss' },
     { key: 'hint', title: 'Hint loss (H-KD)', y: 'hint loss' },
+    { key: 'output', title: "Output distillation (L1 to the teacher's output)", y: 'L1 to the teacher' },
   ]
   return terms
     .map((t) => {
-      const rs = t.key === 'hint' ? runs.filter((r) => r.steps.some((s) => s.hint > 0)) : runs
+      // The teacher's terms are drawn for the runs that have them.
+      const rs = t.key === 'hint' || t.key === 'output' ? runs.filter((r) => r.steps.some((s) => s[t.key] > 0)) : runs
       const series = rs.flatMap((r) => curve(r, col.get(r)!, (s) => s[t.key]))
       return lineChart({ title: t.title, xLabel: 'training step', yLabel: t.y, series, yScale: 'log' })
     })

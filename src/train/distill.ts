@@ -59,6 +59,8 @@ export interface StepRecord {
   l1: number
   fft: number
   hint: number
+  /** L1 to the teacher's output (0 without output distillation). */
+  output: number
   gamma: number
   lr: number
   gradNorm: number | null
@@ -259,7 +261,7 @@ export function trainStudent(job: TrainJob): { last: StepRecord | null; validati
           return r ? [[n, r] as const] : []
         })
         const v = noGrad(() => Tensor.concat([terms, ...(norm ? [norm] : []), ...rates.map(([, r]) => r.reshape([1]))], 0).toFloat32Array())
-        const [lossValue, l1, fft, hint] = [v[0]!, v[1]!, v[2]!, v[3]!]
+        const [lossValue, l1, fft, hint, output] = [v[0]!, v[1]!, v[2]!, v[3]!, v[4]!]
         const gradNorm = norm ? v[5]! : hostNorm
         // A bad step has changed the weights in memory only: it is never checkpointed.
         if (!Number.isFinite(lossValue)) throw badLoss(v)
@@ -268,7 +270,7 @@ export function trainStudent(job: TrainJob): { last: StepRecord | null; validati
         }
         const firingRates: Record<string, number> = {}
         rates.forEach(([n], i) => (firingRates[n] = v[(norm ? 6 : 5) + i]!))
-        return { step, loss: lossValue, l1, fft, hint, gamma, lr, gradNorm, firingRates, seconds: 0 }
+        return { step, loss: lossValue, l1, fft, hint, output, gamma, lr, gradNorm, firingRates, seconds: 0 }
       })
       batch.input.dispose()
       batch.target.dispose()
