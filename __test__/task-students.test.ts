@@ -67,3 +67,21 @@ for (const b of BUNDLED) {
     t.true(Math.abs(noHints.psnr - b.first.noHints) <= 0.02, `${b.name} (no hints): ${noHints.psnr} vs ${b.first.noHints}`)
   })
 }
+
+/** The grey students at σ = 15 and 50 (`benchmarks/sigma-students.sh`): BSD68's first image in its full-set run. */
+const SIGMA_STUDENTS = [{ sigma: 15, first: { image: 'test001.png', psnr: 27.9987 } }]
+
+for (const s of SIGMA_STUDENTS) {
+  withShared(`eval --sigma ${s.sigma} without --model takes the σ = ${s.sigma} student and reproduces its BSD68 run on the first image`, (t) => {
+    const file = path.join(weights, `spikerir_tiny_sigma${s.sigma}.json`)
+    const { spec, imageChannels, model } = loadModel(file)
+    t.is(spec.kind, 'spikerir')
+    t.is(imageChannels, 1)
+    t.is(model.numParameters(), 71393)
+    const b: Bundled = { name: `sigma${s.sigma}`, channels: 1, task: ['--task', 'denoise', '--sigma', String(s.sigma)], data: 'bsd68', isDefault: true, first: { image: s.first.image, hints: s.first.psnr, noHints: NaN } }
+    const r = evalFirst(b, null)
+    t.is(path.basename(r.model), `spikerir_tiny_sigma${s.sigma}.json`)
+    t.is(r.name, s.first.image)
+    t.true(Math.abs(r.psnr - s.first.psnr) <= 0.02, `σ = ${s.sigma}: ${r.psnr} vs ${s.first.psnr}`)
+  })
+}

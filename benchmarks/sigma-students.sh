@@ -42,9 +42,13 @@ evaluate() {
   fi
   for set in bsd68 set12; do
     for m in "$model" "$SHARED/models/dncnn_s_sigma$s.safetensors"; do
+      # Each result is kept whole (per-image figures too) in OUT/eval/.
+      local kept
+      kept=$OUT/eval/sigma$s-$set-$(basename "$m" | sed 's/\.[a-z]*$//').json
+      mkdir -p "$OUT/eval"
+      RAYON_NUM_THREADS=$THREADS "${CLI[@]}" eval --model "$m" --sigma "$s" --data "$SHARED/data/$set" --json --quiet >"$kept"
       printf 'σ = %s  %-6s  %s: ' "$s" "$set" "$m"
-      RAYON_NUM_THREADS=$THREADS "${CLI[@]}" eval --model "$m" --sigma "$s" --data "$SHARED/data/$set" --json --quiet |
-        node -e "let t='';process.stdin.on('data',d=>t+=d).on('end',()=>{const r=JSON.parse(t);console.log(r.psnr.toFixed(2)+' dB / '+r.ssim.toFixed(4))})"
+      node -e "const r=JSON.parse(require('fs').readFileSync(process.argv[1],'utf8'));console.log(r.psnr.toFixed(2)+' dB / '+r.ssim.toFixed(4)+' (first image '+r.perImage[0].name+' '+r.perImage[0].psnr.toFixed(4)+')')" "$kept"
     done
   done
 }
