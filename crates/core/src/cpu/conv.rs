@@ -785,38 +785,45 @@ pub fn conv2d_backward_weight(
     let len = g.chunk_len(g.cin * g.kh * g.kw);
     let per_image = p.div_ceil(len);
     let tasks = g.n * per_image;
-    // dw_g += dy_g · col_gᵀ for task t's pixel range.
-    let task = |col: &mut Vec<f32>, dw: &mut [f32], t: usize, par: Parallelism| {
+    // dw_gᵀ += col_g · dy_gᵀ for task t's pixel range, into an accumulator
+    // laid out `[groups, K_g, C_out/groups]` (transposed per group). The
+    // GEMM wants its output's columns contiguous, so with `dw_g` itself as
+    // the output it repacks the `K_g × pixels` column block, transposing
+    // it, for every call; with `dw_gᵀ` it repacks only the gradient's
+    // `C_out/groups × pixels` rows, which for the narrow layers of a
+    // student are a small fraction of the column block.
+    let task = |col: &mut Vec<f32>, dwt: &mut [f32], t: usize, par: Parallelism| {
         let (b, p0) = (t / per_image, (t % per_image) * len);
         let plen = len.min(p - p0);
         let x_img = &x[b * g.cin * hw..][..g.cin * hw];
-        // colᵀ's element (q, r) is col[r·plen + q] (or x_img[r·hw + p0 + q]).
-        let (rhs, rhs_cs) = if pointwise {
+        // col's element (r, q) is col[r·plen + q] (or x_img[r·hw + p0 + q]).
+        let (lhs, lhs_rs) = if pointwise {
             (x_img[p0..].as_ptr(), hw)
         } else {
             im2col(&g, x_img, p0, plen, col, !matches!(par, Parallelism::None));
             (col.as_ptr(), plen)
         };
         for gi in 0..g.groups {
-            let lhs = MatPtr {
+            // dy_gᵀ's element (q, o) is grad_out[(b·C_out + gi·cout_g + o)·P + p0 + q].
+            let rhs = MatPtr {
                 ptr: grad_out[(b * g.cout + gi * cout_g) * p + p0..].as_ptr(),
-                rs: p as isize,
-                cs: 1,
+                rs: 1,
+                cs: p as isize,
             };
-            let dst = &mut dw[gi * cout_g * k_g..][..cout_g * k_g];
+            let dst = &mut dwt[gi * k_g * cout_g..][..k_g * cout_g];
             // SAFETY: operands in bounds; `dst` is borrowed mutably.
             unsafe {
-                let rhs = MatPtr {
-                    ptr: rhs.add(gi * k_g * rhs_cs),
-                    rs: 1,
-                    cs: rhs_cs as isize,
+                let lhs = MatPtr {
+                    ptr: lhs.add(gi * k_g * lhs_rs),
+                    rs: lhs_rs as isize,
+                    cs: 1,
                 };
                 gemm_strided(
-                    cout_g,
                     k_g,
+                    cout_g,
                     plen,
                     dst.as_mut_ptr(),
-                    k_g as isize,
+                    cout_g as isize,
                     1,
                     true,
                     lhs,
@@ -831,7 +838,7 @@ pub fn conv2d_backward_weight(
     } else {
         g.cin * g.kh * g.kw * len
     };
-    if tasks_in_parallel(tasks) {
+    let dwt = if tasks_in_parallel(tasks) {
         // Each job sums a fixed, contiguous share of the tasks into its own
         // accumulator and the shares are added in order, so the result does
         // not depend on scheduling.
@@ -840,32 +847,46 @@ pub fn conv2d_backward_weight(
             .into_par_iter()
             .map(|j| {
                 let mut col = crate::cpu::buffers::scratch(col_len);
-                let mut dw = crate::cpu::buffers::zeroed(w_len);
+                let mut dwt = crate::cpu::buffers::zeroed(w_len);
                 for t in tasks * j / jobs..tasks * (j + 1) / jobs {
-                    task(&mut col, &mut dw, t, Parallelism::None);
+                    task(&mut col, &mut dwt, t, Parallelism::None);
                 }
                 crate::cpu::buffers::recycle(col);
-                dw
+                dwt
             })
             .collect();
         let mut parts = partial.into_iter();
-        let mut dw = parts
+        let mut dwt = parts
             .next()
             .unwrap_or_else(|| crate::cpu::buffers::zeroed(w_len));
         for part in parts {
-            add_to(&mut dw, &part);
+            add_to(&mut dwt, &part);
             crate::cpu::buffers::recycle(part);
         }
-        dw
+        dwt
     } else {
         let mut col = crate::cpu::buffers::scratch(col_len);
-        let mut dw = crate::cpu::buffers::zeroed(w_len);
+        let mut dwt = crate::cpu::buffers::zeroed(w_len);
         for t in 0..tasks {
-            task(&mut col, &mut dw, t, Parallelism::Rayon(0));
+            task(&mut col, &mut dwt, t, Parallelism::Rayon(0));
         }
         crate::cpu::buffers::recycle(col);
-        dw
+        dwt
+    };
+    // Back to `[C_out, C_in/groups, KH, KW]`: group gi's `(r, o)` entry is
+    // weight `(gi·cout_g + o, r)`.
+    let mut dw = crate::cpu::buffers::scratch(w_len);
+    for gi in 0..g.groups {
+        let src = &dwt[gi * k_g * cout_g..][..k_g * cout_g];
+        let dst = &mut dw[gi * cout_g * k_g..][..cout_g * k_g];
+        for (r, row) in src.chunks_exact(cout_g).enumerate() {
+            for (o, &v) in row.iter().enumerate() {
+                dst[o * k_g + r] = v;
+            }
+        }
     }
+    crate::cpu::buffers::recycle(dwt);
+    dw
 }
 
 /// The gradient of `Σ grad_out ⊙ (conv2d(x, w) + bias)` with respect to
