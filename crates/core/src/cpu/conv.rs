@@ -354,22 +354,33 @@ fn gather_row_shifted(
         let src = (start + q_lo as isize + shift) as usize;
         row[q_lo..q_hi].copy_from_slice(&xp[src..src + (q_hi - q_lo)]);
     }
+    // A pixel whose input row lies outside the plane but whose column lies
+    // inside reads before or after the plane, so the fills above zeroed it;
+    // what is left are the columns left of `lo` and right of `hi` of every
+    // output row, which read a neighbouring row's pixels. They are zeroed
+    // by walking the rows' starts: a division per row segment (as in
+    // `gather_row`) was most of this function's time.
     let (lo, hi) = g.valid_cols(j, 0, w);
-    let mut q = 0;
-    while q < row.len() {
-        let (oh, ow0) = ((p0 + q) / w, (p0 + q) % w);
-        let ow1 = (ow0 + row.len() - q).min(w);
-        let seg = &mut row[q..q + ow1 - ow0];
-        q += ow1 - ow0;
-        let ih = oh as isize + dr;
-        if ih < 0 || ih >= g.h as isize {
-            seg.fill(0.0);
-            continue;
+    if (lo == 0 && hi == w) || row.is_empty() {
+        return;
+    }
+    let n = row.len();
+    let mut zero = |a: isize, b: isize| {
+        let (a, b) = (
+            a.clamp(0, n as isize) as usize,
+            b.clamp(0, n as isize) as usize,
+        );
+        if a < b {
+            row[a..b].fill(0.0);
         }
-        // Columns left of `lo` and right of `hi` read the padding.
-        let n = seg.len();
-        seg[..lo.saturating_sub(ow0).min(n)].fill(0.0);
-        seg[hi.saturating_sub(ow0).min(n)..].fill(0.0);
+    };
+    // `base` is the position in `row` of column 0 of each output row that
+    // overlaps `p0..p0 + n` (negative for a row that starts before p0).
+    let mut base = ((p0 / w) * w) as isize - start;
+    while base < n as isize {
+        zero(base, base + lo as isize);
+        zero(base + hi as isize, base + w as isize);
+        base += w as isize;
     }
 }
 
