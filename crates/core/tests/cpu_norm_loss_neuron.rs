@@ -136,6 +136,47 @@ fn batch_norm_train_eval_backward_match_gpu() {
     }
 }
 
+/// Batch statistics where sample 0 sits far from the others (the values
+/// the kernel centres its sums on), against a two-pass f64 reference: the
+/// mean must come back from the shifted sums and the variance must not
+/// cancel.
+#[test]
+fn batch_norm_statistics_with_an_outlying_first_sample() {
+    let shape = [5usize, 3, 41];
+    let (n, c, hw) = (shape[0], shape[1], shape[2]);
+    let u = values(61, n * c * hw, 0.0, 0.5);
+    // Sample 0 at +1000, the others near channel offsets 0, 1, 2.
+    let x: Vec<f32> = u
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let (s, ch) = (i / (c * hw), (i / hw) % c);
+            v + ch as f32 + if s == 0 { 1000.0 } else { 0.0 }
+        })
+        .collect();
+    let (w, b) = (vec![1.0f32; c], vec![0.0f32; c]);
+    let eps = 1e-5;
+    let (_, mean, invstd) = cpu::norm::batch_norm_train(&x, &shape, &w, &b, eps);
+    for ch in 0..c {
+        let vals: Vec<f64> = (0..n)
+            .flat_map(|s| x[(s * c + ch) * hw..][..hw].iter().map(|&v| v as f64))
+            .collect();
+        let m = vals.iter().sum::<f64>() / vals.len() as f64;
+        let var = vals.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / vals.len() as f64;
+        let inv = 1.0 / (var + eps as f64).sqrt();
+        assert!(
+            (mean[ch] as f64 - m).abs() <= 1e-6 * m.abs(),
+            "channel {ch}: mean {} against {m}",
+            mean[ch]
+        );
+        assert!(
+            (invstd[ch] as f64 - inv).abs() <= 1e-6 * inv,
+            "channel {ch}: invstd {} against {inv}",
+            invstd[ch]
+        );
+    }
+}
+
 #[test]
 fn batch_norm_update_running_matches_gpu() {
     let c = 37;

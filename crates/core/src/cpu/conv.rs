@@ -30,13 +30,16 @@ use rayon::prelude::*;
 
 use super::gemm::{gemm_strided, MatPtr};
 
-/// Floats of im2col scratch per worker: 4 MiB keeps a column block in the
-/// shared L3 while the GEMM packs it, and the blocks wide enough (≈ 1800
-/// pixels for a 3×3 kernel over 64 channels) that the per-call costs of a
-/// GEMM (packing the weights, touching the output) stay small. Of budgets
-/// from 2¹⁷ to 2²² floats, this one was fastest on a Zen 4 (1 MiB L2 per
-/// core, 32 MiB L3).
-const COL_BUDGET: usize = 1 << 20;
+/// Floats of im2col scratch per worker: 1 MiB, so that a column block
+/// stays in a core's L2 while the GEMM reads it back, and blocks stay wide
+/// (≈ 450 pixels for a 3×3 kernel over 64 channels) so that the per-call
+/// costs of a GEMM (packing the weights, touching the output) stay small.
+/// On a Xeon with 2 MiB of L2 per core, going down from 4 MiB (2²⁰ floats,
+/// fastest on a Zen 4 with its 32 MiB L3) took a 16-channel 3×3 conv over
+/// 32 images of 64² from 15.1 to 9.3 ms forward and 16.0 to 12.1 ms for the
+/// weight gradient (its 2.4 MB block had spilled out of L2); layers whose
+/// block fitted either way did not change.
+const COL_BUDGET: usize = 1 << 18;
 
 /// Narrowest pixel range worth a GEMM call of its own.
 const MIN_COLS: usize = 64;
@@ -354,22 +357,33 @@ fn gather_row_shifted(
         let src = (start + q_lo as isize + shift) as usize;
         row[q_lo..q_hi].copy_from_slice(&xp[src..src + (q_hi - q_lo)]);
     }
+    // A pixel whose input row lies outside the plane but whose column lies
+    // inside reads before or after the plane, so the fills above zeroed it;
+    // what is left are the columns left of `lo` and right of `hi` of every
+    // output row, which read a neighbouring row's pixels. They are zeroed
+    // by walking the rows' starts: a division per row segment (as in
+    // `gather_row`) was most of this function's time.
     let (lo, hi) = g.valid_cols(j, 0, w);
-    let mut q = 0;
-    while q < row.len() {
-        let (oh, ow0) = ((p0 + q) / w, (p0 + q) % w);
-        let ow1 = (ow0 + row.len() - q).min(w);
-        let seg = &mut row[q..q + ow1 - ow0];
-        q += ow1 - ow0;
-        let ih = oh as isize + dr;
-        if ih < 0 || ih >= g.h as isize {
-            seg.fill(0.0);
-            continue;
+    if (lo == 0 && hi == w) || row.is_empty() {
+        return;
+    }
+    let n = row.len();
+    let mut zero = |a: isize, b: isize| {
+        let (a, b) = (
+            a.clamp(0, n as isize) as usize,
+            b.clamp(0, n as isize) as usize,
+        );
+        if a < b {
+            row[a..b].fill(0.0);
         }
-        // Columns left of `lo` and right of `hi` read the padding.
-        let n = seg.len();
-        seg[..lo.saturating_sub(ow0).min(n)].fill(0.0);
-        seg[hi.saturating_sub(ow0).min(n)..].fill(0.0);
+    };
+    // `base` is the position in `row` of column 0 of each output row that
+    // overlaps `p0..p0 + n` (negative for a row that starts before p0).
+    let mut base = ((p0 / w) * w) as isize - start;
+    while base < n as isize {
+        zero(base, base + lo as isize);
+        zero(base + hi as isize, base + w as isize);
+        base += w as isize;
     }
 }
 
@@ -785,38 +799,45 @@ pub fn conv2d_backward_weight(
     let len = g.chunk_len(g.cin * g.kh * g.kw);
     let per_image = p.div_ceil(len);
     let tasks = g.n * per_image;
-    // dw_g += dy_g · col_gᵀ for task t's pixel range.
-    let task = |col: &mut Vec<f32>, dw: &mut [f32], t: usize, par: Parallelism| {
+    // dw_gᵀ += col_g · dy_gᵀ for task t's pixel range, into an accumulator
+    // laid out `[groups, K_g, C_out/groups]` (transposed per group). The
+    // GEMM wants its output's columns contiguous, so with `dw_g` itself as
+    // the output it repacks the `K_g × pixels` column block, transposing
+    // it, for every call; with `dw_gᵀ` it repacks only the gradient's
+    // `C_out/groups × pixels` rows, which for the narrow layers of a
+    // student are a small fraction of the column block.
+    let task = |col: &mut Vec<f32>, dwt: &mut [f32], t: usize, par: Parallelism| {
         let (b, p0) = (t / per_image, (t % per_image) * len);
         let plen = len.min(p - p0);
         let x_img = &x[b * g.cin * hw..][..g.cin * hw];
-        // colᵀ's element (q, r) is col[r·plen + q] (or x_img[r·hw + p0 + q]).
-        let (rhs, rhs_cs) = if pointwise {
+        // col's element (r, q) is col[r·plen + q] (or x_img[r·hw + p0 + q]).
+        let (lhs, lhs_rs) = if pointwise {
             (x_img[p0..].as_ptr(), hw)
         } else {
             im2col(&g, x_img, p0, plen, col, !matches!(par, Parallelism::None));
             (col.as_ptr(), plen)
         };
         for gi in 0..g.groups {
-            let lhs = MatPtr {
+            // dy_gᵀ's element (q, o) is grad_out[(b·C_out + gi·cout_g + o)·P + p0 + q].
+            let rhs = MatPtr {
                 ptr: grad_out[(b * g.cout + gi * cout_g) * p + p0..].as_ptr(),
-                rs: p as isize,
-                cs: 1,
+                rs: 1,
+                cs: p as isize,
             };
-            let dst = &mut dw[gi * cout_g * k_g..][..cout_g * k_g];
+            let dst = &mut dwt[gi * k_g * cout_g..][..k_g * cout_g];
             // SAFETY: operands in bounds; `dst` is borrowed mutably.
             unsafe {
-                let rhs = MatPtr {
-                    ptr: rhs.add(gi * k_g * rhs_cs),
-                    rs: 1,
-                    cs: rhs_cs as isize,
+                let lhs = MatPtr {
+                    ptr: lhs.add(gi * k_g * lhs_rs),
+                    rs: lhs_rs as isize,
+                    cs: 1,
                 };
                 gemm_strided(
-                    cout_g,
                     k_g,
+                    cout_g,
                     plen,
                     dst.as_mut_ptr(),
-                    k_g as isize,
+                    cout_g as isize,
                     1,
                     true,
                     lhs,
@@ -831,7 +852,7 @@ pub fn conv2d_backward_weight(
     } else {
         g.cin * g.kh * g.kw * len
     };
-    if tasks_in_parallel(tasks) {
+    let dwt = if tasks_in_parallel(tasks) {
         // Each job sums a fixed, contiguous share of the tasks into its own
         // accumulator and the shares are added in order, so the result does
         // not depend on scheduling.
@@ -840,32 +861,46 @@ pub fn conv2d_backward_weight(
             .into_par_iter()
             .map(|j| {
                 let mut col = crate::cpu::buffers::scratch(col_len);
-                let mut dw = crate::cpu::buffers::zeroed(w_len);
+                let mut dwt = crate::cpu::buffers::zeroed(w_len);
                 for t in tasks * j / jobs..tasks * (j + 1) / jobs {
-                    task(&mut col, &mut dw, t, Parallelism::None);
+                    task(&mut col, &mut dwt, t, Parallelism::None);
                 }
                 crate::cpu::buffers::recycle(col);
-                dw
+                dwt
             })
             .collect();
         let mut parts = partial.into_iter();
-        let mut dw = parts
+        let mut dwt = parts
             .next()
             .unwrap_or_else(|| crate::cpu::buffers::zeroed(w_len));
         for part in parts {
-            add_to(&mut dw, &part);
+            add_to(&mut dwt, &part);
             crate::cpu::buffers::recycle(part);
         }
-        dw
+        dwt
     } else {
         let mut col = crate::cpu::buffers::scratch(col_len);
-        let mut dw = crate::cpu::buffers::zeroed(w_len);
+        let mut dwt = crate::cpu::buffers::zeroed(w_len);
         for t in 0..tasks {
-            task(&mut col, &mut dw, t, Parallelism::Rayon(0));
+            task(&mut col, &mut dwt, t, Parallelism::Rayon(0));
         }
         crate::cpu::buffers::recycle(col);
-        dw
+        dwt
+    };
+    // Back to `[C_out, C_in/groups, KH, KW]`: group gi's `(r, o)` entry is
+    // weight `(gi·cout_g + o, r)`.
+    let mut dw = crate::cpu::buffers::scratch(w_len);
+    for gi in 0..g.groups {
+        let src = &dwt[gi * k_g * cout_g..][..k_g * cout_g];
+        let dst = &mut dw[gi * cout_g * k_g..][..cout_g * k_g];
+        for (r, row) in src.chunks_exact(cout_g).enumerate() {
+            for (o, &v) in row.iter().enumerate() {
+                dst[o * k_g + r] = v;
+            }
+        }
     }
+    crate::cpu::buffers::recycle(dwt);
+    dw
 }
 
 /// The gradient of `Σ grad_out ⊙ (conv2d(x, w) + bias)` with respect to
