@@ -37,10 +37,11 @@ const BUNDLED: Bundled[] = [
   { name: 'deblur_gauss1.6', channels: 1, task: ['--task', 'deblur', '--blur', '1.6'], data: 'bsd68', isDefault: true, first: { image: 'test001.png', hints: 26.0119, noHints: 26.3313 } },
 ]
 
-function evalFirst(b: Bundled, model: string | null): { psnr: number; name: string; model: string } {
-  const args = [main, 'eval', ...b.task, '--data', path.join(shared, 'data', ...b.data.split('/')), '--limit', '1', '--json', '--quiet', ...(model ? ['--model', model] : [])]
+/** `spikeir eval` on the first image of `data` (under ../shared/data) with the task flags; no model: the bundled one. */
+function evalFirst(task: readonly string[], data: string, model: string | null): { psnr: number; name: string; model: string } {
+  const args = [main, 'eval', ...task, '--data', path.join(shared, 'data', ...data.split('/')), '--limit', '1', '--json', '--quiet', ...(model ? ['--model', model] : [])]
   const r = spawnSync(process.execPath, args, { encoding: 'utf8' })
-  if (r.status !== 0) throw new Error(`eval ${b.name}: exit ${r.status}: ${r.stderr}`)
+  if (r.status !== 0) throw new Error(`eval ${task.join(' ')}: exit ${r.status}: ${r.stderr}`)
   const out = JSON.parse(r.stdout) as { model: string; perImage: { name: string; psnr: number }[] }
   return { psnr: out.perImage[0]!.psnr, name: out.perImage[0]!.name, model: out.model }
 }
@@ -59,11 +60,11 @@ test('every bundled task student loads as the tiny SpikerIR student with its tas
 
 for (const b of BUNDLED) {
   withShared(`eval ${b.task.join(' ')} reproduces the README run on the first test image, hints and no-hint students`, (t) => {
-    const hints = evalFirst(b, b.isDefault ? null : path.join(weights, `spikerir_tiny_${b.name}.json`))
+    const hints = evalFirst(b.task, b.data, b.isDefault ? null : path.join(weights, `spikerir_tiny_${b.name}.json`))
     if (b.isDefault) t.is(path.basename(hints.model), `spikerir_tiny_${b.name}.json`, 'the bundled student of the task without --model')
     t.is(hints.name, b.first.image)
     t.true(Math.abs(hints.psnr - b.first.hints) <= 0.02, `${b.name}: ${hints.psnr} vs ${b.first.hints}`)
-    const noHints = evalFirst(b, path.join(weights, `spikerir_tiny_${b.name}_nohints.json`))
+    const noHints = evalFirst(b.task, b.data, path.join(weights, `spikerir_tiny_${b.name}_nohints.json`))
     t.true(Math.abs(noHints.psnr - b.first.noHints) <= 0.02, `${b.name} (no hints): ${noHints.psnr} vs ${b.first.noHints}`)
   })
 }
@@ -81,8 +82,7 @@ for (const s of SIGMA_STUDENTS) {
     t.is(spec.kind, 'spikerir')
     t.is(imageChannels, 1)
     t.is(model.numParameters(), 71393)
-    const b: Bundled = { name: `sigma${s.sigma}`, channels: 1, task: ['--task', 'denoise', '--sigma', String(s.sigma)], data: 'bsd68', isDefault: true, first: { image: s.first.image, hints: s.first.psnr, noHints: NaN } }
-    const r = evalFirst(b, null)
+    const r = evalFirst(['--task', 'denoise', '--sigma', String(s.sigma)], 'bsd68', null)
     t.is(path.basename(r.model), `spikerir_tiny_sigma${s.sigma}.json`)
     t.is(r.name, s.first.image)
     t.true(Math.abs(r.psnr - s.first.psnr) <= 0.02, `σ = ${s.sigma}: ${r.psnr} vs ${s.first.psnr}`)

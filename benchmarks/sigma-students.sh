@@ -3,9 +3,9 @@
 # distilled from the published DnCNN-S weights of the same σ, on Train400,
 # validated on Set12, with the hint study's `output+normalised` design
 # (standardised hints at γ = 0.01 plus output distillation at 0.5; see the
-# README's hint-design study) and the study's schedule at twice its length. A run that stops continues from
-# its last checkpoint when the script is run again; a finished run is only
-# evaluated.
+# README's hint-design study) and the study's schedule at twice its length.
+# A run that stops continues from its last checkpoint when `run` is given
+# again; a finished run is left alone.
 #
 #   bash benchmarks/sigma-students.sh run 15 50        # train (resumable), one after the other
 #   bash benchmarks/sigma-students.sh eval 15 50       # BSD68 and Set12, student and teacher
@@ -45,7 +45,6 @@ evaluate() {
       # Each result is kept whole (per-image figures too) in OUT/eval/.
       local kept
       kept=$OUT/eval/sigma$s-$set-$(basename "$m" | sed 's/\.[a-z]*$//').json
-      mkdir -p "$OUT/eval"
       RAYON_NUM_THREADS=$THREADS "${CLI[@]}" eval --model "$m" --sigma "$s" --data "$SHARED/data/$set" --json --quiet >"$kept"
       printf 'σ = %s  %-6s  %s: ' "$s" "$set" "$m"
       node -e "const r=JSON.parse(require('fs').readFileSync(process.argv[1],'utf8'));console.log(r.psnr.toFixed(2)+' dB / '+r.ssim.toFixed(4)+' (first image '+r.perImage[0].name+' '+r.perImage[0].psnr.toFixed(4)+')')" "$kept"
@@ -61,6 +60,6 @@ for s in "$@"; do
 done
 case "$cmd" in
   run) mkdir -p "$OUT"; for s in "$@"; do train "$s"; done ;;
-  eval) for s in "$@"; do evaluate "$s"; done ;;
+  eval) mkdir -p "$OUT/eval"; for s in "$@"; do evaluate "$s"; done ;;
   *) echo "usage: sigma-students.sh run|eval [15] [50]" >&2; exit 2 ;;
 esac
