@@ -4,8 +4,11 @@
  * `bash benchmarks/reference/setup.sh`) in one table: seconds and peak
  * memory of
  * - one training step of the tiny and small students, without hints and
- *   with DnCNN-S hints (batch 8, 64×64 patches, T = 4, AdamW, clipping: the
- *   loop body of `spikeir distill`, without data loading);
+ *   with raw DnCNN-S hints (γ = 0.12), and of the tiny student with
+ *   `spikeir distill`'s default design (standardised hints at γ = 0.01 plus
+ *   output distillation, so the teacher runs to its output) (batch 8, 64×64
+ *   patches, T = 4, AdamW, clipping: the loop body of `spikeir distill`,
+ *   without data loading);
  * - the DnCNN-S teacher's forward on that batch;
  * - the tiny and small students on one 512×512 image (evaluation mode);
  * - one LIF layer forward + backward on the tiny step's largest layer.
@@ -43,11 +46,12 @@ interface Measured {
 }
 
 /** The cases, in table order: id, label, run folder (by key). */
-const CASES: { id: string; label: string; run: 'tiny' | 'tinyHints' | 'small' | 'smallHints' }[] = [
+const CASES: { id: string; label: string; run: 'tiny' | 'tinyHints' | 'tinyDefault' | 'small' | 'smallHints' }[] = [
   { id: 'step-tiny', label: 'student step, tiny, no hints', run: 'tiny' },
-  { id: 'step-tiny-hints', label: 'student step, tiny, DnCNN hints', run: 'tinyHints' },
+  { id: 'step-tiny-hints', label: 'student step, tiny, raw DnCNN hints', run: 'tinyHints' },
+  { id: 'step-tiny-default', label: 'student step, tiny, default design', run: 'tinyDefault' },
   { id: 'step-small', label: 'student step, small, no hints', run: 'small' },
-  { id: 'step-small-hints', label: 'student step, small, DnCNN hints', run: 'smallHints' },
+  { id: 'step-small-hints', label: 'student step, small, raw DnCNN hints', run: 'smallHints' },
   { id: 'teacher', label: 'DnCNN-S forward, 8×1×64×64', run: 'tinyHints' },
   { id: 'infer-tiny', label: 'tiny inference, 512×512', run: 'tiny' },
   { id: 'infer-small', label: 'small inference, 512×512', run: 'small' },
@@ -91,17 +95,19 @@ export function run(args: BenchArgs): Record<string, unknown> {
     const dirs = {
       tiny: path.join(root, 'tiny'),
       tinyHints: path.join(root, 'tiny-hints'),
+      tinyDefault: path.join(root, 'tiny-default'),
       small: path.join(root, 'small'),
       smallHints: path.join(root, 'small-hints'),
     }
-    for (const [key, preset, hints] of [
-      ['tiny', 'tiny', false],
-      ['tinyHints', 'tiny', true],
-      ['small', 'small', false],
-      ['smallHints', 'small', true],
+    for (const [key, preset, design] of [
+      ['tiny', 'tiny', null],
+      ['tinyHints', 'tiny', 'raw'],
+      ['tinyDefault', 'tiny', 'default'],
+      ['small', 'small', null],
+      ['smallHints', 'small', 'raw'],
     ] as const) {
-      const e = hints ? undefined : extra(preset)
-      writeRun(dirs[key], { preset, hints, ...(e ? { extra: e } : {}) })
+      const e = design ? undefined : extra(preset)
+      writeRun(dirs[key], { preset, hints: design !== null, ...(design ? { design } : {}), ...(e ? { extra: e } : {}) })
       for (const t of Object.values(e ?? {})) t.dispose()
     }
     const env = { ...process.env, RAYON_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads) }

@@ -2,7 +2,8 @@
  * `npm run bench -- parity [--preset P] [--shape B,C,H,W] [--seed N] [--dtype float64|float32]`:
  * spikeir against the PyTorch + SpikingJelly reference (benchmarks/reference)
  * on one training step from the same weights and batch, for the student
- * without hints and with DnCNN-S hints. spikeir writes the run folder
+ * without hints, with raw DnCNN-S hints (γ = 0.12) and with `spikeir
+ * distill`'s default design (standardised hints, output distillation). spikeir writes the run folder
  * (weights, batch), takes the step and writes its loss terms, gradients and
  * every threshold decision (each layer's spikes, each ReLU's output);
  * `parity.py` takes the same step in PyTorch and compares: loss terms to 1e-4
@@ -18,7 +19,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 
 import { GateMlp, MultiDimensionalAttention, RefinementBlock, SpikingNeuron, info, initDevice, noGrad, writeSafetensors, type Module, type Tensor } from '../index'
-import { loadRun, runReference, trainedParameters, writeRun } from './reference/prepare'
+import { loadRun, runReference, trainedParameters, writeRun, type HintDesign } from './reference/prepare'
 import type { BenchArgs } from './run'
 
 /** Decisions of one kind (spikes, ReLU masks): how many, followed within rounding, disagreeing. */
@@ -39,14 +40,15 @@ interface CaseResult {
   spikingJellyCheck: number
 }
 
-function runCase(preset: 'tiny' | 'small' | 'base', hints: boolean, shape: number[], seed: number, dtype: string, json: boolean): CaseResult {
+function runCase(preset: 'tiny' | 'small' | 'base', design: HintDesign | null, shape: number[], seed: number, dtype: string, json: boolean): CaseResult {
+  const hints = design !== null
   // SPIKEIR_PARITY_KEEP=DIR keeps each run folder under DIR, to rerun parity.py on it.
   const keep = process.env['SPIKEIR_PARITY_KEEP']
   if (keep) fs.mkdirSync(keep, { recursive: true })
-  const dir = fs.mkdtempSync(path.join(keep ?? os.tmpdir(), `spikeir-parity-${preset}${hints ? '-hints' : ''}-`))
+  const dir = fs.mkdtempSync(path.join(keep ?? os.tmpdir(), `spikeir-parity-${preset}${design ? `-${design}` : ''}-`))
   try {
     const [batch, , patch] = shape as [number, number, number, number]
-    writeRun(dir, { preset, hints, batch, patch, seed })
+    writeRun(dir, { preset, hints, ...(design ? { design } : {}), batch, patch, seed })
     const run = loadRun(dir)
     try {
       run.student.train()
@@ -97,14 +99,15 @@ function runCase(preset: 'tiny' | 'small' | 'base', hints: boolean, shape: numbe
       }
       writeSafetensors(path.join(dir, 'spikeir_grads.safetensors'), grads)
       for (const g of grads.values()) g.dispose()
-      const terms = { loss: parts.value, l1: parts.l1, fft: parts.fft, ...(hints ? { hint: parts.hint } : {}) }
+      const terms = { loss: parts.value, l1: parts.l1, fft: parts.fft, ...(hints ? { hint: parts.hint } : {}), ...(run.config.outputWeight > 0 ? { output: parts.output } : {}) }
       fs.writeFileSync(path.join(dir, 'spikeir_result.json'), JSON.stringify({ terms }))
       output.dispose()
       parts.loss.dispose()
     } finally {
       run.dispose()
     }
-    const label = `${preset}${hints ? ' + DnCNN hints' : ', no hints'}, batch ${shape.join('×')}, seed ${seed}`
+    const what = design === 'default' ? ' + DnCNN, default design (standardised hints, output distillation)' : design === 'raw' ? ' + DnCNN hints (raw)' : ', no hints'
+    const label = `${preset}${what}, batch ${shape.join('×')}, seed ${seed}`
     const r = runReference('parity.py', ['--dir', dir, '--dtype', dtype, '--label', label, ...(json ? ['--quiet'] : [])])
     process.stdout.write(r.stdout)
     const resultFile = path.join(dir, 'parity_result.json')
@@ -127,7 +130,7 @@ export function run(args: BenchArgs): Record<string, unknown> {
   const dtype = args.dtype ?? 'float64'
   const seed = args.seed ?? 1
   console.log(`spikeir on ${info().adapterName} against PyTorch + SpikingJelly (${dtype})`)
-  const cases = [runCase(preset, false, shape, seed, dtype, args.json), runCase(preset, true, shape, seed, dtype, args.json)]
+  const cases = ([null, 'raw', 'default'] as const).map((design) => runCase(preset, design, shape, seed, dtype, args.json))
   const pass = cases.every((c) => c.pass)
   console.log(pass ? 'parity: PASS' : 'parity: FAIL')
   if (!pass) process.exitCode = 1

@@ -20,6 +20,7 @@ import {
   SpikerIR,
   Tensor,
   clipGradNorm,
+  hintStatistics,
   noGrad,
   readSafetensors,
   scope,
@@ -28,6 +29,7 @@ import {
   writeSafetensors,
   zeroGrad,
   type HintPair,
+  type HintStatistics,
   type NamedParameter,
   type SpikerIRConfig,
 } from '../../index'
@@ -68,6 +70,10 @@ export interface RunConfig {
   hints: string[]
   lambdaFft: number
   gamma: number
+  /** Weight of the L1 term to the teacher's restored image (output distillation). */
+  outputWeight: number
+  /** Teacher features standardised per channel by `hintstats.safetensors` (`TAP.mean`, `TAP.std`). */
+  hintNorm: boolean
   /** Training batch `[B, C, H, W]`. */
   batch: number[]
   lr: number
@@ -77,10 +83,19 @@ export interface RunConfig {
   teacherWeights: string | null
 }
 
+/** How a run with hints uses its teacher (see {@link RunOptions.design}). */
+export type HintDesign = 'raw' | 'default'
+
 /** Options of {@link writeRun}. */
 export interface RunOptions {
   preset: 'tiny' | 'small' | 'base'
   hints: boolean
+  /**
+   * With hints: `raw` (DnCNN features as they are, γ = 0.12, the first
+   * design) or `default` (`spikeir distill`'s default: standardised hints at
+   * γ = 0.01 and output distillation at 0.5). Default `raw`.
+   */
+  design?: HintDesign
   batch?: number
   patch?: number
   seed?: number
@@ -116,6 +131,12 @@ export function writeRun(dir: string, o: RunOptions): RunConfig {
   let teacherCfg: RunConfig['teacher'] = null
   let teacherWeights: string | null = null
   const hints = o.hints ? DNCNN_HINTS : []
+  const design: HintDesign | null = o.hints ? (o.design ?? 'raw') : null
+  const makeBatch = () => {
+    const clean = Tensor.rand([batch, cfg.imageChannels, patch, patch], { seed: seed + 1 })
+    const noisy = clean.add(Tensor.randn(clean.shape, { seed: seed + 2, std: 25 / 255 }))
+    return { input: noisy, target: clean }
+  }
   if (o.hints) {
     teacherCfg = { depth: 17, channels: 64, imageChannels: cfg.imageChannels }
     teacherWeights = sharedTeacher()
@@ -125,13 +146,21 @@ export function writeRun(dir: string, o: RunOptions): RunConfig {
     const hkd = new HKD(student, teacher, pairs, { seed })
     hkd.saveSafetensors(path.join(dir, 'adapters.safetensors'))
     hkd.dispose()
+    if (design === 'default') {
+      // distill takes the statistics over 16 training batches; one stands in here, as the
+      // cost of a step does not depend on their values.
+      scope(() => {
+        const { input } = makeBatch()
+        const stats = hintStatistics(teacher, [...new Set(pairs.map((p) => p.teacher))], [input])
+        writeSafetensors(path.join(dir, 'hintstats.safetensors'), new Map([...stats].flatMap(([tap, st]) => [[`${tap}.mean`, st.mean], [`${tap}.std`, st.std]] as [string, Tensor][])))
+      })
+    }
     teacher.dispose()
   }
   student.dispose()
   scope(() => {
-    const clean = Tensor.rand([batch, cfg.imageChannels, patch, patch], { seed: seed + 1 })
-    const noisy = clean.add(Tensor.randn(clean.shape, { seed: seed + 2, std: 25 / 255 }))
-    writeSafetensors(path.join(dir, 'batch.safetensors'), new Map([['input', noisy], ['target', clean]]))
+    const { input, target } = makeBatch()
+    writeSafetensors(path.join(dir, 'batch.safetensors'), new Map([['input', input], ['target', target]]))
   })
   if (o.extra) writeSafetensors(path.join(dir, 'extra.safetensors'), new Map(Object.entries(o.extra)))
   const config: RunConfig = {
@@ -139,7 +168,9 @@ export function writeRun(dir: string, o: RunOptions): RunConfig {
     teacher: teacherCfg,
     hints,
     lambdaFft: 0.1,
-    gamma: 0.12,
+    gamma: design === 'default' ? 0.01 : 0.12,
+    outputWeight: design === 'default' ? 0.5 : 0,
+    hintNorm: design === 'default',
     batch: [batch, cfg.imageChannels, patch, patch],
     // The distill recipe's defaults.
     lr: 1e-3,
@@ -176,6 +207,20 @@ function readArrays(file: string): Map<string, Tensor> {
   return new Map(readSafetensors(file).tensors.map((a) => [a.name, Tensor.fromData(a.data, a.shape)]))
 }
 
+/** Hint statistics by teacher tap from `TAP.mean` / `TAP.std` arrays. */
+function readHintStats(file: string): Map<string, HintStatistics> {
+  const arrays = readArrays(file)
+  const stats = new Map<string, HintStatistics>()
+  for (const [name, t] of arrays) {
+    if (!name.endsWith('.mean')) continue
+    const tap = name.slice(0, -'.mean'.length)
+    const std = arrays.get(`${tap}.std`)
+    if (!std) throw new Error(`${file}: '${name}' without '${tap}.std'`)
+    stats.set(tap, { mean: t, std })
+  }
+  return stats
+}
+
 /** Builds what `dir` describes and loads its weights by name. */
 export function loadRun(dir: string): Run {
   const config = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as RunConfig
@@ -188,7 +233,13 @@ export function loadRun(dir: string): Run {
     teacher.eval()
   }
   const pairs = teacher ? hintPairs(student, teacher, config.hints) : []
-  const hkd = new HKD(student, teacher, pairs, { lambdaFft: config.lambdaFft, gamma: config.gamma })
+  const hintStats = config.hintNorm ? readHintStats(path.join(dir, 'hintstats.safetensors')) : null
+  const hkd = new HKD(student, teacher, pairs, {
+    lambdaFft: config.lambdaFft,
+    gamma: config.gamma,
+    outputWeight: config.outputWeight ?? 0,
+    ...(hintStats ? { hintStats } : {}),
+  })
   if (pairs.length) hkd.loadSafetensors(path.join(dir, 'adapters.safetensors'))
   const batch = readArrays(path.join(dir, 'batch.safetensors'))
   const extra = readArrays(path.join(dir, 'extra.safetensors'))
@@ -202,6 +253,7 @@ export function loadRun(dir: string): Run {
     extra,
     dispose() {
       for (const t of [...batch.values(), ...extra.values()]) t.dispose()
+      for (const st of hintStats?.values() ?? []) (st.mean.dispose(), st.std.dispose())
       hkd.dispose()
       teacher?.dispose()
       student.dispose()

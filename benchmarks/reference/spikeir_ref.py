@@ -232,10 +232,10 @@ class DnCNN(nn.Module):
             conv(image_channels if i == 0 else channels, image_channels if i == depth - 1 else channels, 3) for i in range(depth)
         )
 
-    def forward(self, x: torch.Tensor, taps: tuple[str, ...] = ()) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
+    def forward(self, x: torch.Tensor, taps: tuple[str, ...] = (), output: bool = False) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
         want = {int(t[len("layer"):]) - 1: t for t in taps}
         # With taps only, stop after the deepest one: the teacher's output is not needed for hints.
-        last = max(want) if want else len(self.layers) - 1
+        last = max(want) if want and not output else len(self.layers) - 1
         feats: dict[str, torch.Tensor] = {}
         h = x
         for i, c in enumerate(self.layers[: last + 1]):
@@ -271,15 +271,32 @@ def fft_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 class HKD(nn.Module):
-    """L = L1(ŷ, y) + λ·L_FFT(ŷ, y) + γ·Σ_taps MSE(adapter(F_S), F_T); the teacher runs without autograd."""
+    """L = L1(ŷ, y) + λ·L_FFT(ŷ, y) + γ·Σ_taps MSE(adapter(F_S), F_T) + β·L1(ŷ, teacher's ŷ); the teacher
+    runs without autograd. With `hint_stats` (tap -> (mean, std), each [1, C, 1, 1]) F_T is standardised
+    per channel: (F_T − mean) / std."""
 
-    def __init__(self, student: SpikerIR, teacher: DnCNN | None, pairs: list[tuple[str, str]], lambda_fft: float = 0.1, gamma: float = 0.12):
+    def __init__(
+        self,
+        student: SpikerIR,
+        teacher: DnCNN | None,
+        pairs: list[tuple[str, str]],
+        lambda_fft: float = 0.1,
+        gamma: float = 0.12,
+        output_weight: float = 0.0,
+        hint_stats: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
+    ):
         super().__init__()
         self.student = student
         self.teacher = teacher
         self.pairs = pairs if teacher is not None else []
         self.lambda_fft = lambda_fft
         self.gamma = gamma if teacher is not None else 0.0
+        self.output_weight = output_weight if teacher is not None else 0.0
+        # Buffers, so that .to(dtype) and .to(device) carry them along.
+        self.standardised = sorted((hint_stats or {}).keys())
+        for tap, (mean, std) in (hint_stats or {}).items():
+            self.register_buffer(f"stats_{tap}_mean", mean)
+            self.register_buffer(f"stats_{tap}_std", std)
         teacher_c = teacher.layers[0].out_channels if teacher is not None else 0
         self.adapters = nn.ModuleList(HintAdapter(tap_channels(student.cfg, s), teacher_c) for s, _ in self.pairs)
 
@@ -290,9 +307,13 @@ class HKD(nn.Module):
         fft = fft_loss(out, y)
         loss = l1 + fft * self.lambda_fft
         parts = {"l1": l1, "fft": fft}
-        if use_hints:
+        use_output = self.output_weight > 0
+        if use_hints or use_output:
             with torch.no_grad():
-                _, tf = self.teacher(x, tuple(t for _, t in self.pairs))
+                t_out, tf = self.teacher(x, tuple(t for _, t in self.pairs) if use_hints else (), output=use_output)
+                if self.standardised:
+                    tf = {t: (f - getattr(self, f"stats_{t}_mean")) / getattr(self, f"stats_{t}_std") for t, f in tf.items()}
+        if use_hints:
             hint = None
             for (s, t), a in zip(self.pairs, self.adapters):
                 fs = a.adapt(feats[s], tf[t].shape)
@@ -300,6 +321,10 @@ class HKD(nn.Module):
                 hint = mse if hint is None else hint + mse
             loss = loss + hint * self.gamma
             parts["hint"] = hint
+        if use_output:
+            to_teacher = (out - t_out).abs().mean()
+            loss = loss + to_teacher * self.output_weight
+            parts["output"] = to_teacher
         parts["loss"] = loss
         return loss, parts
 
@@ -332,7 +357,11 @@ def build(run_dir: Path, dtype: torch.dtype = torch.float32) -> tuple[HKD, dict]
         load_named(teacher, run_dir / "teacher.safetensors")
         teacher.eval().requires_grad_(False)
     pairs = [tuple(p.split(":")) for p in cfg.get("hints", [])]
-    hkd = HKD(student, teacher, pairs, cfg.get("lambdaFft", 0.1), cfg.get("gamma", 0.12))
+    stats = None
+    if cfg.get("hintNorm"):
+        arrays = load_file(str(run_dir / "hintstats.safetensors"))
+        stats = {n.removesuffix(".mean"): (v, arrays[n.removesuffix(".mean") + ".std"]) for n, v in arrays.items() if n.endswith(".mean")}
+    hkd = HKD(student, teacher, pairs, cfg.get("lambdaFft", 0.1), cfg.get("gamma", 0.12), cfg.get("outputWeight", 0.0), stats)
     if hkd.pairs:
         load_named(hkd.adapters, run_dir / "adapters.safetensors", "adapters.")
     return hkd.to(dtype), cfg
