@@ -69,6 +69,11 @@ export const DESIGNS: Design[] = [
     flags: (_, s) => ['--teacher', DNCNN(s), '--hint-norm', '--gamma', '0.01', '--output-weight', '0.5'],
   },
   {
+    name: 'strong-output+normalised',
+    what: 'output distillation at twice the weight (1.0) and standardised hints (γ = 0.01)',
+    flags: (_, s) => ['--teacher', DNCNN(s), '--hint-norm', '--gamma', '0.01', '--output-weight', '1'],
+  },
+  {
     name: 'normalised-warmup-decay',
     what: 'standardised hints, γ ramped up over 100 steps then cosine-decayed to 0 at the end',
     flags: (steps, s) => ['--teacher', DNCNN(s), '--hint-norm', '--gamma', '0.01', '--gamma-schedule', `warmup-cosine:100:${steps}`, '--output-weight', '0'],
