@@ -107,7 +107,7 @@ export function run(args: BenchArgs): Record<string, unknown> {
       ['smallHints', 'small', 'raw'],
     ] as const) {
       const e = design ? undefined : extra(preset)
-      writeRun(dirs[key], { preset, hints: design !== null, ...(design ? { design } : {}), ...(e ? { extra: e } : {}) })
+      writeRun(dirs[key], { preset, design, ...(e ? { extra: e } : {}) })
       for (const t of Object.values(e ?? {})) t.dispose()
     }
     const env = { ...process.env, RAYON_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads) }

@@ -48,7 +48,7 @@ function runCase(preset: 'tiny' | 'small' | 'base', design: HintDesign | null, s
   const dir = fs.mkdtempSync(path.join(keep ?? os.tmpdir(), `spikeir-parity-${preset}${design ? `-${design}` : ''}-`))
   try {
     const [batch, , patch] = shape as [number, number, number, number]
-    writeRun(dir, { preset, hints, ...(design ? { design } : {}), batch, patch, seed })
+    writeRun(dir, { preset, design, batch, patch, seed })
     const run = loadRun(dir)
     try {
       run.student.train()

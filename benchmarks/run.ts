@@ -16,6 +16,7 @@ import * as lif from './lif'
 import * as matmul from './matmul'
 import * as parity from './parity'
 import * as prenet from './prenet'
+import * as profile from './profile'
 import * as soak from './soak'
 import * as student from './student'
 import * as teachers from './teachers'
@@ -30,7 +31,7 @@ export interface BenchArgs {
   device?: string
   /** Input shape override (conv), e.g. `--shape 2,64,64,64`. */
   shape?: number[]
-  /** Student preset (parity). */
+  /** Student preset (parity, profile). */
   preset?: string
   /** The reference's float type (parity): float64 or float32. */
   dtype?: string
@@ -38,7 +39,7 @@ export interface BenchArgs {
   seed?: number
 }
 
-const benches: Record<string, { run(args: BenchArgs): Record<string, unknown> }> = { matmul, conv, dncnn, prenet, gcanet, lkdnet, lif, student, soak, parity, compare, large, teachers }
+const benches: Record<string, { run(args: BenchArgs): Record<string, unknown> }> = { matmul, conv, dncnn, prenet, gcanet, lkdnet, lif, student, soak, parity, compare, profile, large, teachers }
 
 function main(argv: string[]): number {
   const [name, ...rest] = argv

@@ -89,13 +89,13 @@ export type HintDesign = 'raw' | 'default'
 /** Options of {@link writeRun}. */
 export interface RunOptions {
   preset: 'tiny' | 'small' | 'base'
-  hints: boolean
   /**
-   * With hints: `raw` (DnCNN features as they are, γ = 0.12, the first
-   * design) or `default` (`spikeir distill`'s default: standardised hints at
-   * γ = 0.01 and output distillation at 0.5). Default `raw`.
+   * How the step uses the DnCNN-S teacher: null for no teacher, `raw`
+   * (its features as they are, γ = 0.12, the first design) or `default`
+   * (`spikeir distill`'s default: standardised hints at γ = 0.01 and output
+   * distillation at 0.5).
    */
-  design?: HintDesign
+  design: HintDesign | null
   batch?: number
   patch?: number
   seed?: number
@@ -130,14 +130,14 @@ export function writeRun(dir: string, o: RunOptions): RunConfig {
   student.saveSafetensors(path.join(dir, 'student.safetensors'))
   let teacherCfg: RunConfig['teacher'] = null
   let teacherWeights: string | null = null
-  const hints = o.hints ? DNCNN_HINTS : []
-  const design: HintDesign | null = o.hints ? (o.design ?? 'raw') : null
+  const design = o.design
+  const hints = design ? DNCNN_HINTS : []
   const makeBatch = () => {
     const clean = Tensor.rand([batch, cfg.imageChannels, patch, patch], { seed: seed + 1 })
     const noisy = clean.add(Tensor.randn(clean.shape, { seed: seed + 2, std: 25 / 255 }))
     return { input: noisy, target: clean }
   }
-  if (o.hints) {
+  if (design) {
     teacherCfg = { depth: 17, channels: 64, imageChannels: cfg.imageChannels }
     teacherWeights = sharedTeacher()
     const teacher = teacherWeights ? DnCNN.fromSafetensors(teacherWeights) : new DnCNN({ ...teacherCfg, seed })
