@@ -450,6 +450,20 @@ export const cases: Case[] = [
     outputs: ['run'],
   },
   {
+    name: '--init with a U-Net checkpoint into distill',
+    expect: 'error',
+    setup: (dir) => ['distill', '--no-hints', '--steps', '2', '--init', checkpointOf(dir, 'teacher', 'unet', { width: 4 }), '--out', path.join(dir, 'run')],
+    message: (dir) => new RegExp(`--init '${esc(path.join(dir, 'teacher.json'))}' holds a unet model, but this run trains a spikerir`),
+    outputs: ['run'],
+  },
+  {
+    name: '--init with a student of another width',
+    expect: 'error',
+    setup: (dir) => ['distill', '--no-hints', '--steps', '2', '--init', checkpointOf(dir, 'wide', 'spikerir', { width: 16, timeSteps: 4 }), '--out', path.join(dir, 'run')],
+    message: (dir) => new RegExp(`init: checkpoint '${esc(path.join(dir, 'wide.json'))}': its model file .* does not fit this SpikerIR`),
+    outputs: ['run'],
+  },
+  {
     name: 'sidecar that says SpikerIR over U-Net weights',
     expect: 'error',
     setup: (dir) => {

@@ -4,7 +4,8 @@ import * as path from 'node:path'
 
 import test from 'ava'
 
-import { randomSides } from '../src/train/recipe'
+import { buildModel } from '../src/models/load'
+import { defaultRecipe, randomSides, runRecipe, type Recipe } from '../src/train/recipe'
 import { DnCNN, HKD, SpikerIR, Tensor, clipGradNormOnDevice, gammaAt, gpuCounters, hintStatistics, info, parseGammaSchedule, trainStudent, zeroGrad, noGrad, readCheckpointInfo, loadModel, type BatchStream, type StepRecord } from '../index'
 
 test('γ schedules follow their definitions', (t) => {
@@ -343,5 +344,24 @@ const onWgpu = info().backend !== 'native'
   train(dir, 4, undefined, 0, undefined, () => at.push(gpuCounters().readbacks))
   // Steps 1 and 3 follow steps with no checkpoint after them (every 2 steps, after onStep): one readback each.
   t.deepEqual([at[1]! - at[0]!, at[3]! - at[2]!], [1, 1])
+  fs.rmSync(dir, { recursive: true })
+})
+
+test('a run started with init fine-tunes those weights, with a fresh step count and schedule', (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spikeir-init-'))
+  const small = { ...defaultRecipe(path.join(dir, 'a')), model: { kind: 'spikerir', options: { width: 4, timeSteps: 2, seed: 3 } }, steps: 3, patch: 16, batch: 2, warmup: 0, lr: 5e-3, val: null, data: { kind: 'deadLeaves', count: 4, size: 32, seed: 1 } } as Recipe
+  runRecipe(small)
+  const trained = loadModel(path.join(dir, 'a', 'student.json')).model.parameters().map((p) => p.toFloat32Array())
+  const fresh = buildModel(small.model).parameters().map((p) => p.toFloat32Array())
+  // One step at a learning rate so small that the weights stay where init put them.
+  runRecipe({ ...small, outDir: path.join(dir, 'b'), init: path.join(dir, 'a', 'student.json'), steps: 1, lr: 1e-9, seed: 9 })
+  const tuned = loadModel(path.join(dir, 'b', 'student.json')).model.parameters().map((p) => p.toFloat32Array())
+  const worst = (a: Float32Array[], b: Float32Array[]) => Math.max(...a.map((w, i) => Math.max(...w.map((v, j) => Math.abs(v - b[i]![j]!)))))
+  t.true(worst(tuned, trained) < 1e-6, `init weights moved by ${worst(tuned, trained)}`)
+  t.true(worst(trained, fresh) > 1e-3, 'the first run trained away from the initialisation')
+  t.is(readCheckpointInfo(path.join(dir, 'b', 'student.json')).info.step, 1)
+  // Weights of another width do not fit, and say so.
+  t.throws(() => runRecipe({ ...small, outDir: path.join(dir, 'c'), model: { kind: 'spikerir', options: { width: 8, timeSteps: 2 } }, init: path.join(dir, 'a', 'student.json') }), { message: /^init: checkpoint .* does not fit this SpikerIR/ })
+  t.false(fs.existsSync(path.join(dir, 'c')))
   fs.rmSync(dir, { recursive: true })
 })

@@ -8,12 +8,20 @@
 #   bash benchmarks/sigma25-long.sh baseline        # no teacher
 #   bash benchmarks/sigma25-long.sh hkd  [FLAGS…]   # with DnCNN-S σ = 25 hints (extra distill flags, e.g. the study's winner)
 #
+# INIT=CKPT starts both from those weights (fine-tuning; a fresh optimizer and
+# schedule), e.g. the bundled 5,000-step no-hint student:
+#
+#   INIT=weights/spikerir_tiny_sigma25_nohints.json STEPS=5000 LR=1e-3 WARMUP=200 bash benchmarks/sigma25-long.sh hkd
+#
 # Then: npx spikeir eval --model out/sigma25-long-<run>/student.json --data ../shared/data/bsd68 --sigma 25
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${SHARED:-../shared}
 STEPS=${STEPS:-40000}
 THREADS=${THREADS:-1}
+LR=${LR:-2e-3}
+WARMUP=${WARMUP:-500}
+INIT=${INIT:-}
 run=${1:?usage: sigma25-long.sh baseline|hkd [distill flags]}
 shift
 case "$run" in
@@ -21,7 +29,9 @@ case "$run" in
   hkd) design=(--teacher "$SHARED/models/dncnn_s_sigma25.safetensors" "$@") ;;
   *) echo "sigma25-long: unknown run '$run' (baseline, hkd)" >&2; exit 2 ;;
 esac
-out=out/sigma25-long-$run
+out=${OUT:-out/sigma25-long-$run}
+init=()
+if [ -n "$INIT" ]; then init=(--init "$INIT"); fi
 resume=()
 if [ -f "$out/student.json" ]; then
   step=$(node -e "console.log(JSON.parse(require('fs').readFileSync('$out/student.json','utf8')).step)")
@@ -29,6 +39,6 @@ if [ -f "$out/student.json" ]; then
   resume=(--resume "$out/student.json")
 fi
 RAYON_NUM_THREADS=$THREADS node dist/src/cli/main.js distill "${design[@]}" \
-  --data "$SHARED/data/train400" --val-data "$SHARED/data/set12" --val-limit 12 --val-every 2000 \
-  --steps "$STEPS" --patch-range 40-64 --patch 64 --batch 8 --lr 2e-3 --warmup 500 --ema 0.999 \
-  --seed 1 --checkpoint-every 500 --out "$out" --json --quiet "${resume[@]}"
+  --data "$SHARED/data/train400" --val-data "$SHARED/data/set12" --val-limit 12 --val-every "${VAL_EVERY:-2000}" \
+  --steps "$STEPS" --patch-range 40-64 --patch 64 --batch 8 --lr "$LR" --warmup "$WARMUP" --ema 0.999 \
+  --seed 1 --checkpoint-every 500 --out "$out" --json --quiet "${init[@]}" "${resume[@]}"

@@ -46,6 +46,7 @@ export const trainingFlags: Record<string, FlagSpec> = {
   seed: { type: 'number', description: 'seed of data and initialisation', integer: true, min: 0 },
   'checkpoint-every': { type: 'number', description: 'checkpoint every N steps (0: at the end)', integer: true, min: 0 },
   resume: { type: 'string', description: 'checkpoint sidecar to resume from' },
+  init: { type: 'string', description: 'start from these weights (a checkpoint or exported model of the same architecture) with a fresh optimizer and schedule: fine-tuning' },
   json: { type: 'boolean', description: 'print the result as one JSON object' },
   quiet: { type: 'boolean', description: 'print only errors' },
   'no-report': { type: 'boolean', description: 'do not write OUT/report.html at the end' },
@@ -105,6 +106,7 @@ export function recipeFrom(args: Parsed, base: Recipe): Recipe {
   r.lr = num('lr') ?? r.lr
   r.seed = num('seed') ?? r.seed
   r.checkpointEvery = num('checkpoint-every') ?? r.checkpointEvery
+  if (typeof f['init'] === 'string') r.init = f['init']
   checkRecipe(r, typeof f['config'] === 'string' ? `--config ${f['config']}: ` : '')
   if (r.patch % 4 !== 0) throw new UsageError(`--patch must be a multiple of 4 (the student down-samples twice), got ${r.patch}`)
   if (r.patchRange !== null) {
@@ -162,6 +164,7 @@ export function checkRecipe(r: Recipe, where: string): void {
   text('outDir', typeof r.outDir === 'string' && r.outDir !== '', 'a folder path')
   text('gammaSchedule', typeof r.gammaSchedule === 'string', 'a string')
   text('hintNorm', typeof r.hintNorm === 'boolean', 'true or false')
+  text('init', r.init === undefined || r.init === null || (typeof r.init === 'string' && r.init !== ''), 'a checkpoint path or null')
   text('teacher', r.teacher === null || (typeof r.teacher === 'string' && r.teacher !== ''), 'a checkpoint path or null')
   text('hints', r.hints === undefined || (Array.isArray(r.hints) && r.hints.every((h) => typeof h === 'string')), 'a list of studentTap:teacherTap strings')
   text('data', typeof r.data === 'object' && r.data !== null && typeof (r.data as { kind?: unknown }).kind === 'string', 'a data source { kind, … }')
@@ -286,6 +289,11 @@ export function train(r: Recipe, args: Parsed): void {
     const { info, sidecar } = readCheckpointInfo(resume)
     const spec = checkModelSpec(info.config['model'], `--resume '${sidecar}': config.model`)
     if (spec.kind !== r.model.kind) throw new UsageError(`--resume '${sidecar}' is a checkpoint of a ${spec.kind} model, but this run trains a ${r.model.kind}`)
+  } else if (r.init) {
+    // Checked before any output exists; the weights' shapes are checked as they load.
+    const { info, sidecar } = readCheckpointInfo(r.init)
+    const spec = checkModelSpec(info.config['model'], `--init '${sidecar}': config.model`)
+    if (spec.kind !== r.model.kind) throw new UsageError(`--init '${sidecar}' holds a ${spec.kind} model, but this run trains a ${r.model.kind}`)
   }
   checkWritableFolder(r.outDir, typeof args.flags['out'] === 'string' ? '--out' : 'output folder')
   const t0 = Date.now()

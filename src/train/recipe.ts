@@ -13,6 +13,7 @@ import { buildModel, loadModel, type ModelSpec } from '../models/load'
 import type { Module } from '../nn/module'
 import { setupTask, taskPairs, type BlurKernel, type TaskName, type TaskParams, type TaskSetup } from '../tasks'
 import type { Tensor } from '../tensor'
+import { loadCheckpoint } from './checkpoint'
 import { trainStudent, type BatchStream, type StepRecord, type TrainableModel, type TrainSettings } from './distill'
 
 /** A model with hint taps and their channel counts. */
@@ -22,6 +23,13 @@ type Tapped = TrainableModel & { tapChannels(tap: string): number }
 export interface Recipe extends TrainSettings {
   /** The model to train (the student, or a teacher for `train-teacher`). */
   model: ModelSpec
+  /**
+   * Weights to start the model from (a checkpoint or an exported student of
+   * the same architecture): fine-tuning, with a fresh optimizer, schedule and
+   * step count; null: a random initialisation. Ignored on resume, where the
+   * checkpoint's weights win.
+   */
+  init: string | null
   /** A frozen teacher: a checkpoint or published DnCNN weights; null trains without hints. */
   teacher: string | null
   /** Hint pairs `studentTap:teacherTap`; default by teacher kind. */
@@ -67,6 +75,7 @@ export interface Recipe extends TrainSettings {
 export function defaultRecipe(outDir: string): Recipe {
   return {
     model: { kind: 'spikerir', options: { width: 8, timeSteps: 4, seed: 0 } },
+    init: null,
     teacher: null,
     // The hint study's choice (README, "Hint-design study"): standardised
     // hints at γ = 0.01 plus the teacher's output as a second target. Raw
@@ -203,6 +212,15 @@ export function runRecipe(
   options: { resume?: string; onStep?: (r: StepRecord) => void; onValidation?: (step: number, m: Record<string, number>) => void } = {},
 ): { metrics: Record<string, number> | null; last: StepRecord | null; parameters: number } {
   const model = buildModel(recipe.model) as unknown as Tapped
+  // Recipes written before `init` existed have none (undefined).
+  if (recipe.init && !options.resume) {
+    try {
+      loadCheckpoint(recipe.init, model)
+    } catch (e) {
+      model.dispose()
+      throw new Error(`init: ${e instanceof Error ? e.message : String(e)}`)
+    }
+  }
   const teacherLoaded = recipe.teacher ? loadModel(recipe.teacher) : null
   const teacher = teacherLoaded?.model as (Module & Tapped) | undefined
   const hintNames = teacherLoaded ? (recipe.hints ?? defaultHints(teacherLoaded.spec)) : []
