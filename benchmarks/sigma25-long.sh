@@ -13,6 +13,9 @@
 #
 #   INIT=weights/spikerir_tiny_sigma25_nohints.json STEPS=5000 LR=1e-3 WARMUP=200 bash benchmarks/sigma25-long.sh hkd
 #
+# PATCHES=48 trains on fixed 48-px patches instead of random sides 40–64 (the
+# patch-range comparison; with OUT=… to keep both runs).
+#
 # Then: npx spikeir eval --model out/sigma25-long-<run>/student.json --data ../shared/data/bsd68 --sigma 25
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +25,7 @@ THREADS=${THREADS:-1}
 LR=${LR:-2e-3}
 WARMUP=${WARMUP:-500}
 INIT=${INIT:-}
+PATCHES=${PATCHES:-40-64}
 run=${1:?usage: sigma25-long.sh baseline|hkd [distill flags]}
 shift
 case "$run" in
@@ -32,6 +36,10 @@ esac
 out=${OUT:-out/sigma25-long-$run}
 init=()
 if [ -n "$INIT" ]; then init=(--init "$INIT"); fi
+case "$PATCHES" in
+  *-*) patches=(--patch-range "$PATCHES" --patch "${PATCHES#*-}") ;;
+  *) patches=(--patch "$PATCHES") ;;
+esac
 resume=()
 if [ -f "$out/student.json" ]; then
   step=$(node -e "console.log(JSON.parse(require('fs').readFileSync('$out/student.json','utf8')).step)")
@@ -40,5 +48,5 @@ if [ -f "$out/student.json" ]; then
 fi
 RAYON_NUM_THREADS=$THREADS node dist/src/cli/main.js distill "${design[@]}" \
   --data "$SHARED/data/train400" --val-data "$SHARED/data/set12" --val-limit 12 --val-every "${VAL_EVERY:-2000}" \
-  --steps "$STEPS" --patch-range 40-64 --patch 64 --batch 8 --lr "$LR" --warmup "$WARMUP" --ema 0.999 \
+  --steps "$STEPS" "${patches[@]}" --batch 8 --lr "$LR" --warmup "$WARMUP" --ema 0.999 \
   --seed 1 --checkpoint-every 500 --out "$out" --json --quiet "${init[@]}" "${resume[@]}"

@@ -72,6 +72,12 @@ for (const a of adapters) {
 
 pass('the native CPU backend', ['test', ...cargo, '--no-fail-fast', '--lib', ...testFiles.filter((f) => !NEEDS_WGPU.has(f)).flatMap((f) => ['--test', f])], { SPIKEIR_TEST_ADAPTER: 'cpu' })
 
+// The narrow convolution kernels have a copy per vector width; the native pass ran the
+// widest this CPU has, so the CPU convolution tests run again on each narrower one.
+for (const isa of ['avx2', 'baseline']) {
+  pass(`the native CPU backend, ${isa} convolution kernels`, ['test', ...cargo, '--no-fail-fast', '--test', 'cpu_conv'], { SPIKEIR_TEST_ADAPTER: 'cpu', SPIKEIR_CPU_KERNELS: isa })
+}
+
 for (const a of usable) {
   pass(`wgpu adapter ${a.name} (${a.type}, ${a.backend})`, ['test', ...cargo, '--no-fail-fast', ...testFiles.filter((f) => !DEVICE_FREE.has(f)).flatMap((f) => ['--test', f])], { SPIKEIR_TEST_ADAPTER: a.name })
 }

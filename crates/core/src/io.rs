@@ -487,7 +487,7 @@ fn png_chunks_fit(b: &[u8]) -> std::result::Result<(), String> {
     let mut at = 8;
     while let Some(head) = b.get(at..at + 8) {
         let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
-        if &head[4..8] == b"PLTE" && (len == 0 || len % 3 != 0 || len > 768) {
+        if &head[4..8] == b"PLTE" && (len == 0 || !len.is_multiple_of(3) || len > 768) {
             return Err(format!(
                 "the PNG palette (PLTE) has {len} bytes; it must hold 1 to 256 RGB entries (a multiple of 3 bytes)"
             ));

@@ -107,6 +107,18 @@ fn small_cases() -> Vec<Case> {
         case([1, 2, 1, 1], 3, [3, 3], [1, 1], [1, 1], [1, 1], 1, true),
         case([2, 1, 1, 2], 2, [3, 3], [1, 1], [1, 1], [1, 1], 1, false),
         case([1, 2, 2, 2], 2, [3, 3], [1, 1], [3, 3], [3, 3], 1, true),
+        // The narrow kernels' shapes (≤ 16 output channels, stride 1, one group): rows of one,
+        // two and three 16-pixel blocks with a ragged last block, each accumulator width
+        // (≤ 4, ≤ 8, ≤ 16 channels), kernels 3×3, 1×1 and 5×2, dilated; and 17 and 24
+        // output channels just past them, on the GEMM path.
+        case([2, 8, 5, 37], 8, [3, 3], [1, 1], [1, 1], [1, 1], 1, true),
+        case([3, 16, 6, 17], 16, [3, 3], [1, 1], [1, 1], [1, 1], 1, false),
+        case([2, 5, 4, 33], 12, [3, 3], [1, 1], [1, 1], [2, 2], 1, true),
+        case([2, 8, 7, 16], 1, [3, 3], [1, 1], [1, 1], [1, 1], 1, true),
+        case([1, 6, 9, 20], 3, [1, 1], [1, 1], [0, 0], [1, 1], 1, true),
+        case([2, 3, 8, 21], 7, [5, 2], [1, 1], [2, 1], [1, 1], 1, false),
+        case([2, 4, 6, 19], 17, [3, 3], [1, 1], [1, 1], [1, 1], 1, true),
+        case([1, 8, 5, 18], 24, [3, 3], [1, 1], [1, 1], [1, 1], 1, false),
     ]
 }
 
@@ -570,4 +582,75 @@ fn conv2d_timing() {
     show("dw forward", tf);
     show("dw input grad", ti);
     show("dw weight grad", tw);
+}
+
+/// The student's narrow convolutions (batch 8 × T = 4 images), forward, input
+/// and weight gradients, best of `REPS` wall times in ms:
+/// `cargo test --release -p spikeir-core --test cpu_conv narrow_timing -- --ignored --nocapture`,
+/// and again with `SPIKEIR_CPU_KERNELS=gemm` for the im2col + GEMM path.
+#[test]
+#[ignore]
+fn narrow_timing() {
+    let reps: usize = std::env::var("REPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let best = |f: &dyn Fn()| {
+        (0..reps)
+            .map(|_| {
+                let t = std::time::Instant::now();
+                f();
+                t.elapsed().as_secs_f64() * 1e3
+            })
+            .fold(f64::INFINITY, f64::min)
+    };
+    let mut total = [0.0; 3];
+    for c in [
+        case([32, 8, 64, 64], 8, [3, 3], [1, 1], [1, 1], [1, 1], 1, false),
+        case(
+            [32, 16, 32, 32],
+            16,
+            [3, 3],
+            [1, 1],
+            [1, 1],
+            [1, 1],
+            1,
+            false,
+        ),
+        case([32, 8, 64, 64], 1, [3, 3], [1, 1], [1, 1], [1, 1], 1, true),
+        case(
+            [32, 32, 32, 32],
+            16,
+            [1, 1],
+            [1, 1],
+            [0, 0],
+            [1, 1],
+            1,
+            false,
+        ),
+    ] {
+        let r = inputs(&c, 3);
+        let os = c.out_shape();
+        let (ws, xs, s, p, d) = (c.w_shape(), c.x, c.stride, c.padding, c.dilation);
+        let t = [
+            best(&|| {
+                std::hint::black_box(forward(&c, &r));
+            }),
+            best(&|| {
+                std::hint::black_box(conv2d_backward_input(&r.g, os, &r.w, ws, xs, s, p, d, 1));
+            }),
+            best(&|| {
+                std::hint::black_box(conv2d_backward_weight(&r.g, os, &r.x, xs, ws, s, p, d, 1));
+            }),
+        ];
+        (0..3).for_each(|i| total[i] += t[i]);
+        println!(
+            "{:?} -> {} k{:?}: forward {:6.2} ms, input grad {:6.2} ms, weight grad {:6.2} ms",
+            c.x, c.cout, c.k, t[0], t[1], t[2]
+        );
+    }
+    println!(
+        "total: forward {:6.2} ms, input grad {:6.2} ms, weight grad {:6.2} ms",
+        total[0], total[1], total[2]
+    );
 }

@@ -530,6 +530,9 @@ pub fn conv2d(
 /// The dense and grouped forward pass: per task, an im2col block (or the
 /// image itself for a pointwise conv) times each group's weights into `y`.
 fn gemm_forward(g: &ConvGeometry, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
+    if super::conv_narrow::applies(g) {
+        return super::conv_narrow::forward(g, x, w, bias, y);
+    }
     let (p, hw, k_g, cout_g) = (g.pixels(), g.plane(), g.k_g(), g.cout_g());
     let pointwise = g.is_pointwise();
     let len = g.chunk_len(g.cin * g.kh * g.kw);
@@ -794,6 +797,9 @@ pub fn conv2d_backward_weight(
     }
     if g.is_depthwise() {
         return depthwise_backward_weight(&g, grad_out, x);
+    }
+    if super::conv_narrow::applies(&g) {
+        return super::conv_narrow::backward_weight(&g, grad_out, x);
     }
     let pointwise = g.is_pointwise();
     let len = g.chunk_len(g.cin * g.kh * g.kw);

@@ -8,6 +8,7 @@
 pub mod activation;
 pub mod buffers;
 pub mod conv;
+pub mod conv_narrow;
 pub mod elementwise;
 pub mod gemm;
 pub mod layout;

@@ -175,7 +175,7 @@ fn fft_layout(op: &str, pred: &Tensor) -> Result<(usize, usize, usize)> {
 /// (sin, cos) of 2π·k/len: exact at multiples of a quarter turn, so that
 /// sin π is 0 and not 1.2e-16; otherwise from f64.
 fn twiddle(k: usize, len: usize) -> (f64, f64) {
-    if (4 * k) % len == 0 {
+    if (4 * k).is_multiple_of(len) {
         [(0.0, 1.0), (1.0, 0.0), (0.0, -1.0), (-1.0, 0.0)][4 * k / len]
     } else {
         (2.0 * std::f64::consts::PI * k as f64 / len as f64).sin_cos()

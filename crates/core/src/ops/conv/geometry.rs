@@ -37,7 +37,7 @@ impl Geometry {
     /// times the input, and each load feeds four times the useful work (the
     /// zeros off the diagonal are multiplied all the same).
     pub(super) fn folded(self) -> Geometry {
-        if self.cig == 1 && self.cog == 1 && self.groups % 4 == 0 {
+        if self.cig == 1 && self.cog == 1 && self.groups.is_multiple_of(4) {
             Geometry {
                 groups: self.groups / 4,
                 cig: 4,
