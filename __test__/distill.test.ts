@@ -5,6 +5,7 @@ import * as path from 'node:path'
 import test from 'ava'
 
 import { buildModel } from '../src/models/load'
+import { exportCheckpoint } from '../src/train/checkpoint'
 import { defaultRecipe, randomSides, runRecipe, type Recipe } from '../src/train/recipe'
 import { DnCNN, HKD, SpikerIR, Tensor, clipGradNormOnDevice, gammaAt, gpuCounters, hintStatistics, info, parseGammaSchedule, trainStudent, zeroGrad, noGrad, readCheckpointInfo, loadModel, type BatchStream, type StepRecord } from '../index'
 
@@ -228,8 +229,12 @@ test('with ema the saved model is the weight average, and a resumed run keeps it
   train(path.join(dir, 'part'), 5, path.join(dir, 'part', 'student.json'), 0.9)
   const resumed = loadModel(path.join(dir, 'part', 'student.json')).model.parameters().map((p) => p.toFloat32Array())
   t.deepEqual(resumed, saved)
+  // export --trained-weights gives the trained weights the average was made from.
+  exportCheckpoint(path.join(dir, 'ema', 'student.json'), path.join(dir, 'trained.json'), { trained: true })
+  t.deepEqual(loadModel(path.join(dir, 'trained.json')).model.parameters().map((p) => p.toFloat32Array()), trajectory.at(-1))
   // A checkpoint without an average cannot resume a run that keeps one.
   train(path.join(dir, 'noavg'), 2)
+  t.throws(() => exportCheckpoint(path.join(dir, 'noavg', 'student.json'), path.join(dir, 'x.json'), { trained: true }), { message: /holds no trained weights apart from its model/ })
   t.throws(() => train(path.join(dir, 'noavg'), 5, path.join(dir, 'noavg', 'student.json'), 0.9), { message: /no weight average/ })
   fs.rmSync(dir, { recursive: true })
 })

@@ -10,12 +10,14 @@ import { checkWritableFile, UsageError, type FlagSpec, type Parsed } from './arg
 
 export const summary = 'copy a checkpoint\'s model (no optimizer state): spikeir export CKPT OUT.json'
 
-export const flags: Record<string, FlagSpec> = {}
+export const flags: Record<string, FlagSpec> = {
+  'trained-weights': { type: 'boolean', description: 'the trained weights of a finished run with --ema, instead of their average' },
+}
 
 export function run(args: Parsed): void {
   const [source, target] = args.positional
   if (!source || !target || args.positional.length !== 2) throw new UsageError('expected CKPT and OUT.json')
   if (!target.endsWith('.json')) throw new UsageError(`OUT must be a sidecar path ending in .json, got '${target}'`)
   checkWritableFile(target, 'OUT')
-  console.log(`wrote ${exportCheckpoint(source, target)}`)
+  console.log(`wrote ${exportCheckpoint(source, target, { trained: args.flags['trained-weights'] === true })}`)
 }

@@ -254,9 +254,12 @@ export function loadCheckpoint(file: string, model: Module): { info: CheckpointI
  * Copies a checkpoint's model (not its optimizer state) to a new sidecar
  * `file` (`DIR/NAME.json` beside `DIR/NAME.safetensors`): what ships, e.g. the
  * bundled students under `weights/`. Config, step, seed and metrics are kept,
- * so the copy still says how it was trained. Returns the new sidecar's path.
+ * so the copy still says how it was trained. With `trained`, a finished run
+ * with a weight average (`ema`) gives its trained weights instead of their
+ * average (what the average is worth is then one `eval` of each). Returns the
+ * new sidecar's path.
  */
-export function exportCheckpoint(source: string, file: string): string {
+export function exportCheckpoint(source: string, file: string, options: { trained?: boolean } = {}): string {
   if (!file.endsWith('.json')) throw new Error(`export: the destination must be a sidecar NAME.json, got '${file}'`)
   const { info, dir, sidecar } = readCheckpointInfo(source)
   const from = path.join(dir, info.model)
@@ -264,8 +267,24 @@ export function exportCheckpoint(source: string, file: string): string {
   checkNamedFile(sidecar, 'model', from, info.sha256?.model)
   const name = path.basename(file, '.json')
   const modelFile = `${name}.safetensors`
-  writeFileAtomic(path.join(path.dirname(file), modelFile), fs.readFileSync(from))
-  const out: CheckpointInfo = { ...info, model: modelFile, trainingState: null, ...(info.sha256 ? { sha256: { model: info.sha256.model, trainingState: null } } : {}) }
+  const target = path.join(path.dirname(file), modelFile)
+  let out: CheckpointInfo
+  if (options.trained) {
+    if (!info.trainingState) throw new Error(`export --trained-weights: '${sidecar}' has no training state, so no trained weights apart from its model`)
+    const stateFile = path.join(dir, info.trainingState)
+    checkNamedFile(sidecar, 'training state', stateFile, info.sha256?.trainingState)
+    // A finished run with an average saved the average as its model and the trained weights as `raw.*`.
+    const raw = new Map(readSafetensors(stateFile).tensors.filter((a) => a.name.startsWith('raw.')).map((a) => [a.name.slice(4), a] as const))
+    if (raw.size === 0) throw new Error(`export --trained-weights: '${sidecar}' holds no trained weights apart from its model (only a finished run with --ema keeps both)`)
+    const { tensors, metadata } = readSafetensors(from)
+    const missing = [...raw.keys()].filter((n) => !tensors.some((t) => t.name === n))
+    if (missing.length) throw new Error(`export --trained-weights: '${sidecar}': trained weights ${missing.join(', ')} are not in its model`)
+    writeSafetensors(target, tensors.map((t) => { const r = raw.get(t.name); return r ? { ...r, name: t.name } : t }), metadata)
+    out = { ...info, model: modelFile, trainingState: null, ...(info.sha256 ? { sha256: { model: sha256(fs.readFileSync(target)), trainingState: null } } : {}), metrics: { ...info.metrics, exported: 'trained weights (not their average)' } }
+  } else {
+    writeFileAtomic(target, fs.readFileSync(from))
+    out = { ...info, model: modelFile, trainingState: null, ...(info.sha256 ? { sha256: { model: info.sha256.model, trainingState: null } } : {}) }
+  }
   writeFileAtomic(file, JSON.stringify(out, null, 2) + '\n')
   return file
 }
