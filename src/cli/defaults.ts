@@ -17,7 +17,7 @@ import * as path from 'node:path'
  * console.log(model.numParameters())
  * ```
  */
-export function defaultStudent(name = 'spikerir_tiny_sigma25.json'): string {
+export function defaultStudent(name = 'spikerir_tiny_sigma25_long.json'): string {
   const file = path.resolve(__dirname, '..', '..', '..', 'weights', name)
   if (!fs.existsSync(file)) {
     throw new Error(`no bundled student at ${file}; pass --model CKPT (train one with 'spikeir distill')`)

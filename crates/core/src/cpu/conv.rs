@@ -205,6 +205,17 @@ impl SendPtr {
     }
 }
 
+/// The GEMM's parallelism for one task at a time: rayon's threads, or none
+/// in a one-thread pool (the `gemm` crate's rayon path costs a single thread
+/// about half its speed on the teacher's 64-channel layers).
+pub(crate) fn threaded() -> Parallelism {
+    if rayon::current_num_threads() > 1 {
+        Parallelism::Rayon(0)
+    } else {
+        Parallelism::None
+    }
+}
+
 /// Whether to spread `tasks` over threads whole, single-threaded GEMMs
 /// inside (true), or to run them one at a time with threaded GEMMs. Whole
 /// tasks need no synchronisation, but threads idle in the last round when
@@ -593,7 +604,7 @@ fn gemm_forward(g: &ConvGeometry, x: &[f32], w: &[f32], bias: Option<&[f32]>, y:
     } else {
         let mut col = crate::cpu::buffers::scratch(col_len);
         for t in 0..tasks {
-            task(&mut col, t, Parallelism::Rayon(0));
+            task(&mut col, t, threaded());
         }
         crate::cpu::buffers::recycle(col);
     }
@@ -690,7 +701,7 @@ pub fn conv2d_backward_input(
         if tasks_in_parallel(tasks) {
             run_tasks(tasks, Vec::new, |_, t| task(t, Parallelism::None));
         } else {
-            (0..tasks).for_each(|t| task(t, Parallelism::Rayon(0)));
+            (0..tasks).for_each(|t| task(t, threaded()));
         }
         return dx;
     }
@@ -721,7 +732,7 @@ pub fn conv2d_backward_input(
         );
     } else {
         let mut dcol = crate::cpu::buffers::scratch(col_len);
-        (0..g.n).for_each(|b| image(&mut dcol, b, Parallelism::Rayon(0)));
+        (0..g.n).for_each(|b| image(&mut dcol, b, threaded()));
         crate::cpu::buffers::recycle(dcol);
     }
     dx
@@ -888,7 +899,7 @@ pub fn conv2d_backward_weight(
         let mut col = crate::cpu::buffers::scratch(col_len);
         let mut dwt = crate::cpu::buffers::zeroed(w_len);
         for t in 0..tasks {
-            task(&mut col, &mut dwt, t, Parallelism::Rayon(0));
+            task(&mut col, &mut dwt, t, threaded());
         }
         crate::cpu::buffers::recycle(col);
         dwt

@@ -143,7 +143,7 @@ pub fn matmul(
         // Large products: the crate splits each one over all threads (it
         // stays single-threaded below its own size threshold).
         for (i, ci) in c.chunks_mut(m * n).enumerate() {
-            one(i, ci, Parallelism::Rayon(0));
+            one(i, ci, super::conv::threaded());
         }
     } else {
         c.par_chunks_mut(m * n)
