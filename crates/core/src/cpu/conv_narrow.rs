@@ -17,7 +17,7 @@
 //!
 //! Results do not depend on the thread count: forward outputs are each
 //! computed whole by one task, and the weight gradient's per-task partial
-//! sums come from a fixed split of the rows (not one by thread) and are added
+//! sums come from a fixed split of the positions (not one by thread) and are added
 //! in task order.
 
 use rayon::prelude::*;
