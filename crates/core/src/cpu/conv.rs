@@ -472,7 +472,7 @@ fn scatter_row(g: &ConvGeometry, dxp: &mut [f32], i: usize, j: usize, p0: usize,
 
 /// `dst += src`.
 #[inline(always)]
-fn add_to(dst: &mut [f32], src: &[f32]) {
+pub(crate) fn add_to(dst: &mut [f32], src: &[f32]) {
     for (d, &s) in dst.iter_mut().zip(src) {
         *d += s;
     }

@@ -442,8 +442,7 @@ unsafe fn forward_runs<V: Lanes, const OB: usize, const PB: usize>(
     let mut out = [0.0f32; LANES];
     for run in runs {
         let k0 = run * PB * LANES;
-        let mut acc: [[V; PB]; OB] =
-            std::array::from_fn(|o| [V::splat(j.b0[o.min(MAX_OUT - 1)]); PB]);
+        let mut acc: [[V; PB]; OB] = std::array::from_fn(|o| [V::splat(j.b0[o]); PB]);
         for c in 0..g.cin {
             let plane = &j.xp.plane(b * g.cin + c)[k0..];
             let wc = &j.wpk[c * taps * OB..][..taps * OB];
@@ -539,7 +538,7 @@ pub(crate) fn backward_weight(g: &ConvGeometry, dy: &[f32], x: &[f32]) -> Vec<f3
         .next()
         .unwrap_or_else(|| crate::cpu::buffers::zeroed(w_len));
     for part in parts {
-        dw.iter_mut().zip(&part).for_each(|(d, &v)| *d += v);
+        super::conv::add_to(&mut dw, &part);
         crate::cpu::buffers::recycle(part);
     }
     crate::cpu::buffers::recycle(dyp);
