@@ -464,6 +464,13 @@ export const cases: Case[] = [
     outputs: ['run'],
   },
   {
+    name: '--init with a student of more blocks than --blocks',
+    expect: 'error',
+    setup: (dir) => ['distill', '--no-hints', '--steps', '2', '--blocks', '1,1,1,1,1,1', '--init', checkpointOf(dir, 'deep', 'spikerir', { width: 8, timeSteps: 4, blocks: [1, 1, 2, 2, 1, 1] }), '--out', path.join(dir, 'run')],
+    message: () => /init: .*a student with blocks \[1, 1, 2, 2, 1, 1\] does not grow into one with blocks \[1, 1, 1, 1, 1, 1\] \(each level may only gain blocks\)/,
+    outputs: ['run'],
+  },
+  {
     name: 'sidecar that says SpikerIR over U-Net weights',
     expect: 'error',
     setup: (dir) => {
@@ -488,6 +495,8 @@ export const cases: Case[] = [
     [
       [['distill', '--sigma', '-1'], /--sigma must be a number ≥ 0 and ≤ 255, got -1/],
       [['distill', '--time-steps', '0'], /--time-steps must be an integer ≥ 1 and ≤ 64, got 0/],
+      [['distill', '--blocks', '1,1,0,1,1,1'], /--blocks must be six block counts E1,E2,E3,D3,D2,D1, each 1–64 \(e\.g\. 1,1,3,3,1,1\), got '1,1,0,1,1,1'/],
+      [['distill', '--blocks', '1,1,2'], /--blocks must be six block counts .*got '1,1,2'/],
       [['distill', '--batch', '0'], /--batch must be an integer ≥ 1 and ≤ 4096, got 0/],
       [['distill', '--lr', '0'], /--lr must be a number > 0 and ≤ 1, got 0/],
       [['distill', '--lr', '-1e-3'], /--lr must be a number > 0 and ≤ 1, got -0\.001/],

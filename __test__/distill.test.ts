@@ -370,3 +370,47 @@ test('a run started with init fine-tunes those weights, with a fresh step count 
   t.false(fs.existsSync(path.join(dir, 'c')))
   fs.rmSync(dir, { recursive: true })
 })
+
+test('a student with more blocks grows from a smaller one: it starts near it, its added blocks learn, and shrinking is refused', (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spikeir-grow-'))
+  const small = { ...defaultRecipe(path.join(dir, 'a')), model: { kind: 'spikerir', options: { width: 4, timeSteps: 2, seed: 3 } }, steps: 3, patch: 16, batch: 2, warmup: 0, lr: 5e-3, val: null, data: { kind: 'deadLeaves', count: 4, size: 32, seed: 1 } } as Recipe
+  runRecipe(small)
+  const from = loadModel(path.join(dir, 'a', 'student.json')).model as unknown as SpikerIR
+  const deepOptions = { width: 4, timeSteps: 2, seed: 3, blocks: [1, 2, 3, 3, 2, 1] as [number, number, number, number, number, number] }
+  runRecipe({ ...small, outDir: path.join(dir, 'b'), model: { kind: 'spikerir', options: deepOptions }, init: path.join(dir, 'a', 'student.json'), steps: 1, lr: 1e-9, seed: 9 })
+  const grown = loadModel(path.join(dir, 'b', 'student.json')).model as unknown as SpikerIR
+  const fresh = new SpikerIR(deepOptions)
+  const values = (m: SpikerIR) => new Map([...m.stateDict()].map(([n, v]) => [n, v.toFloat32Array()]))
+  const [g, f, s] = [values(grown), values(fresh), values(from)]
+  const close = (a: Float32Array, b: Float32Array, tol: number) => a.every((v, i) => Math.abs(v - b[i]!) <= tol * Math.max(1, Math.abs(b[i]!)))
+  // Layers the small student has carry its weights; an added block's last tdBNs are 0.01 of their fresh values, the rest fresh.
+  for (const [name, v] of g) {
+    if (name.endsWith('running_mean') || name.endsWith('running_var')) continue
+    const added = /^(encoder_level2\.1|encoder_level3\.[12]|decoder_level3\.[12]|decoder_level2\.1)\./.test(name)
+    if (!added) t.true(close(v, s.get(name)!, 1e-5), `${name} keeps the small student's weights`)
+    else if (/(residual\.5|shortcut\.1)\.module\.(weight|bias)$/.test(name)) t.true(close(v, f.get(name)!.map((x) => 0.01 * x), 1e-5), `${name} is 0.01 of its initialisation`)
+    else t.true(close(v, f.get(name)!, 1e-5), `${name} keeps its initialisation`)
+  }
+  // By hand: tdBN starts at α·V_th with α = 1/√2 (V_th = 0.15), the residual branch's last one at 0.2·V_th; then × 0.01.
+  t.true(close(g.get('encoder_level3.1.shortcut.1.module.weight')!, new Float32Array(16).fill(0.01 * 0.15 * Math.SQRT1_2), 1e-6))
+  t.true(close(g.get('encoder_level3.1.residual.5.module.weight')!, new Float32Array(16).fill(0.01 * 0.2 * 0.15), 1e-6))
+  // Near the small student's output (the added blocks pass 1 % of a block), far from a freshly drawn deep one's.
+  const x = Tensor.rand([1, 1, 32, 32], { seed: 4 })
+  const out = (m: SpikerIR) => (m.eval(), m.forward(x).toFloat32Array())
+  const rms = (a: Float32Array, b: Float32Array) => Math.sqrt(a.reduce((acc, v, i) => acc + (v - b[i]!) ** 2, 0) / a.length)
+  const [yFrom, yGrown, yFresh] = [out(from), out(grown), out(fresh)]
+  t.true(rms(yGrown, yFrom) < 0.1 * rms(yFresh, yFrom), `grown ${rms(yGrown, yFrom)} vs fresh ${rms(yFresh, yFrom)} from the small student's output`)
+  // The added blocks get gradients (the attention's ReLU would pass none to blocks started at exactly 0).
+  grown.train()
+  const loss = grown.forward(Tensor.rand([2, 1, 16, 16], { seed: 5 })).mean([0, 1, 2, 3])
+  loss.backward()
+  const grad = grown.encoder_level3.items[2]!.residual.layers[5]!.parameters()[0]!.grad
+  t.true(grad !== null && grad.toFloat32Array().some((v) => v !== 0), 'an added block has a gradient')
+  zeroGrad()
+  // A student does not shrink into one with fewer blocks, and says so before writing anything.
+  t.throws(() => runRecipe({ ...small, outDir: path.join(dir, 'c'), model: { kind: 'spikerir', options: { width: 4, timeSteps: 2, seed: 3, blocks: [1, 1, 2, 2, 1, 1] } }, init: path.join(dir, 'b', 'student.json') }), {
+    message: /^init: .*blocks \[1, 2, 3, 3, 2, 1\] does not grow into one with blocks \[1, 1, 2, 2, 1, 1\]/,
+  })
+  t.false(fs.existsSync(path.join(dir, 'c')))
+  fs.rmSync(dir, { recursive: true })
+})

@@ -13,6 +13,10 @@
 #
 #   INIT=weights/spikerir_tiny_sigma25_nohints.json STEPS=5000 LR=1e-3 WARMUP=200 bash benchmarks/sigma25-long.sh hkd
 #
+# BLOCKS=1,1,3,3,1,1 trains a student with those blocks per level; with INIT
+# from a smaller one (e.g. the bundled long student) it grows from it, the new
+# blocks starting near the identity.
+#
 # PATCHES=48 trains on fixed 48-px patches instead of random sides 40–64 (the
 # patch-range comparison; with OUT=… to keep both runs).
 #
@@ -36,6 +40,7 @@ esac
 out=${OUT:-out/sigma25-long-$run}
 init=()
 if [ -n "$INIT" ]; then init=(--init "$INIT"); fi
+if [ -n "${BLOCKS:-}" ]; then init+=(--blocks "$BLOCKS"); fi
 case "$PATCHES" in
   *-*) patches=(--patch-range "$PATCHES" --patch "${PATCHES#*-}") ;;
   *) patches=(--patch "$PATCHES") ;;

@@ -11,7 +11,7 @@ import * as path from 'node:path'
 import type { DataSource } from '../data/pipeline'
 import { listImages } from '../io'
 
-import { SPIKERIR_PRESETS } from '../models/spikerir'
+import { SPIKERIR_PRESETS, type SpikerIRConfig } from '../models/spikerir'
 import { writeReport } from '../report'
 import { readCheckpointInfo } from '../train/checkpoint'
 import { interruptRequested, releaseInterrupts, trapInterrupts } from '../train/interrupt'
@@ -56,6 +56,7 @@ export const flags: Record<string, FlagSpec> = {
   ...trainingFlags,
   preset: { type: 'string', description: `student preset (${Object.keys(SPIKERIR_PRESETS).join(', ')})` },
   'time-steps': { type: 'number', description: 'time steps T (default 4)', integer: true, min: 1, max: 64 },
+  blocks: { type: 'string', description: 'residual blocks per level E1,E2,E3,D3,D2,D1, e.g. 1,1,3,3,1,1 (default: the preset\'s); with --init from a student with fewer, the new blocks start near the identity' },
   teacher: { type: 'string', description: 'teacher checkpoint or published weights, or \'default\': the task\'s published teacher in ../shared' },
   hints: { type: 'string', description: 'hint pairs studentTap:teacherTap,… (default by teacher)' },
   gamma: { type: 'number', description: 'hint weight γ (default 0.01; 0.12 suits --raw-hints)', min: 0 },
@@ -224,6 +225,16 @@ export function applyTask(r: Recipe, args: Parsed, channels: 1 | 3): TaskSetup {
   return setup
 }
 
+/** `--blocks E1,E2,E3,D3,D2,D1`: six counts, each 1–64. */
+function parseBlocks(text: string): SpikerIRConfig['blocks'] {
+  const parts = text.split(',')
+  const counts = parts.map((p) => (/^\s*\d+\s*$/.test(p) ? Number(p) : NaN))
+  if (counts.length !== 6 || counts.some((n) => !Number.isInteger(n) || n < 1 || n > 64)) {
+    throw new UsageError(`--blocks must be six block counts E1,E2,E3,D3,D2,D1, each 1–64 (e.g. 1,1,3,3,1,1), got '${text}'`)
+  }
+  return counts as SpikerIRConfig['blocks']
+}
+
 /** Image channels and kind of a model file (the teacher's, to build a student for them). */
 function describeModel(file: string): { channels: 1 | 3; kind: string } {
   const { model, imageChannels, spec } = loadModel(file)
@@ -242,6 +253,7 @@ export function run(args: Parsed): void {
     r.model = { kind: 'spikerir', options: { ...r.model.options, ...SPIKERIR_PRESETS[preset as keyof typeof SPIKERIR_PRESETS] } }
   }
   if (typeof f['time-steps'] === 'number') r.model = { kind: 'spikerir', options: { ...r.model.options, timeSteps: f['time-steps'] } }
+  if (typeof f['blocks'] === 'string') r.model = { kind: 'spikerir', options: { ...r.model.options, blocks: parseBlocks(f['blocks']) } }
   r.model = { kind: 'spikerir', options: { ...r.model.options, seed: r.seed } }
   if (f['no-hints'] && typeof f['teacher'] === 'string') throw new UsageError('--no-hints and --teacher contradict each other')
   const task = getTask(r.task)

@@ -13,6 +13,7 @@ import { Conv2d, ModuleList, Sequential } from '../nn/layers'
 import { Module } from '../nn/module'
 import { directEncode, MultiStep, SpikingNeuron, ThresholdDependentBatchNorm, type NeuronOptions } from '../nn/spiking'
 import { Tensor } from '../tensor'
+import type { NamedArray } from '../io'
 
 /** Configuration of a {@link SpikerIR} student. */
 export interface SpikerIRConfig {
@@ -215,6 +216,18 @@ export function zeroInit(conv: Conv2d): void {
   }
 }
 
+/** The levels of `blocks`, in its order, as the student names them. */
+export const SPIKERIR_LEVELS = ['encoder_level1', 'encoder_level2', 'encoder_level3', 'decoder_level3', 'decoder_level2', 'decoder_level1'] as const
+
+/**
+ * How much of a block added by {@link SpikerIR.loadGrown} reaches its level's
+ * output at first: its residual and shortcut tdBN weights are scaled by this.
+ * Small, so the grown student starts where the smaller one ended; not zero,
+ * because the attention's ReLU passes no gradient at exactly 0 and a block
+ * that started at 0 would never learn.
+ */
+export const GROWN_BLOCK_SCALE = 0.01
+
 /** Names of the student's hint taps, in forward order. */
 export const SPIKERIR_TAPS = ['encoder1', 'encoder2', 'encoder3', 'decoder3', 'decoder2', 'decoder1', 'refine'] as const
 /** The name of one of the student's hint taps. */
@@ -281,6 +294,40 @@ export class SpikerIR extends Module {
 
   forward(x: Tensor): Tensor {
     return this.forwardWithFeatures(x, []).output
+  }
+
+  /**
+   * Loads the weights of a student with fewer residual blocks per level
+   * (`fromBlocks`, e.g. the `tiny` preset's) and otherwise this one's shape:
+   * the deeper student continues from the shallower one instead of starting
+   * over. Each level's first `fromBlocks[i]` blocks and every other layer take
+   * the file's weights; the blocks beyond keep their initialisation with
+   * their outputs scaled by {@link GROWN_BLOCK_SCALE}, so each starts near the
+   * identity (a block adds its attention output to its input).
+   */
+  loadGrown(arrays: readonly NamedArray[], fromBlocks: readonly number[]): void {
+    const to = this.config.blocks
+    if (fromBlocks.length !== to.length || fromBlocks.some((n, i) => !Number.isInteger(n) || n < 1 || n > to[i]!)) {
+      throw new Error(`SpikerIR.loadGrown: a student with blocks [${fromBlocks.join(', ')}] does not grow into one with blocks [${to.join(', ')}] (each level may only gain blocks)`)
+    }
+    const added = (name: string) => SPIKERIR_LEVELS.some((l, i) => name.startsWith(`${l}.`) && Number(name.slice(l.length + 1).split('.')[0]) >= fromBlocks[i]!)
+    const state = this.stateDict()
+    const given = new Set(arrays.map((a) => a.name))
+    const unknown = [...given].filter((n) => !state.has(n) || added(n))
+    const missing = [...state.keys()].filter((n) => !given.has(n) && !added(n))
+    if (unknown.length || missing.length) {
+      const list = (names: string[]) => (names.length > 6 ? `${names.slice(0, 6).join(', ')} … (${names.length})` : names.join(', '))
+      throw new Error(`SpikerIR.loadGrown: the weights are not a student with blocks [${fromBlocks.join(', ')}]${unknown.length ? `; unexpected: ${list(unknown)}` : ''}${missing.length ? `; missing: ${list(missing)}` : ''}`)
+    }
+    this.loadStateDict(arrays, { strict: false })
+    for (const [name, t] of state) {
+      if (!added(name) || !/\.(residual\.5|shortcut\.1)\.module\.(weight|bias)$/.test(name)) continue
+      const value = t.detach()
+      const scaled = value.mul(GROWN_BLOCK_SCALE)
+      t.assign(scaled)
+      value.dispose()
+      scaled.dispose()
+    }
   }
 
   /** Hint taps by name (see {@link SPIKERIR_TAPS}); features are averaged over T. */

@@ -215,7 +215,8 @@ function checkNamedFile(sidecar: string, role: string, file: string, expected: s
  * Loads the model weights of a checkpoint into `model`; returns the sidecar
  * and the training state. Each file must match the SHA-256 the sidecar
  * recorded (when it has them), so weights and optimizer state of different
- * writes are refused rather than resumed.
+ * writes are refused rather than resumed. `load` replaces the strict
+ * by-name load (a student growing from a smaller one's weights).
  *
  * @example
  * ```ts
@@ -225,7 +226,11 @@ function checkNamedFile(sidecar: string, role: string, file: string, expected: s
  * loadCheckpoint(sidecar, copy).info.step // 10; copy now holds net's weights
  * ```
  */
-export function loadCheckpoint(file: string, model: Module): { info: CheckpointInfo; trainingState: NamedArray[] | null } {
+export function loadCheckpoint(
+  file: string,
+  model: Module,
+  options: { load?: (tensors: NamedArray[]) => void } = {},
+): { info: CheckpointInfo; trainingState: NamedArray[] | null } {
   const { info, dir, sidecar } = readCheckpointInfo(file)
   const modelFile = path.join(dir, info.model)
   checkNamedFile(sidecar, 'model', modelFile, info.sha256?.model)
@@ -240,7 +245,8 @@ export function loadCheckpoint(file: string, model: Module): { info: CheckpointI
     trainingState = tensors
   }
   try {
-    model.loadSafetensors(modelFile)
+    if (options.load) options.load(readSafetensors(modelFile).tensors)
+    else model.loadSafetensors(modelFile)
   } catch (e) {
     const m = e instanceof Error ? e.message : String(e)
     // The names of a foreign model's tensors can run to hundreds of entries.

@@ -10,10 +10,11 @@ import { DataLoader, type DataSource } from '../data/pipeline'
 import { HKD, hintStatistics, parseGammaSchedule, type HintPair, type HintSource, type HintStatistics } from '../distill/hkd'
 import { evaluatePairs } from '../metrics/evaluate'
 import { buildModel, loadModel, type ModelSpec } from '../models/load'
+import { SpikerIR, spikerIRConfig, type SpikerIRConfig } from '../models/spikerir'
 import type { Module } from '../nn/module'
 import { setupTask, taskPairs, type BlurKernel, type TaskName, type TaskParams, type TaskSetup } from '../tasks'
 import type { Tensor } from '../tensor'
-import { loadCheckpoint } from './checkpoint'
+import { loadCheckpoint, readCheckpointInfo } from './checkpoint'
 import { trainStudent, type BatchStream, type StepRecord, type TrainableModel, type TrainSettings } from './distill'
 
 /** A model with hint taps and their channel counts. */
@@ -197,6 +198,23 @@ function defaultHints(teacher: ModelSpec): string[] {
 }
 
 /**
+ * `init`'s weights into a new model: by name and shape, or, for a SpikerIR
+ * with more blocks per level than the init student, grown from it (the added
+ * blocks start near the identity, see {@link SpikerIR.loadGrown}).
+ */
+function initWeights(file: string, model: Module): void {
+  const from = readCheckpointInfo(file).info.config['model'] as { kind?: unknown; options?: Partial<SpikerIRConfig> } | undefined
+  if (model instanceof SpikerIR && from?.kind === 'spikerir') {
+    const fromBlocks = spikerIRConfig('tiny', from.options ?? {}).blocks
+    if (fromBlocks.join(',') !== model.config.blocks.join(',')) {
+      loadCheckpoint(file, model, { load: (tensors) => model.loadGrown(tensors, fromBlocks) })
+      return
+    }
+  }
+  loadCheckpoint(file, model)
+}
+
+/**
  * Runs a recipe; returns the final validation metrics and the last step's record.
  *
  * @example
@@ -215,7 +233,7 @@ export function runRecipe(
   // Recipes written before `init` existed have none (undefined).
   if (recipe.init && !options.resume) {
     try {
-      loadCheckpoint(recipe.init, model)
+      initWeights(recipe.init, model as unknown as Module)
     } catch (e) {
       model.dispose()
       throw new Error(`init: ${e instanceof Error ? e.message : String(e)}`)
