@@ -385,6 +385,99 @@ fn conv2d_results_do_not_depend_on_thread_count() {
     );
 }
 
+/// Wide stride-1 3×3 convolutions (≥ 64 input and output channels) run by
+/// Winograd's F(2×2, 3×3): odd and even sizes (ragged last tiles), images
+/// smaller than a tile, rows wider than a task's tile budget, images split
+/// over several tasks with a ragged last one, with and without bias; held to
+/// the same tolerance as the direct kernels, and bit-identical across thread
+/// counts. 63 channels, just below, take the GEMM path.
+#[test]
+fn winograd_convolutions_match_reference() {
+    let cases = [
+        case([2, 64, 7, 9], 64, [3, 3], [1, 1], [1, 1], [1, 1], 1, true),
+        case([1, 70, 1, 1], 65, [3, 3], [1, 1], [1, 1], [1, 1], 1, false),
+        case([1, 65, 2, 3], 64, [3, 3], [1, 1], [1, 1], [1, 1], 1, true),
+        case([3, 64, 10, 5], 80, [3, 3], [1, 1], [1, 1], [1, 1], 1, true),
+        case(
+            [1, 64, 5, 300],
+            64,
+            [3, 3],
+            [1, 1],
+            [1, 1],
+            [1, 1],
+            1,
+            false,
+        ),
+        case([2, 64, 47, 49], 64, [3, 3], [1, 1], [1, 1], [1, 1], 1, true),
+        case([1, 63, 6, 7], 64, [3, 3], [1, 1], [1, 1], [1, 1], 1, true),
+    ];
+    for (i, c) in cases.iter().enumerate() {
+        for threads in [1, 3] {
+            with_threads(threads, || check_forward(c, 600 + i as u64));
+        }
+        let r = inputs(c, 700 + i as u64);
+        let one = with_threads(1, || forward(c, &r));
+        let two = with_threads(2, || forward(c, &r));
+        assert_eq!(one, two, "forward across thread counts {c:?}");
+    }
+}
+
+/// The DnCNN teacher's 64 → 64 layer and narrower wide layers, forward only
+/// (batch 8 of 64², as in distillation), best of `REPS` wall times in ms:
+/// `cargo test --release -p spikeir-core --test cpu_conv winograd_timing -- --ignored --nocapture`,
+/// and again with `SPIKEIR_CPU_KERNELS=gemm` for im2col + GEMM.
+#[test]
+#[ignore]
+fn winograd_timing() {
+    let reps: usize = std::env::var("REPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    for c in [
+        case([8, 64, 64, 64], 64, [3, 3], [1, 1], [1, 1], [1, 1], 1, true),
+        case(
+            [32, 32, 16, 16],
+            32,
+            [3, 3],
+            [1, 1],
+            [1, 1],
+            [1, 1],
+            1,
+            false,
+        ),
+        case(
+            [32, 32, 32, 32],
+            32,
+            [3, 3],
+            [1, 1],
+            [1, 1],
+            [1, 1],
+            1,
+            false,
+        ),
+        case(
+            [1, 64, 512, 512],
+            64,
+            [3, 3],
+            [1, 1],
+            [1, 1],
+            [1, 1],
+            1,
+            true,
+        ),
+    ] {
+        let r = inputs(&c, 3);
+        let ms = (0..reps)
+            .map(|_| {
+                let t = std::time::Instant::now();
+                std::hint::black_box(forward(&c, &r));
+                t.elapsed().as_secs_f64() * 1e3
+            })
+            .fold(f64::INFINITY, f64::min);
+        println!("{:?} -> {} k3: forward {ms:7.2} ms", c.x, c.cout);
+    }
+}
+
 /// `c[i] = a[i] · b[i]` in f64 by the triple loop.
 #[allow(clippy::too_many_arguments)]
 fn matmul_ref(

@@ -16,7 +16,9 @@
 //! size. A 1×1 convolution with stride 1 and no padding needs no im2col: the
 //! image itself is the column matrix. Depthwise convolutions (one input
 //! channel per group) would be GEMMs with one row, so they run as direct
-//! loops over rows instead.
+//! loops over rows instead. Narrow stride-1 convolutions have direct
+//! kernels of their own (`conv_narrow`), and the forward pass of wide
+//! stride-1 3×3 ones runs by Winograd's F(2×2, 3×3) (`winograd`).
 //!
 //! Threads: when the (image, pixel range) tasks share out evenly enough over
 //! the rayon threads, each thread runs whole tasks with single-threaded
@@ -189,7 +191,7 @@ impl ConvGeometry {
 /// A raw pointer that tasks on several threads may carry; each task writes
 /// only its own disjoint part of the allocation.
 #[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
+pub(crate) struct SendPtr(pub(crate) *mut f32);
 // SAFETY: used only to hand disjoint regions of one buffer to tasks that run
 // while the buffer is borrowed by the function that spawned them.
 unsafe impl Send for SendPtr {}
@@ -200,7 +202,7 @@ impl SendPtr {
     ///
     /// # Safety
     /// `i` must be within the allocation.
-    unsafe fn at(self, i: usize) -> *mut f32 {
+    pub(crate) unsafe fn at(self, i: usize) -> *mut f32 {
         self.0.add(i)
     }
 }
@@ -221,7 +223,7 @@ pub(crate) fn threaded() -> Parallelism {
 /// tasks need no synchronisation, but threads idle in the last round when
 /// the tasks do not divide evenly: they are used when that round keeps at
 /// least 80 % of the threads busy overall.
-fn tasks_in_parallel(tasks: usize) -> bool {
+pub(crate) fn tasks_in_parallel(tasks: usize) -> bool {
     let threads = rayon::current_num_threads();
     let rounds = tasks.div_ceil(threads);
     threads > 1 && tasks >= threads && 5 * tasks >= 4 * rounds * threads
@@ -230,7 +232,7 @@ fn tasks_in_parallel(tasks: usize) -> bool {
 /// Runs `f(scratch, t)` for every `t` in `0..tasks` on up to one rayon job
 /// per thread, each taking the next task from a shared counter (so uneven
 /// tasks balance), with one `init()` scratch per job.
-fn run_tasks(
+pub(crate) fn run_tasks(
     tasks: usize,
     init: impl Fn() -> Vec<f32> + Sync,
     f: impl Fn(&mut Vec<f32>, usize) + Sync,
@@ -543,6 +545,9 @@ pub fn conv2d(
 fn gemm_forward(g: &ConvGeometry, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
     if super::conv_narrow::applies(g) {
         return super::conv_narrow::forward(g, x, w, bias, y);
+    }
+    if super::winograd::applies(g) {
+        return super::winograd::forward(g, x, w, bias, y);
     }
     let (p, hw, k_g, cout_g) = (g.pixels(), g.plane(), g.k_g(), g.cout_g());
     let pointwise = g.is_pointwise();

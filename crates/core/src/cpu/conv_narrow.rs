@@ -50,6 +50,12 @@ pub(crate) fn applies(g: &ConvGeometry) -> bool {
         && isa() != Isa::Off
 }
 
+/// Whether `SPIKEIR_CPU_KERNELS=gemm` asked for im2col and GEMM for every
+/// convolution (the other kernels off, to compare).
+pub(crate) fn gemm_only() -> bool {
+    isa() == Isa::Off
+}
+
 /// Fewest multiply-adds per output value worth the narrow path.
 const MIN_TERMS: usize = 16;
 

@@ -20,3 +20,4 @@ pub mod pad;
 pub mod pool;
 pub mod reduce;
 pub mod resample;
+pub mod winograd;
