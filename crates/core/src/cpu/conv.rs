@@ -223,7 +223,7 @@ pub(crate) fn threaded() -> Parallelism {
 /// tasks need no synchronisation, but threads idle in the last round when
 /// the tasks do not divide evenly: they are used when that round keeps at
 /// least 80 % of the threads busy overall.
-pub(crate) fn tasks_in_parallel(tasks: usize) -> bool {
+fn tasks_in_parallel(tasks: usize) -> bool {
     let threads = rayon::current_num_threads();
     let rounds = tasks.div_ceil(threads);
     threads > 1 && tasks >= threads && 5 * tasks >= 4 * rounds * threads
@@ -232,7 +232,7 @@ pub(crate) fn tasks_in_parallel(tasks: usize) -> bool {
 /// Runs `f(scratch, t)` for every `t` in `0..tasks` on up to one rayon job
 /// per thread, each taking the next task from a shared counter (so uneven
 /// tasks balance), with one `init()` scratch per job.
-pub(crate) fn run_tasks(
+fn run_tasks(
     tasks: usize,
     init: impl Fn() -> Vec<f32> + Sync,
     f: impl Fn(&mut Vec<f32>, usize) + Sync,
@@ -250,6 +250,30 @@ pub(crate) fn run_tasks(
         }
         crate::cpu::buffers::recycle(scratch);
     });
+}
+
+/// Runs `f(scratch, t, parallelism)` for every `t` in `0..tasks`, each with
+/// a scratch of `scratch_len` floats: whole tasks spread over the threads
+/// with single-threaded GEMMs inside when they share out evenly enough
+/// ([`tasks_in_parallel`]), otherwise one after another with threaded GEMMs.
+pub(crate) fn for_each_task(
+    tasks: usize,
+    scratch_len: usize,
+    f: impl Fn(&mut Vec<f32>, usize, Parallelism) + Sync,
+) {
+    if tasks_in_parallel(tasks) {
+        run_tasks(
+            tasks,
+            || crate::cpu::buffers::scratch(scratch_len),
+            |s, t| f(s, t, Parallelism::None),
+        );
+    } else {
+        let mut s = crate::cpu::buffers::scratch(scratch_len);
+        for t in 0..tasks {
+            f(&mut s, t, threaded());
+        }
+        crate::cpu::buffers::recycle(s);
+    }
 }
 
 /// Defines `fn $name(args)` that runs `$kernel(args)` (an
@@ -600,19 +624,7 @@ fn gemm_forward(g: &ConvGeometry, x: &[f32], w: &[f32], bias: Option<&[f32]>, y:
     } else {
         g.cin * g.kh * g.kw * len
     };
-    if tasks_in_parallel(tasks) {
-        run_tasks(
-            tasks,
-            || crate::cpu::buffers::scratch(col_len),
-            |col, t| task(col, t, Parallelism::None),
-        );
-    } else {
-        let mut col = crate::cpu::buffers::scratch(col_len);
-        for t in 0..tasks {
-            task(&mut col, t, threaded());
-        }
-        crate::cpu::buffers::recycle(col);
-    }
+    for_each_task(tasks, col_len, task);
 }
 
 /// The gradient of `Σ grad_out ⊙ conv2d(x, w)` with respect to `x`, for
@@ -729,17 +741,7 @@ pub fn conv2d_backward_input(
             );
         }
     };
-    if tasks_in_parallel(g.n) {
-        run_tasks(
-            g.n,
-            || crate::cpu::buffers::scratch(col_len),
-            |dcol, b| image(dcol, b, Parallelism::None),
-        );
-    } else {
-        let mut dcol = crate::cpu::buffers::scratch(col_len);
-        (0..g.n).for_each(|b| image(&mut dcol, b, threaded()));
-        crate::cpu::buffers::recycle(dcol);
-    }
+    for_each_task(g.n, col_len, image);
     dx
 }
 

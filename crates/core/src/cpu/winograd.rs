@@ -30,7 +30,7 @@
 
 use gemm::Parallelism;
 
-use super::conv::{run_tasks, tasks_in_parallel, threaded, ConvGeometry, SendPtr};
+use super::conv::{for_each_task, ConvGeometry, SendPtr};
 use super::gemm::{gemm_strided, MatPtr};
 
 /// Fewest input and output channels worth the transforms. Measured with
@@ -248,18 +248,6 @@ pub(crate) fn forward(g: &ConvGeometry, x: &[f32], w: &[f32], bias: Option<&[f32
         }
     };
 
-    if tasks_in_parallel(tasks) {
-        run_tasks(
-            tasks,
-            || crate::cpu::buffers::scratch(scratch_len),
-            |s, t| task(s, t, Parallelism::None),
-        );
-    } else {
-        let mut s = crate::cpu::buffers::scratch(scratch_len);
-        for t in 0..tasks {
-            task(&mut s, t, threaded());
-        }
-        crate::cpu::buffers::recycle(s);
-    }
+    for_each_task(tasks, scratch_len, task);
     crate::cpu::buffers::recycle(u);
 }
