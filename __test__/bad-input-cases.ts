@@ -495,6 +495,7 @@ export const cases: Case[] = [
     [
       [['distill', '--sigma', '-1'], /--sigma must be a number ≥ 0 and ≤ 255, got -1/],
       [['distill', '--time-steps', '0'], /--time-steps must be an integer ≥ 1 and ≤ 64, got 0/],
+      [['distill', '--width', '0'], /--width must be an integer ≥ 1 and ≤ 256, got 0/],
       [['distill', '--blocks', '1,1,0,1,1,1'], /--blocks must be six block counts E1,E2,E3,D3,D2,D1, each 1–64 \(e\.g\. 1,1,3,3,1,1\), got '1,1,0,1,1,1'/],
       [['distill', '--blocks', '1,1,2'], /--blocks must be six block counts .*got '1,1,2'/],
       [['distill', '--batch', '0'], /--batch must be an integer ≥ 1 and ≤ 4096, got 0/],

@@ -84,6 +84,19 @@ export const DESIGNS: Design[] = [
     flags: (steps, s) => ['--teacher', DNCNN(s), '--hint-norm', '--gamma', '0.01', '--gamma-schedule', `off-after:${Math.floor(steps / 2)}`, '--output-weight', '0'],
   },
   {
+    // Not a hint design: the student itself 1.5× wider (12, 24, 48 channels;
+    // 159,475 parameters against 71,393), to see how much of the gap to the
+    // teacher is the student's capacity rather than the way it is taught.
+    name: 'wide-baseline',
+    what: 'no teacher, a student of width 12 instead of 8 (`--width 12`, 0.16 M parameters)',
+    flags: () => ['--no-hints', '--width', '12'],
+  },
+  {
+    name: 'wide-output+normalised',
+    what: 'the default design (output distillation 0.5, standardised hints γ = 0.01) with the width-12 student',
+    flags: (_, s) => ['--teacher', DNCNN(s), '--hint-norm', '--gamma', '0.01', '--output-weight', '0.5', '--width', '12'],
+  },
+  {
     // The paper's setting: the teacher's decoder features at the student's
     // own levels (bottleneck, ½ and full resolution), standardised.
     name: 'unet-decoder',

@@ -56,6 +56,7 @@ export const flags: Record<string, FlagSpec> = {
   ...trainingFlags,
   preset: { type: 'string', description: `student preset (${Object.keys(SPIKERIR_PRESETS).join(', ')})` },
   'time-steps': { type: 'number', description: 'time steps T (default 4)', integer: true, min: 1, max: 64 },
+  width: { type: 'number', description: 'student width d: its levels run at d, 2d and 4d channels (default: the preset\'s, 8 for tiny)', integer: true, min: 1, max: 256 },
   blocks: { type: 'string', description: 'residual blocks per level E1,E2,E3,D3,D2,D1, e.g. 1,1,3,3,1,1 (default: the preset\'s); with --init from a student with fewer, the new blocks start near the identity' },
   teacher: { type: 'string', description: 'teacher checkpoint or published weights, or \'default\': the task\'s published teacher in ../shared' },
   hints: { type: 'string', description: 'hint pairs studentTap:teacherTap,… (default by teacher)' },
@@ -253,6 +254,7 @@ export function run(args: Parsed): void {
     r.model = { kind: 'spikerir', options: { ...r.model.options, ...SPIKERIR_PRESETS[preset as keyof typeof SPIKERIR_PRESETS] } }
   }
   if (typeof f['time-steps'] === 'number') r.model = { kind: 'spikerir', options: { ...r.model.options, timeSteps: f['time-steps'] } }
+  if (typeof f['width'] === 'number') r.model = { kind: 'spikerir', options: { ...r.model.options, width: f['width'] } }
   if (typeof f['blocks'] === 'string') r.model = { kind: 'spikerir', options: { ...r.model.options, blocks: parseBlocks(f['blocks']) } }
   r.model = { kind: 'spikerir', options: { ...r.model.options, seed: r.seed } }
   if (f['no-hints'] && typeof f['teacher'] === 'string') throw new UsageError('--no-hints and --teacher contradict each other')
