@@ -385,12 +385,12 @@ fn conv2d_results_do_not_depend_on_thread_count() {
     );
 }
 
-/// Wide stride-1 3×3 convolutions (≥ 64 input and output channels) run by
-/// Winograd's F(2×2, 3×3): odd and even sizes (ragged last tiles), images
+/// Wide stride-1 3×3 convolutions (≥ 32 input and output channels) run by
+/// Winograd's F(4×4, 3×3): odd and even sizes (ragged last tiles), images
 /// smaller than a tile, rows wider than a task's tile budget, images split
 /// over several tasks with a ragged last one, with and without bias; held to
 /// the same tolerance as the direct kernels, and bit-identical across thread
-/// counts. 63 channels, just below, take the GEMM path.
+/// counts. 31 channels, just below, take the GEMM path.
 #[test]
 fn winograd_convolutions_match_reference() {
     let cases = [
@@ -409,7 +409,18 @@ fn winograd_convolutions_match_reference() {
             false,
         ),
         case([2, 64, 47, 49], 64, [3, 3], [1, 1], [1, 1], [1, 1], 1, true),
-        case([1, 63, 6, 7], 64, [3, 3], [1, 1], [1, 1], [1, 1], 1, true),
+        case(
+            [1, 64, 53, 50],
+            64,
+            [3, 3],
+            [1, 1],
+            [1, 1],
+            [1, 1],
+            1,
+            false,
+        ),
+        case([2, 32, 9, 11], 32, [3, 3], [1, 1], [1, 1], [1, 1], 1, true),
+        case([1, 31, 6, 7], 32, [3, 3], [1, 1], [1, 1], [1, 1], 1, true),
     ];
     for (i, c) in cases.iter().enumerate() {
         for threads in [1, 3] {

@@ -18,7 +18,7 @@
 //! channel per group) would be GEMMs with one row, so they run as direct
 //! loops over rows instead. Narrow stride-1 convolutions have direct
 //! kernels of their own (`conv_narrow`), and the forward pass of wide
-//! stride-1 3×3 ones runs by Winograd's F(2×2, 3×3) (`winograd`).
+//! stride-1 3×3 ones runs by Winograd's F(4×4, 3×3) (`winograd`).
 //!
 //! Threads: when the (image, pixel range) tasks share out evenly enough over
 //! the rayon threads, each thread runs whole tasks with single-threaded
@@ -302,6 +302,7 @@ macro_rules! avx2_dispatch {
         }
     };
 }
+pub(crate) use avx2_dispatch;
 
 /// Fills `col` (`[C_in·KH·KW, len]`, rows ordered channel, kernel row,
 /// kernel column) with the input values under every kernel tap for output

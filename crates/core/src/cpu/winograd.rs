@@ -1,52 +1,63 @@
 //! Wide 3×3 convolutions (stride 1, padding 1) by Winograd's minimal
-//! filtering F(2×2, 3×3) (Lavin & Gray, "Fast Algorithms for Convolutional
-//! Neural Networks", CVPR 2016). The output is computed in 2×2 tiles, each
-//! from the 4×4 input tile `d` around it, as
+//! filtering F(4×4, 3×3) (Lavin & Gray, "Fast Algorithms for Convolutional
+//! Neural Networks", CVPR 2016). The output is computed in 4×4 tiles, each
+//! from the 6×6 input tile `d` around it, as
 //!
 //! ```text
 //! Y = Aᵀ [ Σ_c (G g_c Gᵀ) ⊙ (Bᵀ d_c B) ] A
 //!
-//!      ⎡1  0 -1  0⎤        ⎡ 1    0    0 ⎤
-//! Bᵀ = ⎢0  1  1  0⎥    G = ⎢1/2  1/2  1/2⎥    Aᵀ = ⎡1  1  1  0⎤
-//!      ⎢0 -1  1  0⎥        ⎢1/2 -1/2  1/2⎥         ⎣0  1 -1 -1⎦
-//!      ⎣0  1  0 -1⎦        ⎣ 0    0    1 ⎦
+//!      ⎡4  0 -5  0  1  0⎤        ⎡ 1/4     0     0 ⎤
+//!      ⎢0 -4 -4  1  1  0⎥        ⎢-1/6  -1/6  -1/6 ⎥        ⎡1  1  1  1  1  0⎤
+//! Bᵀ = ⎢0  4 -4 -1  1  0⎥    G = ⎢-1/6   1/6  -1/6 ⎥   Aᵀ = ⎢0  1 -1  2 -2  0⎥
+//!      ⎢0 -2 -1  2  1  0⎥        ⎢1/24  1/12   1/6 ⎥        ⎢0  1  1  4  4  0⎥
+//!      ⎢0  2 -1 -2  1  0⎥        ⎢1/24 -1/12   1/6 ⎥        ⎣0  1 -1  8 -8  1⎦
+//!      ⎣0  4  0 -5  0  1⎦        ⎣  0     0     1  ⎦
 //! ```
 //!
-//! For each of the 16 transformed positions ξ the sum over input channels is
+//! For each of the 36 transformed positions ξ the sum over input channels is
 //! one matrix product, `M_ξ = U_ξ · V_ξ` with `U_ξ` `[C_out, C_in]` (the
 //! transformed weights) and `V_ξ` `[C_in, tiles]` (the transformed input):
-//! 16 multiply-adds per tile and channel pair where the direct sum needs 36,
-//! 2.25× fewer. The transforms only add, subtract and halve, so the rounding
-//! stays close to the direct sum's (the tests hold it to the same tolerance).
+//! 36 multiply-adds per tile of 16 outputs and channel pair where the direct
+//! sum needs 144, 4× fewer (F(2×2, 3×3), which this replaced, saves 2.25×).
+//! The price is rounding: the transforms scale by up to 8 and 1/24, so the
+//! error grows to about 1e-6 of the output's scale with 64 channels, ten
+//! times the direct sum's but well inside the kernel tests' 1e-5; the weight
+//! transform runs in f64.
 //!
-//! The DnCNN teacher's 64 → 64 layers are the use: its forward pass, which
-//! H-KD runs every step and which has no backward pass, is most of a
-//! distillation step's GEMM time. Narrow layers (a spiking student's 8–32
-//! channels) keep their direct kernels, where the transforms would cost
-//! more than the multiply-adds they save.
+//! The DnCNN teacher's 64 → 64 layers are the main use: its forward pass,
+//! which H-KD runs every step and which has no backward pass, is most of a
+//! distillation step's GEMM time. A student's 32-channel layers take it too
+//! (forward only); narrower ones keep their direct kernels,
+//! where the transforms would cost more than the multiply-adds they save.
 //!
 //! Results do not depend on the thread count: each output value is computed
 //! whole by one task, in a fixed order.
 
 use gemm::Parallelism;
 
-use super::conv::{for_each_task, ConvGeometry, SendPtr};
+use super::conv::{avx2_dispatch, for_each_task, ConvGeometry, SendPtr};
 use super::gemm::{gemm_strided, MatPtr};
 
-/// Fewest input and output channels worth the transforms. Measured with
-/// `cargo test --release -p spikeir-core --test cpu_conv winograd_timing --
-/// --ignored --nocapture` on one thread of a 2-core EPYC: 64 → 64 over 8
-/// images of 64² took 24–28 ms against 39–41 ms by im2col + GEMM, 64 → 64
-/// over one 512² image 241 ms against 366–447 ms; 32 → 32 over 32 images of
-/// 32² took 13–15 ms against 12–13 ms (no gain: the transforms cost as much
-/// as the products save).
-const MIN_CHANNELS: usize = 64;
+/// Outputs per tile side (m of F(m×m, 3×3)).
+const M: usize = 4;
+/// Input tile side, m + 2.
+const SIDE: usize = M + 2;
+/// Transformed positions ξ per tile.
+const POINTS: usize = SIDE * SIDE;
 
-/// Floats of transformed input plus products per task (`16 · (C_in +
-/// C_out) · tiles`): 512 KiB, a core's L2 on the machine above, so both
-/// stay there between the transforms and the 16 products (2¹⁸ and 2¹⁹
-/// floats were 10–40 % slower on the 64-channel layers).
-const TILE_BUDGET: usize = 1 << 17;
+/// Fewest input and output channels worth the transforms. Best of 10 on one
+/// thread of a 2-core EPYC (`cargo test --release -p spikeir-core --test
+/// cpu_conv winograd_timing -- --ignored --nocapture`): 32 → 32 over 32
+/// images of 32² 7.0 ms against 10.8 ms by im2col + GEMM, over 32 images of
+/// 16² 2.5 against 2.7 ms. (F(2×2, 3×3) had needed 64 channels to gain.)
+/// Narrower layers go to the direct narrow kernels before this is asked.
+const MIN_CHANNELS: usize = 32;
+
+/// Floats of transformed input plus products per task (`36 · (C_in +
+/// C_out) · tiles`), so both stay in a core's L2 between the transforms
+/// and the 36 products; 2¹⁷ to 2²⁰ timed within 5 % of each other on the
+/// 64-channel layers.
+const TILE_BUDGET: usize = 1 << 18;
 
 /// Whether [`forward`] takes this convolution (`SPIKEIR_CPU_KERNELS=gemm`
 /// turns it off, to compare).
@@ -62,29 +73,63 @@ pub(crate) fn applies(g: &ConvGeometry) -> bool {
         && !super::conv_narrow::gemm_only()
 }
 
+/// `G v` for one column `v` of a 3×3 kernel: six values.
+#[inline(always)]
+fn g6(a: f64, b: f64, d: f64) -> [f64; SIDE] {
+    [
+        a / 4.0,
+        -(a + b + d) / 6.0,
+        -(a - b + d) / 6.0,
+        a / 24.0 + b / 12.0 + d / 6.0,
+        a / 24.0 - b / 12.0 + d / 6.0,
+        d,
+    ]
+}
+
+/// `Bᵀ d` for one column of six input values.
+#[inline(always)]
+fn bt6(d: [f32; SIDE]) -> [f32; SIDE] {
+    let [d0, d1, d2, d3, d4, d5] = d;
+    let (e, f) = (d4 - d2, d3 - d1);
+    [
+        4.0 * (d0 - d2) + (d4 - d2),
+        (d3 + d4) - 4.0 * (d1 + d2),
+        4.0 * (d1 - d2) + (d4 - d3),
+        e + 2.0 * f,
+        e - 2.0 * f,
+        4.0 * (d1 - d3) + (d5 - d3),
+    ]
+}
+
+/// `Aᵀ m` for one column of six products.
+#[inline(always)]
+fn at6(m: [f32; SIDE]) -> [f32; M] {
+    let [m0, m1, m2, m3, m4, m5] = m;
+    let (p, q) = (m1 + m2, m1 - m2);
+    let (r, s) = (m3 + m4, m3 - m4);
+    [m0 + p + r, q + 2.0 * s, p + 4.0 * r, q + 8.0 * s + m5]
+}
+
 /// `U_ξ = (G g Gᵀ)_ξ` for every output and input channel pair, laid out
-/// `[16, C_out, C_in]`.
+/// `[36, C_out, C_in]`; in f64, so the 1/6 and 1/24 round once.
 fn transform_weights(g: &ConvGeometry, w: &[f32]) -> Vec<f32> {
     let (cout, cin) = (g.cout, g.cin);
-    let mut u = crate::cpu::buffers::scratch(16 * cout * cin);
+    let mut u = crate::cpu::buffers::scratch(POINTS * cout * cin);
     for o in 0..cout {
         for c in 0..cin {
             let k = &w[(o * cin + c) * 9..][..9];
-            // G g: 4 rows × 3 columns.
-            let mut gg = [[0f32; 3]; 4];
-            for j in 0..3 {
-                let (a, b, d) = (k[j], k[3 + j], k[6 + j]);
-                gg[0][j] = a;
-                gg[1][j] = 0.5 * (a + b + d);
-                gg[2][j] = 0.5 * (a - b + d);
-                gg[3][j] = d;
-            }
-            // (G g) Gᵀ: 4 × 4.
-            for (r, row) in gg.iter().enumerate() {
-                let [a, b, d] = *row;
-                let v = [a, 0.5 * (a + b + d), 0.5 * (a - b + d), d];
+            let k = |i: usize| k[i] as f64;
+            // G g: 6 rows × 3 columns.
+            let cols = [
+                g6(k(0), k(3), k(6)),
+                g6(k(1), k(4), k(7)),
+                g6(k(2), k(5), k(8)),
+            ];
+            // (G g) Gᵀ: 6 × 6.
+            for r in 0..SIDE {
+                let v = g6(cols[0][r], cols[1][r], cols[2][r]);
                 for (s, &vs) in v.iter().enumerate() {
-                    u[((4 * r + s) * cout + o) * cin + c] = vs;
+                    u[((SIDE * r + s) * cout + o) * cin + c] = vs as f32;
                 }
             }
         }
@@ -92,34 +137,176 @@ fn transform_weights(g: &ConvGeometry, w: &[f32]) -> Vec<f32> {
     u
 }
 
-/// Copies input row `row` (or zeros, outside the image) into `padded`
-/// (`2·tiles_x + 2` floats) one column to the right, zero around it: tile
-/// `tx` then reads `padded[2·tx..2·tx + 4]`.
-fn pad_row(row: Option<&[f32]>, padded: &mut [f32]) {
-    padded.fill(0.0);
-    if let Some(row) = row {
-        padded[1..=row.len()].copy_from_slice(row);
+/// The row half of the input transform, `Bᵀ d` over six whole rows.
+#[inline(always)]
+fn rows_in(d: [&[f32]; SIDE], s: [&mut [f32]; SIDE]) {
+    let n = d[0].len();
+    let d = d.map(|r| &r[..n]);
+    let [s0, s1, s2, s3, s4, s5] = s.map(|r| &mut r[..n]);
+    for j in 0..n {
+        let t = bt6([d[0][j], d[1][j], d[2][j], d[3][j], d[4][j], d[5][j]]);
+        (s0[j], s1[j], s2[j], s3[j], s4[j], s5[j]) = (t[0], t[1], t[2], t[3], t[4], t[5]);
     }
 }
 
 /// The column half of the input transform, `(s B)` for one row `s` of `Bᵀ d`
-/// over every tile of a tile row: `out[k][tx]` from `s[2·tx..2·tx + 4]`.
+/// over every tile of a tile row: `out[k][tx]` from `s[4·tx..4·tx + 6]`.
 #[inline(always)]
-fn columns_in(s: &[f32], out: [&mut [f32]; 4]) {
-    let [o0, o1, o2, o3] = out;
-    let lo = s.chunks_exact(2);
-    let hi = s[2..].chunks_exact(2);
-    for ((((a, b), v0), (v1, v2)), v3) in lo
-        .zip(hi)
-        .zip(o0.iter_mut())
-        .zip(o1.iter_mut().zip(o2.iter_mut()))
-        .zip(o3.iter_mut())
-    {
-        let (d0, d1, d2, d3) = (a[0], a[1], b[0], b[1]);
-        *v0 = d0 - d2;
-        *v1 = d1 + d2;
-        *v2 = d2 - d1;
-        *v3 = d1 - d3;
+fn columns_in(s: &[f32], out: [&mut [f32]; SIDE]) {
+    let n = out[0].len();
+    let [o0, o1, o2, o3, o4, o5] = out.map(|r| &mut r[..n]);
+    let (lo, hi) = (&s[..4 * n], &s[4..4 * n + 4]);
+    for tx in 0..n {
+        let (a, b) = (&lo[4 * tx..][..4], &hi[4 * tx..][..2]);
+        let t = bt6([a[0], a[1], a[2], a[3], b[0], b[1]]);
+        (o0[tx], o1[tx], o2[tx], o3[tx], o4[tx], o5[tx]) = (t[0], t[1], t[2], t[3], t[4], t[5]);
+    }
+}
+
+/// The row half of the output transform, `Aᵀ M` for transformed column `s`
+/// over a tile row: `sums[k][tx]` (`k` < 4) from the six products `m[r][tx]`.
+#[inline(always)]
+fn rows_out(m: [&[f32]; SIDE], sums: [&mut [f32]; M]) {
+    let n = m[0].len();
+    let m = m.map(|r| &r[..n]);
+    let [a0, a1, a2, a3] = sums.map(|r| &mut r[..n]);
+    for tx in 0..n {
+        let a = at6([m[0][tx], m[1][tx], m[2][tx], m[3][tx], m[4][tx], m[5][tx]]);
+        (a0[tx], a1[tx], a2[tx], a3[tx]) = (a[0], a[1], a[2], a[3]);
+    }
+}
+
+/// The column half of the output transform, `(Aᵀ M) A` for one output row
+/// of a tile row: `out[4·tx..4·tx + 4]` from `sums[s][tx]`, plus the bias.
+#[inline(always)]
+fn columns_out(sums: [&[f32]; SIDE], bias: f32, out: &mut [f32]) {
+    let n = sums[0].len();
+    let q = sums.map(|r| &r[..n]);
+    for (tx, dst) in out[..4 * n].chunks_exact_mut(4).enumerate() {
+        let a = at6([q[0][tx], q[1][tx], q[2][tx], q[3][tx], q[4][tx], q[5][tx]]);
+        for (d, v) in dst.iter_mut().zip(a) {
+            *d = v + bias;
+        }
+    }
+}
+
+/// Six disjoint rows of `len` floats, `stride` apart, from the start of `v`.
+fn six_rows(v: &mut [f32], stride: usize, len: usize) -> [&mut [f32]; SIDE] {
+    let (r0, v) = v.split_at_mut(stride);
+    let (r1, v) = v.split_at_mut(stride);
+    let (r2, v) = v.split_at_mut(stride);
+    let (r3, v) = v.split_at_mut(stride);
+    let (r4, r5) = v.split_at_mut(stride);
+    [r0, r1, r2, r3, r4, r5].map(|r| &mut r[..len])
+}
+
+/// A task's tile rows `ty0..ty1` of one image: where they lie and what
+/// their transforms read and write.
+struct TileRows {
+    /// Input channels, output channels, image height and width.
+    cin: usize,
+    cout: usize,
+    h: usize,
+    wd: usize,
+    tiles_x: usize,
+    ty0: usize,
+    ty1: usize,
+    /// Tiles of the task, `(ty1 - ty0) · tiles_x`.
+    nt: usize,
+}
+
+avx2_dispatch! {
+    /// `V_ξ[c, t] = (Bᵀ d B)_ξ` of a task's tiles from its image `x_img`
+    /// (`[C_in, H, W]`) into `v` (`[36, C_in, tiles]`).
+    fn transform_input => transform_input_kernel(r: &TileRows, x_img: &[f32], v: &mut [f32])
+}
+
+#[inline(always)]
+fn transform_input_kernel(r: &TileRows, x_img: &[f32], v: &mut [f32]) {
+    let (cin, h, wd, tiles_x, nt) = (r.cin, r.h, r.wd, r.tiles_x, r.nt);
+    // Rows first (Bᵀ, on whole input rows), then columns (B). `sr` holds
+    // the six transformed rows shifted one column right, so that tile `tx`
+    // reads `sr[4·tx..4·tx + 6]`; the padding columns around the image stay
+    // zero, as the transform of zeros is zero.
+    let wp = M * tiles_x + 4;
+    let mut sr = vec![0f32; SIDE * wp];
+    let zeros = vec![0f32; wd];
+    for c in 0..cin {
+        let plane = &x_img[c * h * wd..][..h * wd];
+        for ty in r.ty0..r.ty1 {
+            // Input rows 4·ty − 1 … 4·ty + 4; outside the image, zeros.
+            let din =
+                std::array::from_fn(|k| match (M * ty + k).checked_sub(1).filter(|&ih| ih < h) {
+                    Some(ih) => &plane[ih * wd..][..wd],
+                    None => &zeros[..],
+                });
+            rows_in(din, six_rows(&mut sr[1..], wp, wd));
+            let t0 = (ty - r.ty0) * tiles_x;
+            for (k, s_k) in sr.chunks_exact(wp).enumerate() {
+                let base = (SIDE * k * cin + c) * nt + t0;
+                columns_in(s_k, six_rows(&mut v[base..], cin * nt, tiles_x));
+            }
+        }
+    }
+}
+
+avx2_dispatch! {
+    /// `Y = Aᵀ M A` (plus the bias) of a task's tiles from the products `m`
+    /// (`[36, C_out, tiles]`) into image `b` of the output `yp`.
+    fn transform_output => transform_output_kernel(r: &TileRows, m: &[f32], bias: Option<&[f32]>, yp: SendPtr, b: usize)
+}
+
+#[inline(always)]
+fn transform_output_kernel(r: &TileRows, m: &[f32], bias: Option<&[f32]>, yp: SendPtr, b: usize) {
+    let (cout, h, wd, tiles_x, nt) = (r.cout, r.h, r.wd, r.tiles_x, r.nt);
+    // Rows first (Aᵀ, on whole tile rows), then columns (A), each tile's
+    // four output columns side by side. `sums` holds (Aᵀ M) as [output row
+    // k][column s][tile].
+    let mut sums = vec![0f32; M * SIDE * tiles_x];
+    let mut out = [0f32; M];
+    for o in 0..cout {
+        let bo = bias.map_or(0.0, |bias| bias[o]);
+        for ty in r.ty0..r.ty1 {
+            let t0 = (ty - r.ty0) * tiles_x;
+            let row = |i: usize, s: usize| &m[((SIDE * i + s) * cout + o) * nt + t0..][..tiles_x];
+            for s in 0..SIDE {
+                let (k0, rest) = sums[s * tiles_x..].split_at_mut(SIDE * tiles_x);
+                let (k1, rest) = rest.split_at_mut(SIDE * tiles_x);
+                let (k2, k3) = rest.split_at_mut(SIDE * tiles_x);
+                rows_out(
+                    [
+                        row(0, s),
+                        row(1, s),
+                        row(2, s),
+                        row(3, s),
+                        row(4, s),
+                        row(5, s),
+                    ],
+                    [k0, k1, k2, k3].map(|k| &mut k[..tiles_x]),
+                );
+            }
+            for k in 0..M {
+                let oh = M * ty + k;
+                if oh >= h {
+                    break;
+                }
+                let mut qs = sums[k * SIDE * tiles_x..][..SIDE * tiles_x].chunks_exact(tiles_x);
+                let q = [(); SIDE].map(|_| qs.next().unwrap_or_default());
+                // SAFETY: row `oh` of channel `o` of image `b` lies in this
+                // task's tile rows, written by no other task.
+                let dst = unsafe {
+                    std::slice::from_raw_parts_mut(yp.at(((b * cout + o) * h + oh) * wd), wd)
+                };
+                // Whole tiles straight into the output row; a last tile that
+                // the image cuts through via `out`.
+                let whole = wd / M;
+                columns_out(q.map(|q| &q[..whole]), bo, &mut dst[..M * whole]);
+                if whole < tiles_x {
+                    columns_out(q.map(|q| &q[whole..]), bo, &mut out);
+                    dst[M * whole..].copy_from_slice(&out[..wd - M * whole]);
+                }
+            }
+        }
     }
 }
 
@@ -127,65 +314,33 @@ fn columns_in(s: &[f32], out: [&mut [f32]; 4]) {
 /// (`[N, C_out, H, W]`, every value written).
 pub(crate) fn forward(g: &ConvGeometry, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
     let (cin, cout, h, wd) = (g.cin, g.cout, g.h, g.w);
-    let (tiles_y, tiles_x) = (h.div_ceil(2), wd.div_ceil(2));
-    let rows_per_task = (TILE_BUDGET / (16 * (cin + cout) * tiles_x)).clamp(1, tiles_y);
+    let (tiles_y, tiles_x) = (h.div_ceil(M), wd.div_ceil(M));
+    let rows_per_task = (TILE_BUDGET / (POINTS * (cin + cout) * tiles_x)).clamp(1, tiles_y);
     let per_image = tiles_y.div_ceil(rows_per_task);
     let tasks = g.n * per_image;
     let u = transform_weights(g, w);
     let yp = SendPtr(y.as_mut_ptr());
-    let scratch_len = 16 * (cin + cout) * rows_per_task * tiles_x;
+    let scratch_len = POINTS * (cin + cout) * rows_per_task * tiles_x;
 
     let task = |scratch: &mut Vec<f32>, t: usize, par: Parallelism| {
         let (b, ty0) = (t / per_image, (t % per_image) * rows_per_task);
         let ty1 = (ty0 + rows_per_task).min(tiles_y);
         let nt = (ty1 - ty0) * tiles_x;
-        let (v, m) = scratch[..16 * (cin + cout) * nt].split_at_mut(16 * cin * nt);
-        let x_img = &x[b * cin * h * wd..][..cin * h * wd];
-
-        // V_ξ[c, t] = (Bᵀ d B)_ξ: rows first (Bᵀ, on whole padded rows),
-        // then columns (B).
-        let wp = 2 * tiles_x + 2;
-        let mut rows = vec![0f32; 8 * wp];
-        let (d, sr) = rows.split_at_mut(4 * wp);
-        for c in 0..cin {
-            let plane = &x_img[c * h * wd..][..h * wd];
-            for ty in ty0..ty1 {
-                for (k, padded) in d.chunks_exact_mut(wp).enumerate() {
-                    let ih = (2 * ty + k).checked_sub(1).filter(|&ih| ih < h);
-                    pad_row(ih.map(|ih| &plane[ih * wd..][..wd]), padded);
-                }
-                let (d0, d1, d2, d3) = (&d[..wp], &d[wp..2 * wp], &d[2 * wp..3 * wp], &d[3 * wp..]);
-                let (s0, rest) = sr.split_at_mut(wp);
-                let (s1, rest) = rest.split_at_mut(wp);
-                let (s2, s3) = rest.split_at_mut(wp);
-                for j in 0..wp {
-                    s0[j] = d0[j] - d2[j];
-                    s1[j] = d1[j] + d2[j];
-                    s2[j] = d2[j] - d1[j];
-                    s3[j] = d1[j] - d3[j];
-                }
-                let t0 = (ty - ty0) * tiles_x;
-                for (r, s_r) in sr.chunks_exact(wp).enumerate() {
-                    let base = (4 * r * cin + c) * nt + t0;
-                    let stride = cin * nt;
-                    let (v0, rest) = v[base..].split_at_mut(stride);
-                    let (v1, rest) = rest.split_at_mut(stride);
-                    let (v2, v3) = rest.split_at_mut(stride);
-                    columns_in(
-                        s_r,
-                        [
-                            &mut v0[..tiles_x],
-                            &mut v1[..tiles_x],
-                            &mut v2[..tiles_x],
-                            &mut v3[..tiles_x],
-                        ],
-                    );
-                }
-            }
-        }
+        let r = TileRows {
+            cin,
+            cout,
+            h,
+            wd,
+            tiles_x,
+            ty0,
+            ty1,
+            nt,
+        };
+        let (v, m) = scratch[..POINTS * (cin + cout) * nt].split_at_mut(POINTS * cin * nt);
+        transform_input(&r, &x[b * cin * h * wd..][..cin * h * wd], v);
 
         // M_ξ = U_ξ · V_ξ.
-        for xi in 0..16 {
+        for xi in 0..POINTS {
             let lhs = MatPtr {
                 ptr: u[xi * cout * cin..].as_ptr(),
                 rs: cin as isize,
@@ -202,50 +357,7 @@ pub(crate) fn forward(g: &ConvGeometry, x: &[f32], w: &[f32], bias: Option<&[f32
             unsafe { gemm_strided(cout, nt, cin, dst, nt as isize, 1, false, lhs, rhs, par) };
         }
 
-        // Y = Aᵀ M A per tile: rows first (Aᵀ, on whole tile rows), then
-        // columns (A), interleaving each tile's two output columns.
-        let mut sums = vec![0f32; 8 * tiles_x];
-        let mut out = vec![0f32; 4 * tiles_x];
-        for o in 0..cout {
-            let bo = bias.map_or(0.0, |bias| bias[o]);
-            for ty in ty0..ty1 {
-                let t0 = (ty - ty0) * tiles_x;
-                let row = |r: usize, s: usize| &m[((4 * r + s) * cout + o) * nt + t0..][..tiles_x];
-                for s in 0..4 {
-                    let (m0, m1, m2, m3) = (row(0, s), row(1, s), row(2, s), row(3, s));
-                    let (top, bottom) =
-                        sums[2 * s * tiles_x..][..2 * tiles_x].split_at_mut(tiles_x);
-                    for tx in 0..tiles_x {
-                        top[tx] = m0[tx] + m1[tx] + m2[tx];
-                        bottom[tx] = m1[tx] - m2[tx] - m3[tx];
-                    }
-                }
-                let col = |s: usize, k: usize| &sums[(2 * s + k) * tiles_x..][..tiles_x];
-                for (k, dst) in out.chunks_exact_mut(2 * tiles_x).enumerate() {
-                    let (a0, a1, a2, a3) = (col(0, k), col(1, k), col(2, k), col(3, k));
-                    for ((((pair, &a0), &a1), &a2), &a3) in
-                        dst.chunks_exact_mut(2).zip(a0).zip(a1).zip(a2).zip(a3)
-                    {
-                        pair[0] = a0 + a1 + a2 + bo;
-                        pair[1] = a1 - a2 - a3 + bo;
-                    }
-                }
-                for (k, src) in out.chunks_exact(2 * tiles_x).enumerate() {
-                    let oh = 2 * ty + k;
-                    if oh < h {
-                        // SAFETY: row `oh` of channel `o` of image `b` lies in
-                        // this task's tile rows, written by no other task.
-                        let dst = unsafe {
-                            std::slice::from_raw_parts_mut(
-                                yp.at(((b * cout + o) * h + oh) * wd),
-                                wd,
-                            )
-                        };
-                        dst.copy_from_slice(&src[..wd]);
-                    }
-                }
-            }
-        }
+        transform_output(&r, m, bias, yp, b);
     };
 
     for_each_task(tasks, scratch_len, task);
