@@ -18,9 +18,9 @@ function cli(...args: string[]) {
   return spawnSync(process.execPath, [main, ...args], { encoding: 'utf8' })
 }
 
-// The README's longer σ = 25 run (benchmarks/sigma25-long.sh, then
-// benchmarks/sigma25-eval.sh): the default student's Set12 PSNR, and its
-// first two images.
+// The README's third σ = 25 schedule (benchmarks/sigma25-long.sh, then
+// `spikeir eval` on Set12): the default student's Set12 PSNR, and its first
+// two images as that eval printed them.
 const README_SET12_PSNR = 29.46
 const README_SET12_FIRST_TWO = { '01.png': 28.95, '02.png': 31.8 }
 
