@@ -305,42 +305,54 @@ impl SendPtr {
     }
 }
 
+/// The forward accumulator tile for `cout` output channels on `isa`: OB
+/// output channels by PB vectors of 16 positions, the output channels taken
+/// in passes of OB. AVX-512 holds 16 tiles' worth of registers (OB·PB ≤ 16
+/// of its 32), so one pass covers up to 16 channels. AVX2 has 16 registers
+/// of 8 lanes, two per vector: OB·PB ≤ 6 leaves 12 accumulators (enough to
+/// hide the fused multiply-add's latency on two ports) plus the input loads
+/// and the weight broadcast; a 16-channel pass there (32 registers of
+/// accumulators) spilled to memory and ran at an eighth of the peak.
+fn forward_tile(isa: Isa, cout: usize) -> (usize, usize) {
+    match (isa, cout) {
+        (Isa::Avx512, 1) => (1, 8),
+        (Isa::Avx512, 2..=4) => (4, 4),
+        (Isa::Avx512, 5..=8) => (8, 2),
+        (Isa::Avx512, _) => (16, 1),
+        (_, 1) => (1, 4),
+        // Passes of 4 waste no work for 4 or 8 channels; 6 (12
+        // accumulators) is the better tile from 9 channels up.
+        (_, 2..=8) => (4, 1),
+        _ => (6, 1),
+    }
+}
+
 /// `y = conv2d(x, w) + bias` for a narrow convolution ([`applies`]); `y`
 /// is `[N, C_out, H_out, W_out]` and every value is written.
 pub(crate) fn forward(g: &ConvGeometry, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
     let isa = isa();
-    // Output channels per pass (OB, at least C_out) and vectors per pass
-    // (PB): about 16 accumulators on AVX-512, 8 elsewhere.
-    let ob = match g.cout {
-        1 => 1,
-        2..=4 => 4,
-        5..=8 => 8,
-        _ => 16,
-    };
-    let pb = match (isa, ob) {
-        (Isa::Avx512, 1) => 8,
-        (Isa::Avx512, 4) | (_, 1) => 4,
-        (Isa::Avx512, 8) | (_, 4) => 2,
-        _ => 1,
-    };
+    let (ob, pb) = forward_tile(isa, g.cout);
+    let passes = g.cout.div_ceil(ob);
     let layout = Layout::new(g, pb * LANES);
     let xp = layout.pad_input(g, x);
-    // Weights as [C_in·KH·KW][OB], zero for channels past C_out.
+    // Weights as [pass][C_in·KH·KW][OB], zero for channels past C_out.
     let taps = g.kh * g.kw;
-    let mut wpk = crate::cpu::buffers::zeroed(g.cin * taps * ob);
+    let rows = g.cin * taps;
+    let mut wpk = crate::cpu::buffers::zeroed(passes * rows * ob);
     for o in 0..g.cout {
-        for r in 0..g.cin * taps {
-            wpk[r * ob + o] = w[o * g.cin * taps + r];
+        let (pass, lane) = (o / ob, o % ob);
+        for r in 0..rows {
+            wpk[(pass * rows + r) * ob + lane] = w[o * rows + r];
         }
     }
-    let mut b0 = [0.0f32; MAX_OUT];
+    let mut b0 = [0.0f32; 2 * MAX_OUT];
     if let Some(bias) = bias {
         b0[..g.cout].copy_from_slice(&bias[..g.cout]);
     }
     // Tasks of whole runs of positions: enough for every thread, whatever N.
     let runs = layout.span / (pb * LANES);
     let threads = rayon::current_num_threads();
-    let per_task = (g.n * runs).div_ceil(8 * threads).clamp(1, runs);
+    let per_task = (g.n * passes * runs).div_ceil(8 * threads).clamp(1, runs);
     let per_image = runs.div_ceil(per_task);
     let yp = SendPtr(y.as_mut_ptr());
     let job = Job {
@@ -350,12 +362,16 @@ pub(crate) fn forward(g: &ConvGeometry, x: &[f32], w: &[f32], bias: Option<&[f32
         wpk: &wpk,
         b0: &b0,
     };
-    (0..g.n * per_image).into_par_iter().for_each(|t| {
-        let (b, r0) = (t / per_image, (t % per_image) * per_task);
+    // Task t: image, then run of positions, then pass, so that the passes
+    // over the same positions follow each other (their input is in cache).
+    (0..g.n * per_image * passes).into_par_iter().for_each(|t| {
+        let (b, rest) = (t / (per_image * passes), t % (per_image * passes));
+        let (r0, pass) = ((rest / passes) * per_task, rest % passes);
         let runs = r0..(r0 + per_task).min(runs);
-        // SAFETY: the task writes the output pixels of image b at its own
-        // positions only (each pixel has one position).
-        unsafe { job.run(isa, ob, pb, b, runs, yp.get()) };
+        // SAFETY: the task writes the output pixels of image b in its own
+        // pass of channels at its own positions only (each pixel has one
+        // position).
+        unsafe { job.run(isa, ob, pb, b, pass, runs, yp.get()) };
     });
     crate::cpu::buffers::recycle(xp.data);
     crate::cpu::buffers::recycle(wpk);
@@ -366,23 +382,29 @@ struct Job<'a> {
     g: &'a ConvGeometry,
     layout: &'a Layout,
     xp: &'a Planes,
+    /// `[pass][C_in·KH·KW][OB]`.
     wpk: &'a [f32],
-    b0: &'a [f32; MAX_OUT],
+    /// The bias of each output channel, zero past C_out.
+    b0: &'a [f32; 2 * MAX_OUT],
 }
 
 impl Job<'_> {
-    /// Runs runs `runs` (of PB vectors) of image `b` with the accumulator
-    /// shape `(ob, pb)`, in the copy compiled for `isa`.
+    /// Runs runs `runs` (of PB vectors) of image `b` for the output channels
+    /// of pass `pass`, with the accumulator shape `(ob, pb)`, in the copy
+    /// compiled for `isa`.
     ///
     /// # Safety
     /// `y` must point at the `[N, C_out, H_out, W_out]` output, and no other
-    /// thread may write these positions of image `b` meanwhile.
+    /// thread may write these positions of these channels of image `b`
+    /// meanwhile.
+    #[allow(clippy::too_many_arguments)]
     unsafe fn run(
         &self,
         isa: Isa,
         ob: usize,
         pb: usize,
         b: usize,
+        pass: usize,
         runs: std::ops::Range<usize>,
         y: *mut f32,
     ) {
@@ -390,10 +412,10 @@ impl Job<'_> {
             ($ob:literal, $pb:literal) => {
                 match isa {
                     #[cfg(target_arch = "x86_64")]
-                    Isa::Avx512 => forward_avx512::<$ob, $pb>(self, b, runs, y),
+                    Isa::Avx512 => forward_avx512::<$ob, $pb>(self, b, pass, runs, y),
                     #[cfg(target_arch = "x86_64")]
-                    Isa::Avx2 => forward_avx2::<$ob, $pb>(self, b, runs, y),
-                    _ => forward_runs::<[f32; LANES], $ob, $pb>(self, b, runs, y),
+                    Isa::Avx2 => forward_avx2::<$ob, $pb>(self, b, pass, runs, y),
+                    _ => forward_runs::<[f32; LANES], $ob, $pb>(self, b, pass, runs, y),
                 }
             };
         }
@@ -401,9 +423,9 @@ impl Job<'_> {
             (1, 8) => go!(1, 8),
             (1, _) => go!(1, 4),
             (4, 4) => go!(4, 4),
-            (4, _) => go!(4, 2),
-            (8, 2) => go!(8, 2),
-            (8, _) => go!(8, 1),
+            (4, _) => go!(4, 1),
+            (6, _) => go!(6, 1),
+            (8, _) => go!(8, 2),
             _ => go!(16, 1),
         }
     }
@@ -414,10 +436,11 @@ impl Job<'_> {
 unsafe fn forward_avx512<const OB: usize, const PB: usize>(
     j: &Job,
     b: usize,
+    pass: usize,
     runs: std::ops::Range<usize>,
     y: *mut f32,
 ) {
-    forward_runs::<x86::Avx512, OB, PB>(j, b, runs, y)
+    forward_runs::<x86::Avx512, OB, PB>(j, b, pass, runs, y)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -425,33 +448,37 @@ unsafe fn forward_avx512<const OB: usize, const PB: usize>(
 unsafe fn forward_avx2<const OB: usize, const PB: usize>(
     j: &Job,
     b: usize,
+    pass: usize,
     runs: std::ops::Range<usize>,
     y: *mut f32,
 ) {
-    forward_runs::<x86::Avx2, OB, PB>(j, b, runs, y)
+    forward_runs::<x86::Avx2, OB, PB>(j, b, pass, runs, y)
 }
 
 /// The forward kernel: for each run of PB vectors of positions, the OB × PB
 /// vectors of sums over input channels and taps in registers, then the
-/// positions that are output pixels stored. OB ≥ C_out: one pass covers
-/// every output channel.
+/// positions that are output pixels stored, for the OB output channels of
+/// pass `pass` (those below C_out).
 #[inline(always)]
 unsafe fn forward_runs<V: Lanes, const OB: usize, const PB: usize>(
     j: &Job,
     b: usize,
+    pass: usize,
     runs: std::ops::Range<usize>,
     y: *mut f32,
 ) {
     let g = j.g;
     let (wp, taps) = (j.layout.wp, g.kh * g.kw);
     let offsets = &j.layout.offsets[..taps];
+    let o0 = pass * OB;
+    let wpass = &j.wpk[pass * g.cin * taps * OB..][..g.cin * taps * OB];
     let mut out = [0.0f32; LANES];
     for run in runs {
         let k0 = run * PB * LANES;
-        let mut acc: [[V; PB]; OB] = std::array::from_fn(|o| [V::splat(j.b0[o]); PB]);
+        let mut acc: [[V; PB]; OB] = std::array::from_fn(|o| [V::splat(j.b0[o0 + o]); PB]);
         for c in 0..g.cin {
             let plane = &j.xp.plane(b * g.cin + c)[k0..];
-            let wc = &j.wpk[c * taps * OB..][..taps * OB];
+            let wc = &wpass[c * taps * OB..][..taps * OB];
             for (t, &off) in offsets.iter().enumerate() {
                 let wv: &[f32; OB] = wc[t * OB..][..OB].try_into().unwrap();
                 let xs = &plane[off..][..PB * LANES];
@@ -465,8 +492,8 @@ unsafe fn forward_runs<V: Lanes, const OB: usize, const PB: usize>(
             }
         }
         // Position k is output pixel (k / wp, k % wp) where k % wp < W_out.
-        for (o, a) in acc.iter().enumerate().take(g.cout) {
-            let dst = y.add((b * g.cout + o) * g.hout * g.wout);
+        for (o, a) in acc.iter().enumerate().take(g.cout.saturating_sub(o0)) {
+            let dst = y.add((b * g.cout + o0 + o) * g.hout * g.wout);
             for (p, v) in a.iter().enumerate() {
                 v.store(&mut out);
                 let k = k0 + p * LANES;
@@ -496,13 +523,21 @@ unsafe fn forward_runs<V: Lanes, const OB: usize, const PB: usize>(
 pub(crate) fn backward_weight(g: &ConvGeometry, dy: &[f32], x: &[f32]) -> Vec<f32> {
     let isa = isa();
     // Output channels (OB) and kernel columns (J) per pass: 24 of the 32
-    // AVX-512 registers, 8 of AVX2's 16.
+    // AVX-512 registers; 12 of AVX2's 16 (two per vector). Each step loads
+    // J input and OB output-gradient vectors for OB·J multiply-adds, so
+    // OB = 2, J = 3 (10 loads for 12) beats OB = 4, J = 1 (10 loads for 8),
+    // which ran at the load ports' limit.
     let (ob, j) = match isa {
         Isa::Avx512 if g.kw.is_multiple_of(3) => (8, 3),
         Isa::Avx512 => (8, 1),
+        _ if g.kw.is_multiple_of(3) => (2, 3),
         _ => (4, 1),
     };
-    let ob = if g.cout <= 4 { 4 } else { ob };
+    let ob = if g.cout <= 4 && isa == Isa::Avx512 {
+        4
+    } else {
+        ob
+    };
     let layout = Layout::new(g, LANES);
     // The output gradient in the same flat layout, zero at the positions
     // that are no output pixel (so they add nothing) and over the channels
@@ -588,6 +623,7 @@ impl GradJob<'_> {
         match (ob, j) {
             (8, 3) => go!(8, 3),
             (8, _) => go!(8, 1),
+            (2, 3) => go!(2, 3),
             _ => go!(4, 1),
         }
     }
