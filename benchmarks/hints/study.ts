@@ -9,7 +9,10 @@
  * study resumes where it stopped: finished runs are kept, unfinished ones
  * continue from their last checkpoint.
  *
- *   node dist/benchmarks/hints/study.js run [--steps 1000] [--seeds 1,2] [--jobs 2] [--designs a,b] [--out out/hints]
+ *   node dist/benchmarks/hints/study.js run [--steps 1000] [--seeds 1,2] [--jobs 2] [--threads N] [--designs a,b] [--out out/hints]
+ *
+ * `--threads` is the threads of each run (default: the 2 cores shared
+ * among the jobs); `--jobs 1 --threads 1` leaves one core free.
  *   node dist/benchmarks/hints/study.js report [--out out/hints] [--svg docs/hints.svg]
  *
  * `report` prints the README's tables (Markdown) from whatever runs have
@@ -97,6 +100,18 @@ export const DESIGNS: Design[] = [
     flags: (_, s) => ['--teacher', DNCNN(s), '--hint-norm', '--gamma', '0.01', '--output-weight', '0.5', '--width', '12'],
   },
   {
+    // Width 10 (10, 20, 40 channels; 0.11 M parameters): the widest student
+    // within the ≈ 0.1 M a tiny preset may grow to.
+    name: 'width10-baseline',
+    what: 'no teacher, a student of width 10 (`--width 10`, 0.11 M parameters)',
+    flags: () => ['--no-hints', '--width', '10'],
+  },
+  {
+    name: 'width10-output+normalised',
+    what: 'the default design with the width-10 student',
+    flags: (_, s) => ['--teacher', DNCNN(s), '--hint-norm', '--gamma', '0.01', '--output-weight', '0.5', '--width', '10'],
+  },
+  {
     // The paper's setting: the teacher's decoder features at the student's
     // own levels (bottleneck, ½ and full resolution), standardised.
     name: 'unet-decoder',
@@ -111,6 +126,8 @@ interface Options {
   steps: number
   seeds: number[]
   jobs: number
+  /** Threads of each run. */
+  threads: number
   designs: Design[]
   shared: string
   svg: string | null
@@ -131,11 +148,15 @@ function parse(argv: string[]): { command: string; o: Options } {
     steps: Number(get('--steps') ?? 1000),
     seeds: (get('--seeds') ?? '1,2').split(',').map(Number),
     jobs: Number(get('--jobs') ?? 2),
+    threads: 0,
     designs,
     shared: get('--shared') ?? process.env['SHARED'] ?? path.join(ROOT, '..', 'shared'),
     svg: get('--svg') ?? null,
     unetTeacher: '',
   }
+  o.threads = Number(get('--threads') ?? Math.max(1, Math.floor(2 / o.jobs)))
+  if (!Number.isInteger(o.jobs) || o.jobs < 1) fail(`--jobs must be a positive integer, got ${get('--jobs')}`)
+  if (!Number.isInteger(o.threads) || o.threads < 1) fail(`--threads must be a positive integer, got ${get('--threads')}`)
   o.unetTeacher = get('--unet-teacher') ?? path.join(o.out, 'unet-teacher', 'teacher.json')
   if (!Number.isInteger(o.steps) || o.steps < 250) fail(`--steps must be an integer of at least 250, got ${get('--steps')}`)
   if (o.seeds.some((s) => !Number.isInteger(s) || s < 0)) fail(`--seeds must be non-negative integers, got ${get('--seeds')}`)
@@ -197,7 +218,7 @@ async function run(o: Options): Promise<void> {
   // Seed by seed, so a study cut short has every design at the first seed.
   const queue = o.seeds.flatMap((seed) => designs.map((d) => ({ d, seed }))).filter(({ d, seed }) => stepOf(runDir(o, d, seed)) < o.steps)
   console.log(`hints study: ${queue.length} runs to do (${o.jobs} at a time), ${o.steps} steps each, in ${o.out}`)
-  const threads = Math.max(1, Math.floor(2 / o.jobs))
+  const threads = o.threads
   const worker = async () => {
     for (let job = queue.shift(); job; job = queue.shift()) {
       const t0 = Date.now()
