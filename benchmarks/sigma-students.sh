@@ -10,6 +10,13 @@
 #   bash benchmarks/sigma-students.sh run 15 50        # train (resumable), one after the other
 #   bash benchmarks/sigma-students.sh eval 15 50       # BSD68 and Set12, student and teacher
 #   EXPORT=weights bash benchmarks/sigma-students.sh eval 15 50   # and export to weights/
+#
+# A second schedule, as the σ = 25 student had: CONTINUE=1 starts each run
+# from the bundled student of its σ (`--init`: its weights, a fresh optimizer
+# and schedule) with σ = 25's long-run recipe: lr 1e-3, 200 warm-up steps,
+# a weight average (EMA 0.999) and random patch sides 40–64 px.
+#
+#   CONTINUE=1 STEPS=4000 OUT=out/sigma-cont bash benchmarks/sigma-students.sh run 15
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${SHARED:-../shared}
@@ -17,6 +24,14 @@ STEPS=${STEPS:-2000}
 THREADS=${THREADS:-1}
 OUT=${OUT:-out/sigma}
 CLI=(node dist/src/cli/main.js)
+# The first schedule's recipe, or the second's (CONTINUE=1).
+recipe() {
+  if [ -n "${CONTINUE:-}" ]; then
+    echo --init "weights/spikerir_tiny_sigma$1.json" --lr 1e-3 --warmup 200 --ema 0.999 --patch-range 40-64 --patch 64
+  else
+    echo --lr 2e-3 --warmup 100 --patch 48
+  fi
+}
 
 train() {
   local s=$1 out=$OUT/sigma$1 resume=()
@@ -29,7 +44,7 @@ train() {
   RAYON_NUM_THREADS=$THREADS "${CLI[@]}" distill --teacher "$SHARED/models/dncnn_s_sigma$s.safetensors" --sigma "$s" \
     --hint-norm --gamma 0.01 --output-weight 0.5 \
     --data "$SHARED/data/train400" --val-data "$SHARED/data/set12" --val-limit 12 --val-every 500 \
-    --steps "$STEPS" --patch 48 --batch 8 --lr 2e-3 --warmup 100 --seed 1 --checkpoint-every 250 \
+    --steps "$STEPS" --batch 8 $(recipe "$s") --seed 1 --checkpoint-every 250 \
     --out "$out" --json --quiet --no-report "${resume[@]}" >"$out.result.json"
 }
 

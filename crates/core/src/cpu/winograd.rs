@@ -156,7 +156,18 @@ fn columns_in(s: &[f32], out: [&mut [f32]; SIDE]) {
     let n = out[0].len();
     let [o0, o1, o2, o3, o4, o5] = out.map(|r| &mut r[..n]);
     let (lo, hi) = (&s[..4 * n], &s[4..4 * n + 4]);
-    for tx in 0..n {
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2; `s` holds 4·n + 4 floats.
+        done = unsafe {
+            x86::columns_in(
+                &s[..4 * n + 4],
+                [&mut *o0, &mut *o1, &mut *o2, &mut *o3, &mut *o4, &mut *o5],
+            )
+        };
+    }
+    for tx in done..n {
         let (a, b) = (&lo[4 * tx..][..4], &hi[4 * tx..][..2]);
         let t = bt6([a[0], a[1], a[2], a[3], b[0], b[1]]);
         (o0[tx], o1[tx], o2[tx], o3[tx], o4[tx], o5[tx]) = (t[0], t[1], t[2], t[3], t[4], t[5]);
@@ -182,11 +193,129 @@ fn rows_out(m: [&[f32]; SIDE], sums: [&mut [f32]; M]) {
 fn columns_out(sums: [&[f32]; SIDE], bias: f32, out: &mut [f32]) {
     let n = sums[0].len();
     let q = sums.map(|r| &r[..n]);
-    for (tx, dst) in out[..4 * n].chunks_exact_mut(4).enumerate() {
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2; `out` holds 4·n floats.
+        done = unsafe { x86::columns_out(q, bias, &mut out[..4 * n]) };
+    }
+    for (tx, dst) in out[..4 * n].chunks_exact_mut(4).enumerate().skip(done) {
         let a = at6([q[0][tx], q[1][tx], q[2][tx], q[3][tx], q[4][tx], q[5][tx]]);
         for (d, v) in dst.iter_mut().zip(a) {
             *d = v + bias;
         }
+    }
+}
+
+/// The column halves of the transforms eight tiles at a time. A tile row
+/// lies in memory tile after tile (`s[4·tx + i]`), so eight tiles' values
+/// of one column `i` are every fourth float: 4 × 8 transposes (unpack and
+/// shuffle) turn them into vectors over the tiles, where the scalar loops
+/// ran one tile at a time.
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::SIDE;
+    use std::arch::x86_64::*;
+
+    /// Columns 0–3 of eight tiles from the 32 floats at `p`, each vector
+    /// over the tiles in order.
+    #[inline(always)]
+    unsafe fn columns4(p: *const f32) -> [__m256; 4] {
+        let (l0, l1) = (_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8)));
+        let (l2, l3) = (_mm256_loadu_ps(p.add(16)), _mm256_loadu_ps(p.add(24)));
+        // t: tiles (0, 2 | 1, 3) and (4, 6 | 5, 7), columns (0, 1) and (2, 3).
+        let (t0, t1) = (_mm256_unpacklo_ps(l0, l1), _mm256_unpackhi_ps(l0, l1));
+        let (t2, t3) = (_mm256_unpacklo_ps(l2, l3), _mm256_unpackhi_ps(l2, l3));
+        // Tiles in the order 0 2 4 6 1 3 5 7; the permutation restores 0 … 7.
+        let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+        [
+            _mm256_shuffle_ps::<0x44>(t0, t2),
+            _mm256_shuffle_ps::<0xEE>(t0, t2),
+            _mm256_shuffle_ps::<0x44>(t1, t3),
+            _mm256_shuffle_ps::<0xEE>(t1, t3),
+        ]
+        .map(|v| _mm256_permutevar8x32_ps(v, order))
+    }
+
+    /// [`super::columns_in`] for the first multiple of 8 tiles of `out`'s
+    /// rows; returns how many it did. `s` holds `4·n + 4` floats.
+    #[target_feature(enable = "avx,avx2")]
+    pub(super) unsafe fn columns_in(s: &[f32], mut out: [&mut [f32]; SIDE]) -> usize {
+        let n = out[0].len();
+        let blocks = n / 8;
+        assert!(s.len() >= 4 * n + 4 && out.iter().all(|o| o.len() >= n));
+        let (four, two) = (_mm256_set1_ps(4.0), _mm256_set1_ps(2.0));
+        for blk in 0..blocks {
+            let p = s.as_ptr().add(32 * blk);
+            let [d0, d1, d2, d3] = columns4(p);
+            // Columns 4 and 5 of a tile are columns 0 and 1 of the next.
+            let [d4, d5, _, _] = columns4(p.add(4));
+            // Bᵀ d, as `bt6`.
+            let (e, f) = (_mm256_sub_ps(d4, d2), _mm256_sub_ps(d3, d1));
+            let r = [
+                _mm256_add_ps(_mm256_mul_ps(four, _mm256_sub_ps(d0, d2)), e),
+                _mm256_sub_ps(
+                    _mm256_add_ps(d3, d4),
+                    _mm256_mul_ps(four, _mm256_add_ps(d1, d2)),
+                ),
+                _mm256_add_ps(
+                    _mm256_mul_ps(four, _mm256_sub_ps(d1, d2)),
+                    _mm256_sub_ps(d4, d3),
+                ),
+                _mm256_add_ps(e, _mm256_mul_ps(two, f)),
+                _mm256_sub_ps(e, _mm256_mul_ps(two, f)),
+                _mm256_add_ps(
+                    _mm256_mul_ps(four, _mm256_sub_ps(d1, d3)),
+                    _mm256_sub_ps(d5, d3),
+                ),
+            ];
+            for (o, v) in out.iter_mut().zip(r) {
+                _mm256_storeu_ps(o.as_mut_ptr().add(8 * blk), v);
+            }
+        }
+        8 * blocks
+    }
+
+    /// [`super::columns_out`] for the first multiple of 8 tiles; returns how
+    /// many it did. `out` holds `4·n` floats.
+    #[target_feature(enable = "avx,avx2")]
+    pub(super) unsafe fn columns_out(q: [&[f32]; SIDE], bias: f32, out: &mut [f32]) -> usize {
+        let n = q[0].len();
+        let blocks = n / 8;
+        assert!(out.len() >= 4 * n && q.iter().all(|r| r.len() >= n));
+        let (two, four, eight, b) = (
+            _mm256_set1_ps(2.0),
+            _mm256_set1_ps(4.0),
+            _mm256_set1_ps(8.0),
+            _mm256_set1_ps(bias),
+        );
+        for blk in 0..blocks {
+            let [m0, m1, m2, m3, m4, m5] = q.map(|r| _mm256_loadu_ps(r.as_ptr().add(8 * blk)));
+            // Aᵀ m, as `at6`, plus the bias: a[k] is output column k of eight tiles.
+            let (p, qd) = (_mm256_add_ps(m1, m2), _mm256_sub_ps(m1, m2));
+            let (r, sd) = (_mm256_add_ps(m3, m4), _mm256_sub_ps(m3, m4));
+            let a0 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(m0, p), r), b);
+            let a1 = _mm256_add_ps(_mm256_add_ps(qd, _mm256_mul_ps(two, sd)), b);
+            let a2 = _mm256_add_ps(_mm256_add_ps(p, _mm256_mul_ps(four, r)), b);
+            let a3 = _mm256_add_ps(
+                _mm256_add_ps(_mm256_add_ps(qd, _mm256_mul_ps(eight, sd)), m5),
+                b,
+            );
+            // Back to tile after tile: a 4 × 8 transpose.
+            let (t0, t1) = (_mm256_unpacklo_ps(a0, a1), _mm256_unpackhi_ps(a0, a1));
+            let (t2, t3) = (_mm256_unpacklo_ps(a2, a3), _mm256_unpackhi_ps(a2, a3));
+            // u: tiles (0 | 4), (1 | 5), (2 | 6), (3 | 7), four columns each.
+            let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+            let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+            let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+            let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+            let dst = out.as_mut_ptr().add(32 * blk);
+            _mm256_storeu_ps(dst, _mm256_permute2f128_ps::<0x20>(u0, u1));
+            _mm256_storeu_ps(dst.add(8), _mm256_permute2f128_ps::<0x20>(u2, u3));
+            _mm256_storeu_ps(dst.add(16), _mm256_permute2f128_ps::<0x31>(u0, u1));
+            _mm256_storeu_ps(dst.add(24), _mm256_permute2f128_ps::<0x31>(u2, u3));
+        }
+        8 * blocks
     }
 }
 
