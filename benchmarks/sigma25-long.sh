@@ -17,6 +17,10 @@
 # from a smaller one (e.g. the bundled long student) it grows from it, the new
 # blocks starting near the identity.
 #
+# WIDTH=10 trains a wider student (levels at 10, 20, 40 channels; 0.11 M
+# parameters against the tiny preset's 0.07 M), from scratch (INIT must then
+# be a student of that width).
+#
 # PATCHES=48 trains on fixed 48-px patches instead of random sides 40–64 (the
 # patch-range comparison; with OUT=… to keep both runs).
 #
@@ -41,6 +45,7 @@ out=${OUT:-out/sigma25-long-$run}
 init=()
 if [ -n "$INIT" ]; then init=(--init "$INIT"); fi
 if [ -n "${BLOCKS:-}" ]; then init+=(--blocks "$BLOCKS"); fi
+if [ -n "${WIDTH:-}" ]; then init+=(--width "$WIDTH"); fi
 case "$PATCHES" in
   *-*) patches=(--patch-range "$PATCHES" --patch "${PATCHES#*-}") ;;
   *) patches=(--patch "$PATCHES") ;;
