@@ -498,6 +498,8 @@ export const cases: Case[] = [
       [['distill', '--width', '0'], /--width must be an integer ≥ 1 and ≤ 256, got 0/],
       [['distill', '--blocks', '1,1,0,1,1,1'], /--blocks must be six block counts E1,E2,E3,D3,D2,D1, each 1–64 \(e\.g\. 1,1,3,3,1,1\), got '1,1,0,1,1,1'/],
       [['distill', '--blocks', '1,1,2'], /--blocks must be six block counts .*got '1,1,2'/],
+      [['distill', '--neuron', 'alif'], /--neuron must be lif, plif or if, got 'alif'/],
+      [['distill', '--reset', 'zero'], /--reset must be hard or soft, got 'zero'/],
       [['distill', '--batch', '0'], /--batch must be an integer ≥ 1 and ≤ 4096, got 0/],
       [['distill', '--lr', '0'], /--lr must be a number > 0 and ≤ 1, got 0/],
       [['distill', '--lr', '-1e-3'], /--lr must be a number > 0 and ≤ 1, got -0\.001/],

@@ -93,3 +93,24 @@ test('training commands reject bad options by name', (t) => {
   t.regex(cli('eval', '--data', '/nonexistent-dir', '--model', '/nonexistent.json').stderr, /does not exist/)
   t.regex(cli('denoise', 'only-one-arg').stderr, /expected IN and OUT/)
 })
+
+test('distill --neuron plif --reset soft trains a student with a learnable τ and the soft reset', (t) => {
+  const fs = require('node:fs') as typeof import('node:fs')
+  const os = require('node:os') as typeof import('node:os')
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'spikeir-neuron-'))
+  const r = cli('distill', '--no-hints', '--neuron', 'plif', '--reset', 'soft', '--width', '4', '--time-steps', '2', '--steps', '2', '--patch', '16', '--batch', '2', '--lr', '1e-2', '--warmup', '0', '--no-report', '--quiet', '--out', out)
+  t.is(r.status, 0, r.stderr)
+  const info = JSON.parse(fs.readFileSync(path.join(out, 'student.json'), 'utf8'))
+  t.deepEqual(info.config.model.options.neuron, { kind: 'plif', vReset: null })
+  // PLIF's τ = 1 + exp(−w) starts at 2 (w = 0); after two AdamW steps at lr 1e-2 every w has moved.
+  const file = fs.readFileSync(path.join(out, info.model))
+  const headerLength = Number(file.readBigUInt64LE(0))
+  const header = JSON.parse(file.subarray(8, 8 + headerLength).toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>
+  const taus = Object.entries(header).filter(([name]) => name.endsWith('.w'))
+  t.true(taus.length >= 10, `PLIF parameters: ${taus.map(([n]) => n).join(', ')}`)
+  for (const [name, { shape, data_offsets }] of taus) {
+    t.deepEqual(shape, [1], name)
+    const w = file.readFloatLE(8 + headerLength + data_offsets[0])
+    t.true(w !== 0 && Math.abs(w) < 0.1, `${name}: w = ${w}`)
+  }
+})

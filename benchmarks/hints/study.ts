@@ -112,6 +112,20 @@ export const DESIGNS: Design[] = [
     flags: (_, s) => ['--teacher', DNCNN(s), '--hint-norm', '--gamma', '0.01', '--output-weight', '0.5', '--width', '10'],
   },
   {
+    // Not hint designs: the student's neuron. PLIF learns each layer's τ
+    // (initialised to 2, 17 parameters); the soft reset subtracts V_th after
+    // a spike instead of zeroing the membrane, so what exceeds the threshold
+    // carries over to the next time step.
+    name: 'plif-baseline',
+    what: 'no teacher, PLIF neurons (a learnable τ per layer, from 2) instead of LIF (`--neuron plif`)',
+    flags: () => ['--no-hints', '--neuron', 'plif'],
+  },
+  {
+    name: 'soft-reset-baseline',
+    what: 'no teacher, LIF neurons with the soft reset (V_th subtracted after a spike; `--reset soft`)',
+    flags: () => ['--no-hints', '--reset', 'soft'],
+  },
+  {
     // The paper's setting: the teacher's decoder features at the student's
     // own levels (bottleneck, ½ and full resolution), standardised.
     name: 'unet-decoder',

@@ -12,6 +12,7 @@ import type { DataSource } from '../data/pipeline'
 import { listImages } from '../io'
 
 import { SPIKERIR_PRESETS, type SpikerIRConfig } from '../models/spikerir'
+import type { NeuronOptions } from '../nn/spiking'
 import { writeReport } from '../report'
 import { readCheckpointInfo } from '../train/checkpoint'
 import { interruptRequested, releaseInterrupts, trapInterrupts } from '../train/interrupt'
@@ -57,6 +58,8 @@ export const flags: Record<string, FlagSpec> = {
   preset: { type: 'string', description: `student preset (${Object.keys(SPIKERIR_PRESETS).join(', ')})` },
   'time-steps': { type: 'number', description: 'time steps T (default 4)', integer: true, min: 1, max: 64 },
   width: { type: 'number', description: 'student width d: its levels run at d, 2d and 4d channels (default: the preset\'s, 8 for tiny)', integer: true, min: 1, max: 256 },
+  neuron: { type: 'string', description: "the student's spiking neuron: lif (default), plif (learnable τ, initialised to 2) or if (no leak)" },
+  reset: { type: 'string', description: 'membrane reset after a spike: hard (to 0, the default) or soft (the threshold is subtracted)' },
   blocks: { type: 'string', description: 'residual blocks per level E1,E2,E3,D3,D2,D1, e.g. 1,1,3,3,1,1 (default: the preset\'s); with --init from a student with fewer, the new blocks start near the identity' },
   teacher: { type: 'string', description: 'teacher checkpoint or published weights, or \'default\': the task\'s published teacher in ../shared' },
   hints: { type: 'string', description: 'hint pairs studentTap:teacherTap,… (default by teacher)' },
@@ -236,6 +239,21 @@ function parseBlocks(text: string): SpikerIRConfig['blocks'] {
   return counts as SpikerIRConfig['blocks']
 }
 
+/** `--neuron` and `--reset` as neuron options (only those given). */
+function neuronFlags(kind: unknown, reset: unknown): NeuronOptions {
+  const options: NeuronOptions = {}
+  if (typeof kind === 'string') {
+    if (kind !== 'lif' && kind !== 'plif' && kind !== 'if') throw new UsageError(`--neuron must be lif, plif or if, got '${kind}'`)
+    options.kind = kind
+  }
+  if (typeof reset === 'string') {
+    if (reset !== 'hard' && reset !== 'soft') throw new UsageError(`--reset must be hard or soft, got '${reset}'`)
+    // SpikingJelly's convention: no reset value means the soft reset.
+    options.vReset = reset === 'hard' ? 0 : null
+  }
+  return options
+}
+
 /** Image channels and kind of a model file (the teacher's, to build a student for them). */
 function describeModel(file: string): { channels: 1 | 3; kind: string } {
   const { model, imageChannels, spec } = loadModel(file)
@@ -256,6 +274,9 @@ export function run(args: Parsed): void {
   if (typeof f['time-steps'] === 'number') r.model = { kind: 'spikerir', options: { ...r.model.options, timeSteps: f['time-steps'] } }
   if (typeof f['width'] === 'number') r.model = { kind: 'spikerir', options: { ...r.model.options, width: f['width'] } }
   if (typeof f['blocks'] === 'string') r.model = { kind: 'spikerir', options: { ...r.model.options, blocks: parseBlocks(f['blocks']) } }
+  if (typeof f['neuron'] === 'string' || typeof f['reset'] === 'string') {
+    r.model = { kind: 'spikerir', options: { ...r.model.options, neuron: { ...r.model.options.neuron, ...neuronFlags(f['neuron'], f['reset']) } } }
+  }
   r.model = { kind: 'spikerir', options: { ...r.model.options, seed: r.seed } }
   if (f['no-hints'] && typeof f['teacher'] === 'string') throw new UsageError('--no-hints and --teacher contradict each other')
   const task = getTask(r.task)
