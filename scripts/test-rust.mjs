@@ -17,6 +17,15 @@ const NEEDS_WGPU = new Set(['cpu_ops', 'cpu_norm_loss_neuron', 'cross_backend', 
 // Test files (and the library's unit tests) that use no device: the native
 // pass runs them once.
 const DEVICE_FREE = new Set(['cpu_conv', 'data_pipeline', 'fuzz_inputs'])
+// `--wgpu-only` runs just the wgpu pass: CI's second invocation, on lavapipe, after
+// `npm test` ran the native passes on the same build.
+const args = process.argv.slice(2)
+const unknown = args.filter((a) => a !== '--wgpu-only')
+if (unknown.length) {
+  console.error(`test-rust: unknown argument ${unknown.join(' ')} (known: --wgpu-only)`)
+  process.exit(2)
+}
+const wgpuOnly = args.includes('--wgpu-only')
 
 const host = spawnSync('rustc', ['-vV'], { encoding: 'utf8' }).stdout.match(/^host: (.+)$/m)?.[1]
 if (!host) fail('could not read the host target from `rustc -vV`')
@@ -70,13 +79,15 @@ for (const a of adapters) {
   console.log(`test-rust: wgpu adapter ${a.name} (${a.type}, ${a.backend}): ${a.usable ? 'usable' : `not usable — ${a.reason}`}`)
 }
 
-pass('the native CPU backend', ['test', ...cargo, '--no-fail-fast', '--lib', ...testFiles.filter((f) => !NEEDS_WGPU.has(f)).flatMap((f) => ['--test', f])], { SPIKEIR_TEST_ADAPTER: 'cpu' })
-
-// The narrow convolution kernels have a copy per vector width; the native pass ran the
-// widest this CPU has, so the CPU convolution tests run again on each narrower one (not in
-// a run that insists on a wgpu adapter: CI's second invocation, after the first ran them).
-for (const isa of process.env.SPIKEIR_REQUIRE_WGPU === '1' ? [] : ['avx2', 'baseline']) {
-  pass(`the native CPU backend, ${isa} convolution kernels`, ['test', ...cargo, '--no-fail-fast', '--test', 'cpu_conv'], { SPIKEIR_TEST_ADAPTER: 'cpu', SPIKEIR_CPU_KERNELS: isa })
+if (wgpuOnly) {
+  console.log('test-rust: --wgpu-only: the native passes are left out (they ran in `npm test`)')
+} else {
+  pass('the native CPU backend', ['test', ...cargo, '--no-fail-fast', '--lib', ...testFiles.filter((f) => !NEEDS_WGPU.has(f)).flatMap((f) => ['--test', f])], { SPIKEIR_TEST_ADAPTER: 'cpu' })
+  // The narrow convolution kernels have a copy per vector width; the native pass ran the
+  // widest this CPU has, so the CPU convolution tests run again on each narrower one.
+  for (const isa of ['avx2', 'baseline']) {
+    pass(`the native CPU backend, ${isa} convolution kernels`, ['test', ...cargo, '--no-fail-fast', '--test', 'cpu_conv'], { SPIKEIR_TEST_ADAPTER: 'cpu', SPIKEIR_CPU_KERNELS: isa })
+  }
 }
 
 for (const a of usable) {
