@@ -70,9 +70,9 @@ function rows(out: string): Row[] {
       teacherName: 'DnCNN-S σ 25',
       published: '29.24 / 29.23',
       energyImage: data('bsd68', 'test001.png'),
-      hkd: 'weights/spikerir_tiny_sigma25_long.json',
-      teacherless: 'weights/spikerir_tiny_sigma25_long_nohints.json',
-      budget: '5,000 no-hint steps, then 5,000 more with or without the default design (batch 8 × 40–64², lr 1e-3, EMA 0.999)',
+      hkd: 'weights/spikerir_width10_sigma25.json',
+      teacherless: 'weights/spikerir_width10_sigma25_nohints.json',
+      budget: 'a width-10 student, 8,000 steps from scratch with or without the default design (batch 8 × 40–64², lr 2e-3, EMA 0.999)',
     },
     {
       name: 'color_sigma25',

@@ -8,6 +8,13 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 
 /**
+ * The bundled grey σ = 25 student that commands take without `--model`: the
+ * width-10 student of one 8,000-step schedule with the default design
+ * (README, "A longer run"; BSD68 28.68 dB).
+ */
+export const DEFAULT_STUDENT = 'spikerir_width10_sigma25.json'
+
+/**
  * A bundled student checkpoint (its sidecar) by file name under `weights/`;
  * by default the grey σ = 25 one.
  *
@@ -17,7 +24,7 @@ import * as path from 'node:path'
  * console.log(model.numParameters())
  * ```
  */
-export function defaultStudent(name = 'spikerir_tiny_sigma25_long.json'): string {
+export function defaultStudent(name = DEFAULT_STUDENT): string {
   const file = path.resolve(__dirname, '..', '..', '..', 'weights', name)
   if (!fs.existsSync(file)) {
     throw new Error(`no bundled student at ${file}; pass --model CKPT (train one with 'spikeir distill')`)

@@ -14,6 +14,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 
 import { describeRule, UsageError } from '../cli/args'
+import { DEFAULT_STUDENT } from '../cli/defaults'
 import type { DataSource, Degradation, EvalPair } from '../data/pipeline'
 import { evaluatePairs, testPairs, type EvalResult, type OnImage, type Restorer } from '../metrics/evaluate'
 import type { ColourSpace, QualityOptions } from '../metrics/quality'
@@ -174,9 +175,9 @@ export const TASKS: Readonly<Record<TaskName, Task>> = {
     teacher: (c, p) => (c === 3 ? 'cdncnn_b_color.safetensors' : typeof p.sigma === 'number' && [15, 25, 50].includes(p.sigma) ? `dncnn_s_sigma${p.sigma}.safetensors` : 'dncnn_b_gray.safetensors'),
     hints: { 1: DNCNN_HINTS, 3: DNCNN_HINTS },
     protocol: 'noise N(0, (σ/255)²) from seed 1000 + i, not clipped; PSNR/SSIM on grey (BSD68) or RGB (CBSD68)',
-    // The grey student of the σ asked (15, 25 or 50), else the σ = 25 one: the longer run's
-    // (README, "A longer run"; the colour one is weights/spikerir_tiny_color_sigma25.json).
-    bundled: (p) => (p.sigma === 15 || p.sigma === 50 ? `spikerir_tiny_sigma${p.sigma}.json` : 'spikerir_tiny_sigma25_long.json'),
+    // The grey student of the σ asked (15, 25 or 50), else the σ = 25 one: the width-10
+    // student (README, "A longer run"; the colour one is weights/spikerir_tiny_color_sigma25.json).
+    bundled: (p) => (p.sigma === 15 || p.sigma === 50 ? `spikerir_tiny_sigma${p.sigma}.json` : DEFAULT_STUDENT),
   },
   jpeg: {
     name: 'jpeg',
