@@ -1,6 +1,6 @@
 /**
  * `spikeir eval [--task T] --model CKPT --data DIR [--sigma 25 | --quality q |
- * --blur s [--blur-kernel gaussian|motion|defocus]] [--json]`: per-image and
+ * --blur s [--blur-kernel gaussian|motion|defocus]] [--self-ensemble] [--json]`: per-image and
  * average PSNR/SSIM of a task — clean images degraded by the task's test
  * protocol (noise, or a motion blur's angle, from a fixed seed per image), or
  * real `input/` + `target/` pairs — in the task's colour space, which the
@@ -9,6 +9,7 @@
  * @module
  */
 import { listImages } from '../io'
+import { SELF_ENSEMBLE_PASSES, selfEnsemble } from '../metrics/ensemble'
 import { loadModel } from '../models/load'
 import { defaultTestSet, describeSetup, evaluateTask, folderSource, type TaskPairsOptions } from '../tasks'
 import { UsageError, type FlagSpec, type Parsed } from './args'
@@ -24,6 +25,7 @@ export const flags: Record<string, FlagSpec> = {
   sigma: { type: 'number', description: 'noise level of --task denoise on the 0–255 scale (default 25)', min: 0, max: 255 },
   seed: { type: 'number', description: 'seed of the test inputs: noise, rain, haze, motion blur angle (default 1000)', integer: true, min: 0 },
   limit: { type: 'number', description: 'evaluate only the first N images', integer: true, min: 1 },
+  'self-ensemble': { type: 'boolean', description: 'restore each image in its 8 orientations and average them (8 forward passes: 8× the time and energy)' },
   json: { type: 'boolean', description: 'print one JSON object' },
   quiet: { type: 'boolean', description: 'print only errors' },
 }
@@ -34,7 +36,10 @@ export function run(args: Parsed): void {
   // The task and its options are checked before the model loads.
   taskFromArgs(args)
   const file = modelFile(args)
-  const { model, spec, step, imageChannels } = loadModel(file)
+  const loaded = loadModel(file)
+  const { spec, step, imageChannels } = loaded
+  const ensembled = args.flags['self-ensemble'] === true
+  const model = ensembled ? selfEnsemble(loaded.model) : loaded.model
   const setup = taskFromArgs(args, imageChannels)
   const given = args.flags['data']
   const data = typeof given === 'string' ? given : defaultTestSet(setup)
@@ -61,6 +66,7 @@ export function run(args: Parsed): void {
         model: file,
         kind: spec.kind,
         step,
+        selfEnsemble: ensembled ? SELF_ENSEMBLE_PASSES : 1,
         task: setup.task.name,
         data,
         channels: setup.channels,
@@ -78,7 +84,8 @@ export function run(args: Parsed): void {
   if (output.quiet) return
   for (const r of result.perImage) console.log(`${r.name.padEnd(16)} PSNR ${r.psnr.toFixed(2)} dB  SSIM ${r.ssim.toFixed(4)}`)
   const q = setup.metric.quantize ? `, output ${setup.metric.quantize === 'truncate' ? 'truncated' : 'rounded'} to 8 bits` : ''
+  const e = ensembled ? `, self-ensemble of ${SELF_ENSEMBLE_PASSES} orientations` : ''
   console.log(
-    `average over ${result.images} images, --task ${setup.task.name} (${degradation}), on ${SPACE_WORDS[result.space]}${q}: PSNR ${result.psnr.toFixed(2)} dB, SSIM ${result.ssim.toFixed(4)}`,
+    `average over ${result.images} images, --task ${setup.task.name} (${degradation}), on ${SPACE_WORDS[result.space]}${q}${e}: PSNR ${result.psnr.toFixed(2)} dB, SSIM ${result.ssim.toFixed(4)}`,
   )
 }

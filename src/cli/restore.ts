@@ -1,10 +1,11 @@
 /**
- * `spikeir restore [--task T] [--model CKPT] IN OUT` (alias `denoise`):
+ * `spikeir restore [--task T] [--model CKPT] [--self-ensemble] IN OUT` (alias `denoise`):
  * restores one image file, grey or colour by the model's channels.
  *
  * @module
  */
 import { readImage, writeImage } from '../io'
+import { selfEnsemble } from '../metrics/ensemble'
 import { restore } from '../metrics/evaluate'
 import { loadModel } from '../models/load'
 import { scope } from '../tensor'
@@ -17,6 +18,7 @@ export const flags: Record<string, FlagSpec> = {
   model: { type: 'string', description: 'checkpoint or published weights; default: the bundled student of the task (weights/)' },
   task: taskFlags['task']!,
   tile: { type: 'number', min: 0, integer: true, description: 'restore in overlapping tiles of this side (pixels); default: what fits the device, 0 for the whole image at once' },
+  'self-ensemble': { type: 'boolean', description: 'restore the image in its 8 orientations and average them (8× the time and energy)' },
 }
 
 export function run(args: Parsed): void {
@@ -26,7 +28,9 @@ export function run(args: Parsed): void {
   if (!/\.(png|jpe?g|bmp|tiff?)$/i.test(output)) throw new UsageError(`OUT '${output}' must end in .png, .jpg, .bmp or .tif (the format written)`)
   checkWritableFile(output, 'OUT')
   taskFromArgs(args)
-  const { model, imageChannels } = loadModel(modelFile(args))
+  const loaded = loadModel(modelFile(args))
+  const { imageChannels } = loaded
+  const model = args.flags['self-ensemble'] === true ? selfEnsemble(loaded.model) : loaded.model
   // The task and the model must agree on channels (a grey model cannot derain).
   const setup = taskFromArgs(args, imageChannels)
   scope(() => {
