@@ -24,6 +24,8 @@
 # PATCHES=48 trains on fixed 48-px patches instead of random sides 40–64 (the
 # patch-range comparison; with OUT=… to keep both runs).
 #
+# SEED=2 repeats a run at another seed (weights, patches, noise); the default is 1.
+#
 # Then: npx spikeir eval --model out/sigma25-long-<run>/student.json --data ../shared/data/bsd68 --sigma 25
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +36,7 @@ LR=${LR:-2e-3}
 WARMUP=${WARMUP:-500}
 INIT=${INIT:-}
 PATCHES=${PATCHES:-40-64}
+SEED=${SEED:-1}
 run=${1:?usage: sigma25-long.sh baseline|hkd [distill flags]}
 shift
 case "$run" in
@@ -59,4 +62,4 @@ fi
 RAYON_NUM_THREADS=$THREADS node dist/src/cli/main.js distill "${design[@]}" \
   --data "$SHARED/data/train400" --val-data "$SHARED/data/set12" --val-limit 12 --val-every "${VAL_EVERY:-2000}" \
   --steps "$STEPS" "${patches[@]}" --batch 8 --lr "$LR" --warmup "$WARMUP" --ema 0.999 \
-  --seed 1 --checkpoint-every 500 --out "$out" --json --quiet "${init[@]}" "${resume[@]}"
+  --seed "$SEED" --checkpoint-every 500 --out "$out" --json --quiet "${init[@]}" "${resume[@]}"
