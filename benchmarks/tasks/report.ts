@@ -72,7 +72,7 @@ function rows(out: string): Row[] {
       energyImage: data('bsd68', 'test001.png'),
       hkd: 'weights/spikerir_width10_sigma25.json',
       teacherless: 'weights/spikerir_width10_sigma25_nohints.json',
-      budget: 'a width-10 student, 8,000 steps from scratch with or without the default design (batch 8 × 40–64², lr 2e-3, EMA 0.999)',
+      budget: 'a width-10 student, 8,000 steps from scratch with or without the default design (batch 8 × 40–64², lr 2e-3, EMA 0.999), then 6,000 more from those weights (lr 1e-3)',
     },
     {
       name: 'color_sigma25',
