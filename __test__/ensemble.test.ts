@@ -76,7 +76,7 @@ test('the ensemble keeps the model\'s size multiple and restores a padded, tiled
   t.throws(() => e.forward(Tensor.zeros([2, 1, 8, 8])), { message: /expected one image \[1, C, H, W\], got \[2, 1, 8, 8\]/ })
 })
 
-test('eval --self-ensemble scores the bundled student at least as well as one pass on a noisy image, and says so', (t) => {
+test('eval --self-ensemble scores the bundled student above one pass on a noisy image, and says so', (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spikeir-ensemble-'))
   // A smooth grey scene with edges: the student denoises it, the ensemble averages its errors.
   const side = 48
