@@ -76,7 +76,7 @@ test('the ensemble keeps the model\'s size multiple and restores a padded, tiled
   t.throws(() => e.forward(Tensor.zeros([2, 1, 8, 8])), { message: /expected one image \[1, C, H, W\], got \[2, 1, 8, 8\]/ })
 })
 
-test('eval --self-ensemble scores the bundled student above one pass on a noisy image, and says so', (t) => {
+test('eval --self-ensemble scores the bundled student above one pass on a noisy image, and says so; restore takes the flag too', (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spikeir-ensemble-'))
   // A smooth grey scene with edges: the student denoises it, the ensemble averages its errors.
   const side = 48
@@ -96,5 +96,9 @@ test('eval --self-ensemble scores the bundled student above one pass on a noisy 
   t.is(one.selfEnsemble, 1)
   t.is(eight.selfEnsemble, SELF_ENSEMBLE_PASSES)
   t.true(eight.psnr > one.psnr, `one pass ${one.psnr} dB, ensemble ${eight.psnr} dB`)
+  // restore takes the same flag and writes the image.
+  const r = spawnSync(process.execPath, [main, 'restore', '--self-ensemble', path.join(dir, 'scene.png'), path.join(dir, 'restored.png')], { encoding: 'utf8' })
+  t.is(r.status, 0, r.stderr)
+  t.true(fs.statSync(path.join(dir, 'restored.png')).size > 0)
   fs.rmSync(dir, { recursive: true })
 })

@@ -9,12 +9,12 @@
  * @module
  */
 import { listImages } from '../io'
-import { SELF_ENSEMBLE_PASSES, selfEnsemble } from '../metrics/ensemble'
+import { SELF_ENSEMBLE_PASSES } from '../metrics/ensemble'
 import { loadModel } from '../models/load'
 import { defaultTestSet, describeSetup, evaluateTask, folderSource, type TaskPairsOptions } from '../tasks'
 import { UsageError, type FlagSpec, type Parsed } from './args'
 import { Output } from './progress'
-import { modelFile, taskFlags, taskFromArgs } from './task'
+import { modelFile, restorerFromArgs, selfEnsembleFlag, taskFlags, taskFromArgs } from './task'
 
 export const summary = 'evaluate a model on a task\'s test images (PSNR/SSIM in the task\'s colour space)'
 
@@ -25,7 +25,7 @@ export const flags: Record<string, FlagSpec> = {
   sigma: { type: 'number', description: 'noise level of --task denoise on the 0–255 scale (default 25)', min: 0, max: 255 },
   seed: { type: 'number', description: 'seed of the test inputs: noise, rain, haze, motion blur angle (default 1000)', integer: true, min: 0 },
   limit: { type: 'number', description: 'evaluate only the first N images', integer: true, min: 1 },
-  'self-ensemble': { type: 'boolean', description: 'restore each image in its 8 orientations and average them (8 forward passes: 8× the time and energy)' },
+  'self-ensemble': selfEnsembleFlag,
   json: { type: 'boolean', description: 'print one JSON object' },
   quiet: { type: 'boolean', description: 'print only errors' },
 }
@@ -38,8 +38,8 @@ export function run(args: Parsed): void {
   const file = modelFile(args)
   const loaded = loadModel(file)
   const { spec, step, imageChannels } = loaded
+  const model = restorerFromArgs(args, loaded.model)
   const ensembled = args.flags['self-ensemble'] === true
-  const model = ensembled ? selfEnsemble(loaded.model) : loaded.model
   const setup = taskFromArgs(args, imageChannels)
   const given = args.flags['data']
   const data = typeof given === 'string' ? given : defaultTestSet(setup)

@@ -5,12 +5,11 @@
  * @module
  */
 import { readImage, writeImage } from '../io'
-import { selfEnsemble } from '../metrics/ensemble'
 import { restore } from '../metrics/evaluate'
 import { loadModel } from '../models/load'
 import { scope } from '../tensor'
 import { checkWritableFile, UsageError, type FlagSpec, type Parsed } from './args'
-import { modelFile, taskFlags, taskFromArgs } from './task'
+import { modelFile, restorerFromArgs, selfEnsembleFlag, taskFlags, taskFromArgs } from './task'
 
 export const summary = 'restore one image: spikeir restore [--task T] [--model CKPT] IN OUT (alias: denoise)'
 
@@ -18,7 +17,7 @@ export const flags: Record<string, FlagSpec> = {
   model: { type: 'string', description: 'checkpoint or published weights; default: the bundled student of the task (weights/)' },
   task: taskFlags['task']!,
   tile: { type: 'number', min: 0, integer: true, description: 'restore in overlapping tiles of this side (pixels); default: what fits the device, 0 for the whole image at once' },
-  'self-ensemble': { type: 'boolean', description: 'restore the image in its 8 orientations and average them (8× the time and energy)' },
+  'self-ensemble': selfEnsembleFlag,
 }
 
 export function run(args: Parsed): void {
@@ -30,7 +29,7 @@ export function run(args: Parsed): void {
   taskFromArgs(args)
   const loaded = loadModel(modelFile(args))
   const { imageChannels } = loaded
-  const model = args.flags['self-ensemble'] === true ? selfEnsemble(loaded.model) : loaded.model
+  const model = restorerFromArgs(args, loaded.model)
   // The task and the model must agree on channels (a grey model cannot derain).
   const setup = taskFromArgs(args, imageChannels)
   scope(() => {

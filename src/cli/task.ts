@@ -9,6 +9,8 @@ import * as fs from 'node:fs'
 
 import { BLUR_KERNEL_NAMES, BLUR_KERNELS, getTask, setupTask, TASK_NAMES, type TaskParams, type TaskSetup } from '../tasks'
 import { describeRule, UsageError, type FlagSpec, type Parsed } from './args'
+import { selfEnsemble } from '../metrics/ensemble'
+import type { Restorer } from '../metrics/evaluate'
 import { defaultStudent } from './defaults'
 
 /** `--task` and the options of the tasks. `--sigma` is declared by each command (its default differs in words). */
@@ -64,6 +66,17 @@ export function modelFile(args: Parsed): string {
     throw new UsageError(`--task ${setup.task.name} has no bundled model for ${describeParams(setup)}; pass --model CKPT (a checkpoint or published weights)`)
   }
   return defaultStudent(file)
+}
+
+/** `--self-ensemble`, shared by the commands that restore images (`eval`, `restore`). */
+export const selfEnsembleFlag: FlagSpec = {
+  type: 'boolean',
+  description: 'restore each image in its 8 orientations and average them (8 forward passes: 8× the time and energy)',
+}
+
+/** The model as the command runs it: wrapped in the 8-orientation self-ensemble when `--self-ensemble` is given. */
+export function restorerFromArgs(args: Parsed, model: Restorer): Restorer {
+  return args.flags['self-ensemble'] === true ? selfEnsemble(model) : model
 }
 
 /** A task's options as flags, for messages. */
