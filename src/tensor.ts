@@ -15,6 +15,10 @@ import type * as Binding from '../binding/index'
 if (process.env['XDG_RUNTIME_DIR'] === undefined) process.env['NODEVICE_SELECT'] ??= '1'
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const native: typeof Binding = require(path.join(__dirname, '..', '..', 'binding', 'index.js'))
+// Work still running on the device when the process exits races the process's static
+// destructors (on lavapipe the driver's LLVM, mid-compile, crashed about one exit in 15):
+// wait for it first. 'exit' also fires on process.exit().
+process.once('exit', () => native.finishSubmittedWork())
 
 /** Backend, adapter and the limits that matter for kernels. */
 export interface DeviceInfo {

@@ -3,7 +3,7 @@
 //! is `catch_unwind`, so even an engine bug surfaces as an exception, never a
 //! crash of the Node process.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use napi::{Error, Result, Status};
 use napi_derive::napi;
@@ -26,12 +26,23 @@ pub(crate) fn invalid(msg: String) -> Error {
 /// The device that new tensors go to; opened on first use.
 static DEVICE: Mutex<Option<Arc<core::Device>>> = Mutex::new(None);
 
+/// Every device this process opened (a replaced one lives on while its
+/// tensors do), so that `finishSubmittedWork` can wait for each.
+static OPENED: Mutex<Vec<Weak<core::Device>>> = Mutex::new(Vec::new());
+
+fn opened(d: &Arc<core::Device>) {
+    let mut all = OPENED.lock().unwrap_or_else(|e| e.into_inner());
+    all.retain(|w| w.strong_count() > 0);
+    all.push(Arc::downgrade(d));
+}
+
 pub(crate) fn default_device() -> Result<Arc<core::Device>> {
     let mut slot = DEVICE.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(d) = slot.as_ref() {
         return Ok(d.clone());
     }
     let d = core::Device::new(&core::DeviceOptions::default()).map_err(js_err)?;
+    opened(&d);
     *slot = Some(d.clone());
     Ok(d)
 }
@@ -99,6 +110,7 @@ pub fn init_device(options: Option<DeviceOptions>) -> Result<DeviceInfo> {
         kernel_variant,
     })
     .map_err(js_err)?;
+    opened(&d);
     let info = to_info(d.info());
     *DEVICE.lock().unwrap_or_else(|e| e.into_inner()) = Some(d);
     Ok(info)
@@ -212,6 +224,24 @@ pub fn probe_adapters() -> Vec<AdapterProbe> {
 #[napi(catch_unwind)]
 pub fn synchronize() -> Result<()> {
     default_device()?.synchronize().map_err(js_err)
+}
+
+/// Waits until every device this process opened has finished the work
+/// submitted to it, opening none. Called as the process exits: a driver
+/// thread still running a kernel (lavapipe compiles them with LLVM as it runs
+/// a submission) while the process's static destructors run can crash it.
+/// Errors are dropped: at exit there is no one left to report them to.
+#[napi(catch_unwind)]
+pub fn finish_submitted_work() {
+    let all: Vec<_> = OPENED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter_map(Weak::upgrade)
+        .collect();
+    for d in all {
+        let _ = d.synchronize();
+    }
 }
 
 /// Runs the enclosed ops without recording them for autograd; calls nest.
