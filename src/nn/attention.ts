@@ -106,11 +106,10 @@ export class MultiDimensionalAttention extends Module {
     const cMax = keep(x1.max([0, 3, 4]))
     const cGate = keep(gate(this.channel, cAvg, cMax))
     const x2 = keep(x1.mul(keep(cGate.reshape([1, b, c, 1, 1]))))
-    // Spatial: mean and max over T·C at each pixel, a k×k conv, sigmoid.
-    const merged = keep(x2.permute([1, 0, 2, 3, 4]))
-    const flat = keep(merged.reshape([b, t * c, h, w]))
-    const sAvg = keep(flat.mean(1, true))
-    const sMax = keep(flat.max(1, true))
+    // Spatial: mean and max over T and C at each pixel (reduced in place: a [B, T·C, H, W]
+    // copy of x2 cost a full copy forward and another backward), a k×k conv, sigmoid.
+    const sAvg = keep(keep(x2.mean([0, 2])).reshape([b, 1, h, w]))
+    const sMax = keep(keep(x2.max([0, 2])).reshape([b, 1, h, w]))
     const sIn = keep(Tensor.concat([sAvg, sMax], 1))
     const sGate = keep(keep(this.spatial.forward(sIn)).sigmoid())
     const x3 = keep(x2.mul(keep(sGate.reshape([1, b, 1, h, w]))))

@@ -283,17 +283,22 @@ pub(crate) fn for_each_task(
 /// multiply-adds), so results do not depend on the CPU.
 macro_rules! avx2_dispatch {
     ($(#[$doc:meta])* fn $name:ident => $kernel:ident($($arg:ident: $ty:ty),* $(,)?)) => {
+        $crate::cpu::conv::avx2_dispatch! {
+            $(#[$doc])* fn $name => $kernel($($arg: $ty),*) -> ()
+        }
+    };
+    ($(#[$doc:meta])* fn $name:ident => $kernel:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty) => {
         $(#[$doc])*
         #[allow(clippy::too_many_arguments)]
-        fn $name($($arg: $ty),*) {
+        fn $name($($arg: $ty),*) -> $ret {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx,avx2")]
                 #[allow(clippy::too_many_arguments)]
-                unsafe fn avx2($($arg: $ty),*) {
+                unsafe fn avx2($($arg: $ty),*) -> $ret {
                     $kernel($($arg),*)
                 }
-                if std::arch::is_x86_feature_detected!("avx2") {
+                if $crate::cpu::has_avx2() {
                     // SAFETY: the CPU has the features `avx2` is compiled for.
                     return unsafe { avx2($($arg),*) };
                 }

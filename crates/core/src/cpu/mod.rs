@@ -21,3 +21,13 @@ pub mod pool;
 pub mod reduce;
 pub mod resample;
 pub mod winograd;
+
+/// Whether this CPU has AVX2: kernels whose loops the compiler vectorises
+/// run from a copy compiled for it (8 lanes instead of the x86-64
+/// baseline's 4). Only `avx,avx2` are enabled, not `fma`, so every sum is
+/// rounded as in the baseline copy and results do not depend on the CPU.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub(crate) fn has_avx2() -> bool {
+    std::arch::is_x86_feature_detected!("avx2")
+}

@@ -185,6 +185,20 @@ fn exp_nonpositive(x: f32) -> f32 {
 
 /// [`neuron_forward`] over one chunk of neurons: X, S and H by step.
 fn forward_chunk(p: Dynamics, xs: Steps, ss: StepsMut, hs: StepsMut) {
+    #[cfg(target_arch = "x86_64")]
+    if super::has_avx2() {
+        #[target_feature(enable = "avx,avx2")]
+        unsafe fn avx2(p: Dynamics, xs: Steps, ss: StepsMut, hs: StepsMut) {
+            forward_steps(p, xs, ss, hs)
+        }
+        // SAFETY: the CPU has the features `avx2` is compiled for.
+        return unsafe { avx2(p, xs, ss, hs) };
+    }
+    forward_steps(p, xs, ss, hs)
+}
+
+#[inline(always)]
+fn forward_steps(p: Dynamics, xs: Steps, ss: StepsMut, hs: StepsMut) {
     let mut v = vec![p.vr; xs[0].len()];
     for ((xt, st), ht) in xs.into_iter().zip(ss).zip(hs) {
         let steps = v.iter_mut().zip(xt).zip(st.iter_mut()).zip(ht.iter_mut());
@@ -202,6 +216,7 @@ fn forward_chunk(p: Dynamics, xs: Steps, ss: StepsMut, hs: StepsMut) {
 }
 
 /// g'(x) = α·σ(αx)(1 − σ(αx)) = α·e/(1 + e)² with e = exp(−|αx|).
+#[inline(always)]
 fn sigmoid_grad(a: f32, x: f32) -> f32 {
     let e = exp_nonpositive(-(a * x).abs());
     let d = 1.0 + e;
@@ -209,12 +224,14 @@ fn sigmoid_grad(a: f32, x: f32) -> f32 {
 }
 
 /// g'(x) = α / (2(1 + (π/2·α·x)²)).
+#[inline(always)]
 fn atan_grad(a: f32, x: f32) -> f32 {
     let u = std::f32::consts::FRAC_PI_2 * a * x;
     a / (2.0 * (1.0 + u * u))
 }
 
 /// g'(x) = max(α − α²|x|, 0), which is α − α²|x| exactly where |x| ≤ 1/α.
+#[inline(always)]
 fn triangle_grad(a: f32, x: f32) -> f32 {
     (a - a * a * x.abs()).max(0.0)
 }
@@ -255,6 +272,34 @@ pub fn neuron_backward(
 /// Returns the chunk's Σ ∂L/∂w (PLIF; else 0): per neuron in f32 over t like
 /// the shader, then over the chunk's neurons in f64.
 fn backward_chunk<G: Fn(f32) -> f32>(
+    p: Dynamics,
+    detach_reset: bool,
+    surrogate: G,
+    gs: Steps,
+    hs: Steps,
+    gxs: StepsMut,
+) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    if super::has_avx2() {
+        #[target_feature(enable = "avx,avx2")]
+        unsafe fn avx2<G: Fn(f32) -> f32>(
+            p: Dynamics,
+            detach_reset: bool,
+            surrogate: G,
+            gs: Steps,
+            hs: Steps,
+            gxs: StepsMut,
+        ) -> f64 {
+            backward_steps(p, detach_reset, surrogate, gs, hs, gxs)
+        }
+        // SAFETY: the CPU has the features `avx2` is compiled for.
+        return unsafe { avx2(p, detach_reset, surrogate, gs, hs, gxs) };
+    }
+    backward_steps(p, detach_reset, surrogate, gs, hs, gxs)
+}
+
+#[inline(always)]
+fn backward_steps<G: Fn(f32) -> f32>(
     p: Dynamics,
     detach_reset: bool,
     surrogate: G,

@@ -12,6 +12,8 @@
 
 use rayon::prelude::*;
 
+use super::conv::avx2_dispatch;
+
 /// Below this many values a loop runs on the calling thread.
 const PARALLEL_MIN: usize = 32 * 1024;
 /// Values per task: large enough to amortise rayon's scheduling, small
@@ -66,8 +68,13 @@ fn lane_total(a: &[f32; LANES]) -> f64 {
     a.iter().map(|&v| v as f64).sum()
 }
 
-/// (Σ d², Σ d) over the values of `x` with d = x − k.
-fn moments(x: &[f32], k: f32) -> [f64; 2] {
+avx2_dispatch! {
+    /// (Σ d², Σ d) over the values of `x` with d = x − k.
+    fn moments => moments_body(x: &[f32], k: f32) -> [f64; 2]
+}
+
+#[inline(always)]
+fn moments_body(x: &[f32], k: f32) -> [f64; 2] {
     let mut total = [0f64; 2];
     for block in x.chunks(BLOCK) {
         let (mut sq, mut lin) = ([0f32; LANES], [0f32; LANES]);
@@ -90,8 +97,13 @@ fn moments(x: &[f32], k: f32) -> [f64; 2] {
     total
 }
 
-/// (Σ g, Σ g·(x − m)) over paired values of `g` and `x`.
-fn gradient_moments(g: &[f32], x: &[f32], m: f32) -> [f64; 2] {
+avx2_dispatch! {
+    /// (Σ g, Σ g·(x − m)) over paired values of `g` and `x`.
+    fn gradient_moments => gradient_moments_body(g: &[f32], x: &[f32], m: f32) -> [f64; 2]
+}
+
+#[inline(always)]
+fn gradient_moments_body(g: &[f32], x: &[f32], m: f32) -> [f64; 2] {
     let mut total = [0f64; 2];
     for (gb, xb) in g.chunks(BLOCK).zip(x.chunks(BLOCK)) {
         let (mut sg, mut sgd) = ([0f32; LANES], [0f32; LANES]);
@@ -199,6 +211,18 @@ fn for_segments<T, F>(
     }
 }
 
+avx2_dispatch! {
+    /// `out[i] = (x[i] − m)·s·w + b` with `[m, s, w, b]` one channel's values.
+    fn apply_row => apply_row_body(out: &mut [f32], x: &[f32], msw_b: [f32; 4])
+}
+
+#[inline(always)]
+fn apply_row_body(out: &mut [f32], x: &[f32], [m, s, w, b]: [f32; 4]) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = (v - m) * s * w + b;
+    }
+}
+
 /// y = (x − mean[c])·inv[c]·weight[c] + bias[c], in f32 in the shader's order.
 fn bn_apply(
     x: &[f32],
@@ -214,12 +238,7 @@ fn bn_apply(
         (c, hw),
         PIECE,
         x.len() >= PARALLEL_MIN,
-        |_, ch, lo, out| {
-            let (m, s, w, b) = (mean[ch], inv[ch], weight[ch], bias[ch]);
-            for (o, &v) in out.iter_mut().zip(&x[lo..]) {
-                *o = (v - m) * s * w + b;
-            }
-        },
+        |_, ch, lo, out| apply_row(out, &x[lo..], [mean[ch], inv[ch], weight[ch], bias[ch]]),
     );
     y
 }
@@ -285,6 +304,20 @@ pub fn batch_norm_eval(
     bn_apply(x, (c, hw), running_mean, &inv, weight, bias)
 }
 
+avx2_dispatch! {
+    /// One channel's piece of batch norm's input gradient:
+    /// `out = scale·(g − mean_g − x̂·mean_gx)` with x̂ = (x − m)·s.
+    fn grad_row => grad_row_body(out: &mut [f32], g: &[f32], x: &[f32], k: [f32; 5])
+}
+
+#[inline(always)]
+fn grad_row_body(out: &mut [f32], g: &[f32], x: &[f32], [m, s, scale, mean_g, mean_gx]: [f32; 5]) {
+    for ((o, &g), &v) in out.iter_mut().zip(g).zip(x) {
+        let xh = (v - m) * s;
+        *o = scale * (g - mean_g - xh * mean_gx);
+    }
+}
+
 /// Backward of [`batch_norm_train`] with x̂ = (x − mean)·invstd and M = N·hw:
 /// grad_bias = Σ g, grad_weight = Σ g·x̂ per channel, and
 /// grad_x = weight·invstd·(g − Σg/M − x̂·Σ(g·x̂)/M).
@@ -316,10 +349,12 @@ pub fn batch_norm_backward(
             let scale = weight[ch] * s;
             let mean_g = (sums[ch][0] / count) as f32;
             let mean_gx = (sums[ch][1] / count) as f32;
-            for ((o, &g), &v) in out.iter_mut().zip(&grad_out[lo..]).zip(&x[lo..]) {
-                let xh = (v - m) * s;
-                *o = scale * (g - mean_g - xh * mean_gx);
-            }
+            grad_row(
+                out,
+                &grad_out[lo..],
+                &x[lo..],
+                [m, s, scale, mean_g, mean_gx],
+            );
         },
     );
     (gx, grad_weight, grad_bias)

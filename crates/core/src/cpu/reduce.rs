@@ -309,7 +309,12 @@ pub fn sum_all(x: &[f32]) -> Vec<f32> {
 
 /// g_x[i] = scale · grad[o(i)]: `grad` (the reduced values, kept axes in
 /// order) copied along the masked axes of `x_shape`.
-fn broadcast_back(grad: &[f32], x_shape: &[usize], mask: &[bool], scale: f32) -> Vec<f32> {
+pub(crate) fn broadcast_back(
+    grad: &[f32],
+    x_shape: &[usize],
+    mask: &[bool],
+    scale: f32,
+) -> Vec<f32> {
     // grad seen with keepdim: row-major strides over the kept sizes, 0 on
     // reduced axes.
     let mut strides = vec![0usize; x_shape.len()];

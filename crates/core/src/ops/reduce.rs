@@ -527,16 +527,12 @@ impl ReduceKernels for Native {
         _op: &str,
         grad: &Tensor,
         x_shape: &[usize],
-        axes: &[usize],
-        _mask: &[bool],
+        _axes: &[usize],
+        mask: &[bool],
         scale: f32,
     ) -> Result<Tensor> {
-        let dev = grad.device();
-        let mut gx = cpu::reduce::sum_axes_backward(&grad.host(), x_shape, axes);
-        if scale != 1.0 {
-            gx.iter_mut().for_each(|v| *v *= scale);
-        }
-        Tensor::from_vec(dev, gx, x_shape)
+        let gx = cpu::reduce::broadcast_back(&grad.host(), x_shape, mask, scale);
+        Tensor::from_vec(grad.device(), gx, x_shape)
     }
 }
 
