@@ -385,7 +385,8 @@ fn conv2d_results_do_not_depend_on_thread_count() {
     );
 }
 
-/// Wide stride-1 3×3 convolutions (≥ 32 input and output channels) run by
+/// Wide stride-1 3×3 convolutions (≥ 32 input and output channels, or 16
+/// outputs on planes of 32² or more) run by
 /// Winograd's F(4×4, 3×3): odd and even sizes (ragged last tiles), images
 /// smaller than a tile, rows wider than a task's tile budget, images split
 /// over several tasks with a ragged last one, with and without bias; held to
@@ -421,6 +422,10 @@ fn winograd_convolutions_match_reference() {
         ),
         case([2, 32, 9, 11], 32, [3, 3], [1, 1], [1, 1], [1, 1], 1, true),
         case([1, 31, 6, 7], 32, [3, 3], [1, 1], [1, 1], [1, 1], 1, true),
+        // 32 → 16 on a plane of at least 32² pixels takes Winograd too
+        // (ragged last tiles both ways); on a smaller one the narrow kernels.
+        case([2, 32, 33, 34], 16, [3, 3], [1, 1], [1, 1], [1, 1], 1, true),
+        case([1, 32, 20, 20], 16, [3, 3], [1, 1], [1, 1], [1, 1], 1, false),
     ];
     for (i, c) in cases.iter().enumerate() {
         for threads in [1, 3] {

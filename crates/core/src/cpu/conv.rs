@@ -573,11 +573,12 @@ pub fn conv2d(
 /// The dense and grouped forward pass: per task, an im2col block (or the
 /// image itself for a pointwise conv) times each group's weights into `y`.
 fn gemm_forward(g: &ConvGeometry, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
-    if super::conv_narrow::applies(g) {
-        return super::conv_narrow::forward(g, x, w, bias, y);
-    }
+    // Winograd first: it takes some 16-output layers from the narrow kernels.
     if super::winograd::applies(g) {
         return super::winograd::forward(g, x, w, bias, y);
+    }
+    if super::conv_narrow::applies(g) {
+        return super::conv_narrow::forward(g, x, w, bias, y);
     }
     let (p, hw, k_g, cout_g) = (g.pixels(), g.plane(), g.k_g(), g.cout_g());
     let pointwise = g.is_pointwise();
