@@ -425,7 +425,16 @@ fn winograd_convolutions_match_reference() {
         // 32 → 16 on a plane of at least 32² pixels takes Winograd too
         // (ragged last tiles both ways); on a smaller one the narrow kernels.
         case([2, 32, 33, 34], 16, [3, 3], [1, 1], [1, 1], [1, 1], 1, true),
-        case([1, 32, 20, 20], 16, [3, 3], [1, 1], [1, 1], [1, 1], 1, false),
+        case(
+            [1, 32, 20, 20],
+            16,
+            [3, 3],
+            [1, 1],
+            [1, 1],
+            [1, 1],
+            1,
+            false,
+        ),
     ];
     for (i, c) in cases.iter().enumerate() {
         for threads in [1, 3] {
@@ -435,6 +444,89 @@ fn winograd_convolutions_match_reference() {
         let one = with_threads(1, || forward(c, &r));
         let two = with_threads(2, || forward(c, &r));
         assert_eq!(one, two, "forward across thread counts {c:?}");
+    }
+}
+
+/// The weight gradient of a 3×3 stride-1 convolution in f64 by its
+/// definition: `dw[o, c, i, j] = Σ g[n, o, oh, ow] · x[n, c, oh + i − 1, ow + j − 1]`.
+fn weight_grad_ref(c: &Case, g: &[f64], x: &[f64]) -> Vec<f64> {
+    let [n, cin, h, wd] = c.x;
+    let cout = c.cout;
+    let mut dw = vec![0f64; cout * cin * 9];
+    for b in 0..n {
+        for o in 0..cout {
+            let gp = &g[(b * cout + o) * h * wd..][..h * wd];
+            for ci in 0..cin {
+                let xp = &x[(b * cin + ci) * h * wd..][..h * wd];
+                for i in 0..3 {
+                    for j in 0..3 {
+                        let mut s = 0f64;
+                        for oh in 0..h {
+                            let Some(ih) = (oh + i).checked_sub(1).filter(|&v| v < h) else {
+                                continue;
+                            };
+                            for ow in 0..wd {
+                                if let Some(iw) = (ow + j).checked_sub(1).filter(|&v| v < wd) {
+                                    s += gp[oh * wd + ow] * xp[ih * wd + iw];
+                                }
+                            }
+                        }
+                        dw[((o * cin + ci) * 3 + i) * 3 + j] += s;
+                    }
+                }
+            }
+        }
+    }
+    dw
+}
+
+/// The weight gradient of wide 3×3 convolutions on planes of 64² or more,
+/// by the Winograd transforms run the other way: against the f64
+/// definition to the direct kernels' tolerance, ragged last tiles both ways,
+/// several tasks per image, 16 and 32 outputs, and bit-identical across
+/// thread counts. (A mutated transform fails it.)
+#[test]
+fn winograd_weight_gradients_match_reference() {
+    let cases = [
+        case(
+            [1, 32, 65, 66],
+            32,
+            [3, 3],
+            [1, 1],
+            [1, 1],
+            [1, 1],
+            1,
+            false,
+        ),
+        case(
+            [2, 32, 64, 64],
+            16,
+            [3, 3],
+            [1, 1],
+            [1, 1],
+            [1, 1],
+            1,
+            false,
+        ),
+        case(
+            [1, 40, 70, 61],
+            48,
+            [3, 3],
+            [1, 1],
+            [1, 1],
+            [1, 1],
+            1,
+            false,
+        ),
+    ];
+    for (i, c) in cases.iter().enumerate() {
+        let r = inputs(c, 900 + i as u64);
+        let want = weight_grad_ref(c, &to64(&r.g), &to64(&r.x));
+        let dw = |t: usize| with_threads(t, || backward(c, &r).1);
+        let one = dw(1);
+        assert_close(&one, &want, 1e-5, &format!("weight gradient {c:?}"));
+        assert_eq!(one, dw(2), "weight gradient across thread counts {c:?}");
+        assert_eq!(one, dw(3), "weight gradient across thread counts {c:?}");
     }
 }
 

@@ -823,6 +823,9 @@ pub fn conv2d_backward_weight(
     if g.is_depthwise() {
         return depthwise_backward_weight(&g, grad_out, x);
     }
+    if super::winograd::applies_backward_weight(&g) {
+        return super::winograd::backward_weight(&g, grad_out, x);
+    }
     if super::conv_narrow::applies(&g) {
         return super::conv_narrow::backward_weight(&g, grad_out, x);
     }
