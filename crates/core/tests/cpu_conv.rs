@@ -480,11 +480,11 @@ fn weight_grad_ref(c: &Case, g: &[f64], x: &[f64]) -> Vec<f64> {
     dw
 }
 
-/// The weight gradient of wide 3×3 convolutions on planes of 64² or more,
-/// by the Winograd transforms run the other way: against the f64
-/// definition to the direct kernels' tolerance, ragged last tiles both ways,
-/// several tasks per image, 16 and 32 outputs, and bit-identical across
-/// thread counts. (A mutated transform fails it.)
+/// The weight gradient of 3×3 convolutions of 16 or more channels on planes
+/// of 64² or more, by the Winograd transforms run the other way: against
+/// the f64 definition to the direct kernels' tolerance, ragged last tiles
+/// both ways, several tasks per image, 16 to 48 channels, and bit-identical
+/// across thread counts. (A mutated transform fails it.)
 #[test]
 fn winograd_weight_gradients_match_reference() {
     let cases = [
@@ -511,6 +511,16 @@ fn winograd_weight_gradients_match_reference() {
         case(
             [1, 40, 70, 61],
             48,
+            [3, 3],
+            [1, 1],
+            [1, 1],
+            [1, 1],
+            1,
+            false,
+        ),
+        case(
+            [2, 16, 64, 67],
+            16,
             [3, 3],
             [1, 1],
             [1, 1],

@@ -72,14 +72,20 @@ const TILE_BUDGET: usize = 1 << 18;
 /// Whether [`forward`] takes this convolution (`SPIKEIR_CPU_KERNELS=gemm`
 /// turns it off, to compare).
 pub(crate) fn applies(g: &ConvGeometry) -> bool {
+    same_3x3(g)
+        && g.cin >= MIN_CHANNELS
+        && (g.cout >= MIN_CHANNELS || (g.cout >= MIN_OUT_WIDE && g.h * g.w >= WIDE_PLANE))
+}
+
+/// A 3×3, stride-1, padding-1 convolution in one group, the shape the
+/// transforms compute (unless `SPIKEIR_CPU_KERNELS=gemm` turned them off).
+fn same_3x3(g: &ConvGeometry) -> bool {
     g.groups == 1
         && g.kh == 3
         && g.kw == 3
         && g.stride == [1, 1]
         && g.padding == [1, 1]
         && g.dilation == [1, 1]
-        && g.cin >= MIN_CHANNELS
-        && (g.cout >= MIN_CHANNELS || (g.cout >= MIN_OUT_WIDE && g.h * g.w >= WIDE_PLANE))
         && !super::conv_narrow::gemm_only()
 }
 
@@ -572,17 +578,24 @@ fn transform_grad_kernel(r: &TileRows, dy_img: &[f32], z: &mut [f32]) {
 /// thread count.
 const GRAD_GROUPS: usize = 8;
 
-/// Whether [`backward_weight`] takes this convolution: one [`forward`]
-/// takes, on a plane of at least [`GRAD_MIN_PLANE`] pixels. Best of 12, 2
-/// threads, same EPYC, against im2col + GEMM: over 32 images of 64², 32 → 32
-/// 11 against 17.5 ms and 32 → 16 7.6 against 13 ms; of 32², 64 → 32 7.2
-/// against 8.0 ms but 32 → 32 4.8 against 4.4; of 16², 64 → 64 4.4 against
-/// 3.5 ms (a task's product then sums over only 16 tiles; putting several
-/// images' tiles side by side, out of L2, was slower still).
+/// Whether [`backward_weight`] takes this convolution: at least
+/// [`GRAD_MIN_CHANNELS`] input and output channels on a plane of at least
+/// [`GRAD_MIN_PLANE`] pixels. Best of 12, 2 threads, same EPYC, over 32
+/// images of 64²: 32 → 32 11 against 17.5 ms by im2col + GEMM, 32 → 16 7.6
+/// against 13 ms, 16 → 16 4.3–4.8 against 6.1–7.2 ms by the narrow kernels,
+/// but 8 → 8 2.5 against 0.8–2.1 ms. Smaller planes lose or draw: of 32²,
+/// 64 → 32 7.2 against 8.0 ms but 32 → 32 4.8 against 4.4; of 16², 64 → 64
+/// 4.4 against 3.5 ms (a task's product then sums over only 16 tiles;
+/// putting several images' tiles side by side, out of L2, was slower still).
 pub(crate) fn applies_backward_weight(g: &ConvGeometry) -> bool {
-    applies(g) && g.h * g.w >= GRAD_MIN_PLANE
+    same_3x3(g)
+        && g.cin >= GRAD_MIN_CHANNELS
+        && g.cout >= GRAD_MIN_CHANNELS
+        && g.h * g.w >= GRAD_MIN_PLANE
 }
 
+/// Fewest input and output channels whose weight gradient goes by the transforms.
+const GRAD_MIN_CHANNELS: usize = 16;
 /// Smallest plane whose weight gradient goes by the transforms.
 const GRAD_MIN_PLANE: usize = 64 * 64;
 
