@@ -96,16 +96,21 @@ export class MultiDimensionalAttention extends Module {
     const [t, b, c, h, w] = x.shape as [number, number, number, number, number]
     const temp: Tensor[] = []
     const keep = <T extends Tensor>(v: T): T => (temp.push(v), v)
+    // The temporal and channel summaries both come from per-(t, b, c) means and maxima over H, W,
+    // so x is reduced twice, not four times, and x1 = x·tGate never materialises: the channel
+    // summaries of x1 are mean_t(tGate·mean) and max_t(tGate·max) (a sigmoid gate is positive, so
+    // it commutes with the maximum), and x2 = x·(tGate·cGate) in one product.
+    const mean = keep(x.mean([3, 4]))
+    const max = keep(x.max([3, 4]))
     // Temporal: summaries over C, H, W of each (t, b), as [B, T].
-    const tAvg = keep(keep(x.mean([2, 3, 4])).permute([1, 0]))
-    const tMax = keep(keep(x.max([2, 3, 4])).permute([1, 0]))
-    const tGate = keep(gate(this.temporal, tAvg, tMax))
-    const x1 = keep(x.mul(keep(keep(tGate.permute([1, 0])).reshape([t, b, 1, 1, 1]))))
-    // Channel: summaries over T, H, W of each (b, c), as [B, C].
-    const cAvg = keep(x1.mean([0, 3, 4]))
-    const cMax = keep(x1.max([0, 3, 4]))
-    const cGate = keep(gate(this.channel, cAvg, cMax))
-    const x2 = keep(x1.mul(keep(cGate.reshape([1, b, c, 1, 1]))))
+    const tAvg = keep(keep(mean.mean([2])).permute([1, 0]))
+    const tMax = keep(keep(max.max([2])).permute([1, 0]))
+    const tGate = keep(keep(keep(gate(this.temporal, tAvg, tMax)).permute([1, 0])).reshape([t, b, 1]))
+    // Channel: summaries over T, H, W of each (b, c) of x1 = x·tGate, as [B, C].
+    const cAvg = keep(keep(mean.mul(tGate)).mean([0]))
+    const cMax = keep(keep(max.mul(tGate)).max([0]))
+    const cGate = keep(keep(gate(this.channel, cAvg, cMax)).reshape([1, b, c]))
+    const x2 = keep(x.mul(keep(keep(tGate.mul(cGate)).reshape([t, b, c, 1, 1]))))
     // Spatial: mean and max over T and C at each pixel (reduced in place: a [B, T·C, H, W]
     // copy of x2 cost a full copy forward and another backward), a k×k conv, sigmoid.
     const sAvg = keep(keep(x2.mean([0, 2])).reshape([b, 1, h, w]))
@@ -114,7 +119,8 @@ export class MultiDimensionalAttention extends Module {
     const sGate = keep(keep(this.spatial.forward(sIn)).sigmoid())
     const x3 = keep(x2.mul(keep(sGate.reshape([1, b, 1, h, w]))))
     const y = x3.relu()
-    // The three gate products are real-valued multiplies over every element.
+    // The architecture's three gate products over every element (the energy model counts what
+    // the network computes, as the paper does; the two folded into one above are one of them).
     recordOp({ module: this, kind: 'gate', input: x, macs: 3 * x.size, timeSteps: t, realInput: true })
     for (const v of temp) v.dispose()
     return y
