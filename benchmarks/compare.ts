@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- compare [--limit N] [--json]`: spikeir against the
+ * `npm run bench -- compare [--limit N] [--rounds R] [--json]`: spikeir against the
  * PyTorch + SpikingJelly reference (benchmarks/reference, created by
  * `bash benchmarks/reference/setup.sh`) in one table: seconds and peak
  * memory of
@@ -16,7 +16,10 @@
  * runs in a fresh process on each side, so its peak RSS (the kernel's
  * high-water mark) is its own; both sides get the same thread count
  * (RAYON_NUM_THREADS, else the number of cores; torch.set_num_threads).
- * Times are the median of N iterations (default 5) after one warm-up. On a
+ * Times are the median of N iterations (default 5) after one warm-up; with
+ * `--rounds R` each case alternates between the two sides R times and the
+ * median is over all R·N iterations (a shared machine's slow spells then
+ * fall on both sides, not on one side's whole measurement). On a
  * machine shared with other work, OMP_WAIT_POLICY=PASSIVE keeps PyTorch's
  * OpenMP threads from spinning against that load (they slow it tenfold).
  * `--device` picks spikeir's device (default: the native CPU backend);
@@ -75,8 +78,21 @@ function lastJson(text: string, who: string): Measured {
   }
 }
 
+/** The rounds of one side as one measurement: the median over every iteration, the highest peak. */
+function pooled(rounds: Measured[]): Measured {
+  const seconds = rounds.flatMap((r) => r.seconds)
+  return {
+    ...rounds[0]!,
+    seconds,
+    medianSeconds: median(seconds),
+    maxRssKiB: Math.max(...rounds.map((r) => r.maxRssKiB)),
+    idleRssKiB: Math.max(...rounds.map((r) => r.idleRssKiB)),
+  }
+}
+
 export function run(args: BenchArgs): Record<string, unknown> {
   const iters = args.limit ?? 5
+  const rounds = args.rounds ?? 1
   const threads = Number(process.env['RAYON_NUM_THREADS']) || os.availableParallelism()
   const referenceDevice = process.env['SPIKEIR_REF_DEVICE'] || 'cpu'
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'spikeir-compare-'))
@@ -114,25 +130,34 @@ export function run(args: BenchArgs): Record<string, unknown> {
     const rows: { id: string; label: string; spikeir: Measured; torch: Measured }[] = []
     for (const c of CASES) {
       const dir = dirs[c.run]
-      const ours = spawnSync(process.execPath, [__filename, '--worker', c.id, dir, String(iters), args.device ?? 'cpu'], {
-        encoding: 'utf8',
-        env,
-        maxBuffer: 16 * 1024 * 1024,
-      })
-      if (ours.status !== 0) throw new Error(`spikeir worker for ${c.id} failed (exit ${ours.status}):\n${ours.stderr}`)
-      const theirs = runReference('bench.py', ['--case', c.id, '--dir', dir, '--iters', String(iters), '--threads', String(threads), '--device', referenceDevice], env as Record<string, string>)
-      if (theirs.status !== 0) throw new Error(`reference bench.py for ${c.id} failed (exit ${theirs.status}):\n${theirs.stderr}`)
-      const row = { id: c.id, label: c.label, spikeir: lastJson(ours.stdout, 'spikeir worker'), torch: lastJson(theirs.stdout, 'bench.py') }
+      const mine: Measured[] = []
+      const theirs: Measured[] = []
+      // Each round runs both sides back to back, so that a slow spell of a shared machine
+      // falls on both of them rather than on one side's whole measurement.
+      for (let round = 0; round < rounds; round++) {
+        const ours = spawnSync(process.execPath, [__filename, '--worker', c.id, dir, String(iters), args.device ?? 'cpu'], {
+          encoding: 'utf8',
+          env,
+          maxBuffer: 16 * 1024 * 1024,
+        })
+        if (ours.status !== 0) throw new Error(`spikeir worker for ${c.id} failed (exit ${ours.status}):\n${ours.stderr}`)
+        mine.push(lastJson(ours.stdout, 'spikeir worker'))
+        const ref = runReference('bench.py', ['--case', c.id, '--dir', dir, '--iters', String(iters), '--threads', String(threads), '--device', referenceDevice], env as Record<string, string>)
+        if (ref.status !== 0) throw new Error(`reference bench.py for ${c.id} failed (exit ${ref.status}):\n${ref.stderr}`)
+        theirs.push(lastJson(ref.stdout, 'bench.py'))
+      }
+      const row = { id: c.id, label: c.label, spikeir: pooled(mine), torch: pooled(theirs) }
       rows.push(row)
       if (!args.json) console.error(`  ${c.label}: spikeir ${row.spikeir.medianSeconds.toFixed(3)} s, PyTorch ${row.torch.medianSeconds.toFixed(3)} s`)
     }
-    printTable(rows, { threads, iters, device, reference: `${rows[0]?.torch.version ?? ''} (${referenceDevice})` })
+    printTable(rows, { threads, iters, rounds, device, reference: `${rows[0]?.torch.version ?? ''} (${referenceDevice})` })
     return {
       bench: 'compare',
       device,
       referenceDevice,
       threads,
       iterations: iters,
+      rounds,
       reference: rows[0]?.torch.version,
       rows: rows.map((r) => ({
         case: r.id,
@@ -154,7 +179,7 @@ export function run(args: BenchArgs): Record<string, unknown> {
 
 function printTable(
   rows: { label: string; spikeir: Measured; torch: Measured }[],
-  meta: { threads: number; iters: number; device: string; reference: string },
+  meta: { threads: number; iters: number; rounds: number; device: string; reference: string },
 ): void {
   const mib = (k: number) => (k / 1024).toFixed(0)
   // Peak RSS, and in parentheses what the case added to the process after its imports.
@@ -171,7 +196,7 @@ function printTable(
   ])
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)))
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')
-  console.log(`spikeir (${meta.device}) against ${meta.reference}, ${meta.threads} threads each, median of ${meta.iters} after a warm-up`)
+  console.log(`spikeir (${meta.device}) against ${meta.reference}, ${meta.threads} threads each, median of ${meta.rounds > 1 ? `${meta.rounds} rounds × ${meta.iters}, the sides alternating` : meta.iters} after a warm-up`)
   console.log(line(head))
   for (const b of body) console.log(line(b))
   const idle = (side: 'spikeir' | 'torch') => mib(Math.max(...rows.map((r) => r[side].idleRssKiB)))

@@ -37,6 +37,8 @@ export interface BenchArgs {
   dtype?: string
   /** Seed of weights and batch (parity). */
   seed?: number
+  /** Times each case alternates between the two sides (compare). */
+  rounds?: number
 }
 
 const benches: Record<string, { run(args: BenchArgs): Record<string, unknown> }> = { matmul, conv, dncnn, prenet, gcanet, lkdnet, lif, student, soak, parity, compare, profile, large, teachers }
@@ -45,7 +47,7 @@ function main(argv: string[]): number {
   const [name, ...rest] = argv
   const bench = name === undefined ? undefined : benches[name]
   if (!bench) {
-    console.error(`usage: npm run bench -- <${Object.keys(benches).join('|')}> [--json] [--device D] [--flops-per-cycle N] [--limit N] [--shape N,C,H,W] [--preset P] [--dtype float64|float32] [--seed N]`)
+    console.error(`usage: npm run bench -- <${Object.keys(benches).join('|')}> [--json] [--device D] [--flops-per-cycle N] [--limit N] [--shape N,C,H,W] [--preset P] [--dtype float64|float32] [--seed N] [--rounds N]`)
     return 2
   }
   try {
@@ -59,6 +61,7 @@ function main(argv: string[]): number {
       preset: { type: 'string', description: 'student preset (parity)' },
       dtype: { type: 'string', description: 'the reference\'s float type, float64 or float32 (parity)' },
       seed: { type: 'number', description: 'seed of weights and batch (parity)' },
+      rounds: { type: 'number', description: 'times each case alternates between spikeir and PyTorch (compare)' },
     })
     const choice = flags['device'] ?? flags['adapter']
     if (typeof choice === 'string' && name !== 'student') initDevice({ adapter: choice })
@@ -69,6 +72,10 @@ function main(argv: string[]): number {
     if (typeof flags['preset'] === 'string') args.preset = flags['preset']
     if (typeof flags['dtype'] === 'string') args.dtype = flags['dtype']
     if (typeof flags['seed'] === 'number') args.seed = flags['seed']
+    if (typeof flags['rounds'] === 'number') {
+      if (!Number.isInteger(flags['rounds']) || flags['rounds'] < 1) throw new UsageError('--rounds must be a whole number of at least 1')
+      args.rounds = flags['rounds']
+    }
     if (typeof flags['shape'] === 'string') {
       const shape = flags['shape'].split(',').map(Number)
       if (shape.length !== 4 || shape.some((d) => !Number.isInteger(d) || d < 1)) throw new UsageError('--shape must be N,C,H,W')
