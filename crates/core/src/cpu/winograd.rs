@@ -380,6 +380,52 @@ struct TileRows {
     nt: usize,
 }
 
+/// How a convolution's tiles are cut into tasks: up to `rows` tile rows of
+/// one image each, so that a task's transformed input and products stay
+/// near [`TILE_BUDGET`] floats.
+struct Tasks {
+    tiles_y: usize,
+    tiles_x: usize,
+    rows: usize,
+    per_image: usize,
+    count: usize,
+    /// Floats of scratch a task needs (transformed input and products).
+    scratch_len: usize,
+}
+
+impl Tasks {
+    fn new(g: &ConvGeometry) -> Tasks {
+        let (tiles_y, tiles_x) = (g.h.div_ceil(M), g.w.div_ceil(M));
+        let rows = (TILE_BUDGET / (POINTS * (g.cin + g.cout) * tiles_x)).clamp(1, tiles_y);
+        let per_image = tiles_y.div_ceil(rows);
+        Tasks {
+            tiles_y,
+            tiles_x,
+            rows,
+            per_image,
+            count: g.n * per_image,
+            scratch_len: POINTS * (g.cin + g.cout) * rows * tiles_x,
+        }
+    }
+
+    /// The image of task `t` and its tile rows.
+    fn task(&self, g: &ConvGeometry, t: usize) -> (usize, TileRows) {
+        let ty0 = (t % self.per_image) * self.rows;
+        let ty1 = (ty0 + self.rows).min(self.tiles_y);
+        let r = TileRows {
+            cin: g.cin,
+            cout: g.cout,
+            h: g.h,
+            wd: g.w,
+            tiles_x: self.tiles_x,
+            ty0,
+            ty1,
+            nt: (ty1 - ty0) * self.tiles_x,
+        };
+        (t / self.per_image, r)
+    }
+}
+
 avx2_dispatch! {
     /// `V_ξ[c, t] = (Bᵀ d B)_ξ` of a task's tiles from its image `x_img`
     /// (`[C_in, H, W]`) into `v` (`[36, C_in, tiles]`).
@@ -479,28 +525,13 @@ fn transform_output_kernel(r: &TileRows, m: &[f32], bias: Option<&[f32]>, yp: Se
 /// (`[N, C_out, H, W]`, every value written).
 pub(crate) fn forward(g: &ConvGeometry, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
     let (cin, cout, h, wd) = (g.cin, g.cout, g.h, g.w);
-    let (tiles_y, tiles_x) = (h.div_ceil(M), wd.div_ceil(M));
-    let rows_per_task = (TILE_BUDGET / (POINTS * (cin + cout) * tiles_x)).clamp(1, tiles_y);
-    let per_image = tiles_y.div_ceil(rows_per_task);
-    let tasks = g.n * per_image;
+    let tasks = Tasks::new(g);
     let u = transform_weights(g, w);
     let yp = SendPtr(y.as_mut_ptr());
-    let scratch_len = POINTS * (cin + cout) * rows_per_task * tiles_x;
 
     let task = |scratch: &mut Vec<f32>, t: usize, par: Parallelism| {
-        let (b, ty0) = (t / per_image, (t % per_image) * rows_per_task);
-        let ty1 = (ty0 + rows_per_task).min(tiles_y);
-        let nt = (ty1 - ty0) * tiles_x;
-        let r = TileRows {
-            cin,
-            cout,
-            h,
-            wd,
-            tiles_x,
-            ty0,
-            ty1,
-            nt,
-        };
+        let (b, r) = tasks.task(g, t);
+        let nt = r.nt;
         let (v, m) = scratch[..POINTS * (cin + cout) * nt].split_at_mut(POINTS * cin * nt);
         transform_input(&r, &x[b * cin * h * wd..][..cin * h * wd], v);
 
@@ -525,7 +556,7 @@ pub(crate) fn forward(g: &ConvGeometry, x: &[f32], w: &[f32], bias: Option<&[f32
         transform_output(&r, m, bias, yp, b);
     };
 
-    for_each_task(tasks, scratch_len, task);
+    for_each_task(tasks.count, tasks.scratch_len, task);
     crate::cpu::buffers::recycle(u);
 }
 
@@ -610,30 +641,15 @@ const GRAD_MIN_PLANE: usize = 64 * 64;
 pub(crate) fn backward_weight(g: &ConvGeometry, dy: &[f32], x: &[f32]) -> Vec<f32> {
     use rayon::prelude::*;
     let (cin, cout, h, wd) = (g.cin, g.cout, g.h, g.w);
-    let (tiles_y, tiles_x) = (h.div_ceil(M), wd.div_ceil(M));
-    let rows_per_task = (TILE_BUDGET / (POINTS * (cin + cout) * tiles_x)).clamp(1, tiles_y);
-    let per_image = tiles_y.div_ceil(rows_per_task);
-    let tasks = g.n * per_image;
-    let groups = GRAD_GROUPS.min(tasks);
-    let scratch_len = POINTS * (cin + cout) * rows_per_task * tiles_x;
+    let tasks = Tasks::new(g);
+    let groups = GRAD_GROUPS.min(tasks.count);
 
     let group = |grp: usize| -> Vec<f32> {
         let mut p = crate::cpu::buffers::zeroed(POINTS * cout * cin);
-        let mut scratch = crate::cpu::buffers::scratch(scratch_len);
-        for t in grp * tasks / groups..(grp + 1) * tasks / groups {
-            let (b, ty0) = (t / per_image, (t % per_image) * rows_per_task);
-            let ty1 = (ty0 + rows_per_task).min(tiles_y);
-            let nt = (ty1 - ty0) * tiles_x;
-            let r = TileRows {
-                cin,
-                cout,
-                h,
-                wd,
-                tiles_x,
-                ty0,
-                ty1,
-                nt,
-            };
+        let mut scratch = crate::cpu::buffers::scratch(tasks.scratch_len);
+        for t in grp * tasks.count / groups..(grp + 1) * tasks.count / groups {
+            let (b, r) = tasks.task(g, t);
+            let nt = r.nt;
             let (v, z) = scratch[..POINTS * (cin + cout) * nt].split_at_mut(POINTS * cin * nt);
             transform_input(&r, &x[b * cin * h * wd..][..cin * h * wd], v);
             transform_grad(&r, &dy[b * cout * h * wd..][..cout * h * wd], z);
