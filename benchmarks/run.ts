@@ -11,6 +11,7 @@ import * as conv from './conv'
 import * as dncnn from './dncnn'
 import * as gcanet from './gcanet'
 import * as large from './large'
+import * as layers from './layers'
 import * as lkdnet from './lkdnet'
 import * as lif from './lif'
 import * as matmul from './matmul'
@@ -41,7 +42,7 @@ export interface BenchArgs {
   rounds?: number
 }
 
-const benches: Record<string, { run(args: BenchArgs): Record<string, unknown> }> = { matmul, conv, dncnn, prenet, gcanet, lkdnet, lif, student, soak, parity, compare, profile, large, teachers }
+const benches: Record<string, { run(args: BenchArgs): Record<string, unknown> }> = { matmul, conv, dncnn, prenet, gcanet, lkdnet, lif, student, soak, parity, compare, profile, large, teachers, layers }
 
 function main(argv: string[]): number {
   const [name, ...rest] = argv

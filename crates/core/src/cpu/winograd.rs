@@ -194,7 +194,7 @@ fn columns_in(s: &[f32], out: [&mut [f32]; SIDE]) {
     let (lo, hi) = (&s[..4 * n], &s[4..4 * n + 4]);
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
+    if super::has_avx2() {
         // SAFETY: the CPU has AVX2; `s` holds 4·n + 4 floats.
         done = unsafe {
             x86::columns_in(
@@ -231,7 +231,7 @@ fn columns_out(sums: [&[f32]; SIDE], bias: f32, out: &mut [f32]) {
     let q = sums.map(|r| &r[..n]);
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
+    if super::has_avx2() {
         // SAFETY: the CPU has AVX2; `out` holds 4·n floats.
         done = unsafe { x86::columns_out(q, bias, &mut out[..4 * n]) };
     }
