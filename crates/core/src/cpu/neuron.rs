@@ -13,6 +13,8 @@
 
 use rayon::prelude::*;
 
+use super::conv::avx2_dispatch;
+
 use crate::ops::neuron::{NeuronConfig, NeuronKind, Surrogate};
 
 /// Below this many values (T·n) a loop runs on the calling thread.
@@ -183,18 +185,9 @@ fn exp_nonpositive(x: f32) -> f32 {
     p * f32::from_bits(t.to_bits().wrapping_add(127) << 23)
 }
 
-/// [`neuron_forward`] over one chunk of neurons: X, S and H by step.
-fn forward_chunk(p: Dynamics, xs: Steps, ss: StepsMut, hs: StepsMut) {
-    #[cfg(target_arch = "x86_64")]
-    if super::has_avx2() {
-        #[target_feature(enable = "avx,avx2")]
-        unsafe fn avx2(p: Dynamics, xs: Steps, ss: StepsMut, hs: StepsMut) {
-            forward_steps(p, xs, ss, hs)
-        }
-        // SAFETY: the CPU has the features `avx2` is compiled for.
-        return unsafe { avx2(p, xs, ss, hs) };
-    }
-    forward_steps(p, xs, ss, hs)
+avx2_dispatch! {
+    /// [`neuron_forward`] over one chunk of neurons: X, S and H by step.
+    fn forward_chunk => forward_steps(p: Dynamics, xs: Steps, ss: StepsMut, hs: StepsMut)
 }
 
 #[inline(always)]
@@ -279,6 +272,7 @@ fn backward_chunk<G: Fn(f32) -> f32>(
     hs: Steps,
     gxs: StepsMut,
 ) -> f64 {
+    // `avx2_dispatch!` takes no generic kernels: the same dispatch written out.
     #[cfg(target_arch = "x86_64")]
     if super::has_avx2() {
         #[target_feature(enable = "avx,avx2")]
