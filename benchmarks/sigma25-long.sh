@@ -19,7 +19,7 @@
 #
 # WIDTH=10 trains a wider student (levels at 10, 20, 40 channels; 0.11 M
 # parameters against the tiny preset's 0.07 M), from scratch (INIT must then
-# be a student of that width).
+# be a student of that width); WIDTH=12 one of 0.16 M.
 #
 # PATCHES=48 trains on fixed 48-px patches instead of random sides 40–64 (the
 # patch-range comparison; with OUT=… to keep both runs).
