@@ -119,8 +119,8 @@ export class MultiDimensionalAttention extends Module {
     const sGate = keep(keep(this.spatial.forward(sIn)).sigmoid())
     const x3 = keep(x2.mul(keep(sGate.reshape([1, b, 1, h, w]))))
     const y = x3.relu()
-    // The architecture's three gate products over every element (the energy model counts what
-    // the network computes, as the paper does; the two folded into one above are one of them).
+    // The architecture's three gate products over every element: the energy model counts what the
+    // network defines, as the paper does, although x·tGate·cGate above runs as one product.
     recordOp({ module: this, kind: 'gate', input: x, macs: 3 * x.size, timeSteps: t, realInput: true })
     for (const v of temp) v.dispose()
     return y
